@@ -1,0 +1,12 @@
+//! Alambic: a workbench for distilling code language models that detect vulnerabilities in
+//! Solidity smart contracts.
+//!
+//! The library is the engine; the binary (`src/main.rs`, `src/cli/`) is one view over it. The
+//! engine modules never import a terminal UI crate.
+
+#![deny(clippy::unwrap_used)]
+
+pub mod data;
+pub mod store;
+pub mod testing;
+pub mod tokenize;

@@ -1,0 +1,115 @@
+//! The `alambic` binary, end to end.
+
+use crate::common::{cgt_dasp, fixture, scratch_dir};
+use std::process::Command;
+
+fn alambic(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_alambic"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run alambic")
+}
+
+#[test]
+fn data_stats_json_on_cgt_dasp_with_a_tokenizer() {
+    let file = cgt_dasp();
+    let tok = fixture("tiny-bert");
+    let out = alambic(&[
+        "data",
+        "stats",
+        file.to_str().expect("path"),
+        "--tokenizer",
+        tok.to_str().expect("path"),
+        "--max-len",
+        "256",
+        "--stride",
+        "32",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["records"], 2224);
+    assert_eq!(v["split_totals"], serde_json::json!([1777, 224, 223]));
+    assert_eq!(v["classes"][0]["class"], "safe");
+    assert_eq!(v["classes"][0]["splits"], serde_json::json!([528, 66, 66]));
+    let t = &v["tokens"];
+    assert_eq!(t["max_len"], 256);
+    let windows = t["windows_total"].as_u64().expect("windows");
+    let hist: u64 = t["histogram"]
+        .as_array()
+        .expect("histogram")
+        .iter()
+        .map(|b| b[2].as_u64().expect("count"))
+        .sum();
+    assert_eq!(hist, 2224, "every contract is in one bucket");
+    assert!(windows > 2224, "long contracts make several windows");
+}
+
+#[test]
+fn bad_input_exits_non_zero_with_file_and_line() {
+    let dir = scratch_dir("cli-bad");
+    let file = dir.join("d.jsonl");
+    std::fs::write(
+        &file,
+        "{\"code\":\"contract A {}\",\"label\":\"safe\"}\n{oops\n",
+    )
+    .expect("write");
+    let out = alambic(&["data", "stats", file.to_str().expect("path")]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("d.jsonl:2: malformed JSON"), "{err}");
+    let out = alambic(&["data", "stats", file.to_str().expect("path"), "--skip-bad"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("skipped  1 bad records"), "{text}");
+}
+
+#[test]
+fn split_then_clean_round_trip() {
+    let dir = scratch_dir("cli-split");
+    let split = dir.join("split.jsonl");
+    let out = alambic(&[
+        "data",
+        "split",
+        "data/demo/contracts.jsonl",
+        "-o",
+        split.to_str().expect("path"),
+        "--seed",
+        "5",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cleaned = dir.join("clean.jsonl");
+    let out = alambic(&[
+        "data",
+        "clean",
+        split.to_str().expect("path"),
+        "-o",
+        cleaned.to_str().expect("path"),
+        "--drop-pragma",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&cleaned).expect("read");
+    assert_eq!(text.lines().count(), 480);
+    assert!(!text.contains("pragma solidity"));
+    let splits: Vec<String> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json")["split"].to_string())
+        .collect();
+    assert_eq!(
+        splits.iter().filter(|s| s.as_str() == "\"train\"").count(),
+        384
+    );
+}

@@ -1,0 +1,66 @@
+//! Paths to the shared datasets and fixtures, and a reader for golden tensors.
+
+use std::path::{Path, PathBuf};
+
+pub fn shared() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared")
+}
+
+pub fn cgt_dasp() -> PathBuf {
+    shared().join("datasets/cgt_dasp/cgt_dasp.jsonl")
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    shared().join("fixtures").join(name)
+}
+
+/// A fresh folder under target/ for one test's files.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = alambic::testing::target_dir()
+        .join("test-scratch")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}
+
+/// The rows of an i64 `[batch, seq]` tensor, each cut where its attention mask ends.
+pub fn golden_ids(fixture_dir: &Path) -> Vec<Vec<u32>> {
+    let bytes = std::fs::read(fixture_dir.join("golden.safetensors")).expect("read golden");
+    let st = safetensors::SafeTensors::deserialize(&bytes).expect("parse golden");
+    let ids = i64_rows(&st, "input_ids");
+    let mask = i64_rows(&st, "attention_mask");
+    ids.into_iter()
+        .zip(mask)
+        .map(|(row, m)| {
+            row.into_iter()
+                .zip(m)
+                .filter(|(_, m)| *m == 1)
+                .map(|(id, _)| id as u32)
+                .collect()
+        })
+        .collect()
+}
+
+fn i64_rows(st: &safetensors::SafeTensors, name: &str) -> Vec<Vec<i64>> {
+    let view = st.tensor(name).expect("tensor present");
+    assert_eq!(view.dtype(), safetensors::Dtype::I64);
+    let shape = view.shape().to_vec();
+    let values: Vec<i64> = view
+        .data()
+        .chunks_exact(8)
+        .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
+        .collect();
+    values.chunks(shape[1]).map(<[i64]>::to_vec).collect()
+}
+
+pub fn golden_texts(fixture_dir: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(fixture_dir.join("golden.json")).expect("golden.json");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+    v["texts"]
+        .as_array()
+        .expect("texts")
+        .iter()
+        .map(|t| t.as_str().expect("str").to_string())
+        .collect()
+}

@@ -1,0 +1,5 @@
+mod bad_input;
+mod cgt_dasp;
+mod clean;
+mod import;
+mod synth;

@@ -1,0 +1,6 @@
+//! One integration-test binary (each binary links the whole engine; see DESIGN.md, CI budget).
+
+mod cli;
+mod common;
+mod data;
+mod tokenize;
