@@ -146,11 +146,3 @@ pub fn lex(code: &str) -> Vec<&str> {
     }
     tokens
 }
-
-/// The tokens duplicate detection compares: those of the code without comments.
-pub fn dedup_tokens(code: &str) -> Vec<String> {
-    lex(&strip_comments(code))
-        .into_iter()
-        .map(String::from)
-        .collect()
-}

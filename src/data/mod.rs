@@ -21,6 +21,7 @@ pub use record::{Record, Split};
 use config::SplitSource;
 use dedup::{DuplicateGroups, UnionFind};
 use labels::LabelReport;
+use rayon::prelude::*;
 use read::BadRecord;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -47,14 +48,15 @@ impl Dataset {
         let outcome = read::read(&path, cfg)?;
         let labelled = labels::apply(outcome.records, cfg, &path)?;
         let mut records = labelled.records;
-        let mut changed = 0;
-        for r in &mut records {
-            let cleaned = clean::clean(&r.code, &cfg.clean);
-            if cleaned != r.code {
-                changed += 1;
+        let changed = records
+            .par_iter_mut()
+            .map(|r| {
+                let cleaned = clean::clean(&r.code, &cfg.clean);
+                let differs = cleaned != r.code;
                 r.code = cleaned;
-            }
-        }
+                usize::from(differs)
+            })
+            .sum();
         Ok(Self {
             path,
             task: cfg.task,

@@ -113,3 +113,55 @@ fn split_then_clean_round_trip() {
         384
     );
 }
+
+#[test]
+fn config_file_sets_fields_and_rejects_unknown_keys() {
+    let dir = scratch_dir("cli-config");
+    let data = dir.join("d.jsonl");
+    std::fs::write(
+        &data,
+        "{\"src\":\"contract A { uint a; }\",\"kind\":\"safe\"}\n{\"src\":\"contract A { uint a; }\",\"kind\":\"reentrancy\"}\n",
+    )
+    .expect("write");
+    let good = dir.join("good.toml");
+    std::fs::write(
+        &good,
+        "[dataset]\nfields = { text = \"src\", label = \"kind\" }\n",
+    )
+    .expect("write");
+    let out = alambic(&[
+        "data",
+        "clean",
+        data.to_str().expect("path"),
+        "--config",
+        good.to_str().expect("path"),
+        "--drop-exact",
+        "-o",
+        dir.join("out.jsonl").to_str().expect("path"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("wrote 1 records") && err.contains("1 exact duplicates removed"),
+        "{err}"
+    );
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "[dataset]\nmin_cont = 3\n").expect("write");
+    let out = alambic(&[
+        "data",
+        "stats",
+        data.to_str().expect("path"),
+        "--config",
+        bad.to_str().expect("path"),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.toml: in [dataset]") && err.contains("unknown field `min_cont`"),
+        "{err}"
+    );
+}
