@@ -7,6 +7,7 @@
 #![deny(clippy::unwrap_used)]
 
 pub mod data;
+pub mod model;
 pub mod store;
 pub mod testing;
 pub mod tokenize;

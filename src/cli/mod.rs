@@ -1,6 +1,7 @@
 //! The command line: clap definitions and the glue from arguments to the engine.
 
 mod data;
+mod model;
 
 use clap::{Parser, Subcommand};
 
@@ -21,11 +22,15 @@ pub enum Command {
     /// Import, clean, split, inspect and generate datasets.
     #[command(subcommand)]
     Data(data::DataCommand),
+    /// Inspect and export models.
+    #[command(subcommand)]
+    Model(model::ModelCommand),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Data(cmd)) => data::run(cmd),
+        Some(Command::Model(cmd)) => model::run(cmd),
         // The workbench opens here once it exists; meanwhile, the demo dataset at a glance.
         None => data::demo_overview(),
     }

@@ -196,6 +196,16 @@ impl TextTokenizer {
         self.prefix.len() + self.suffix.len()
     }
 
+    /// The tokenizer's model: `wordpiece`, `bpe`, `unigram` or `wordlevel`.
+    pub fn kind(&self) -> &'static str {
+        match self.inner.get_model() {
+            tokenizers::ModelWrapper::WordPiece(_) => "wordpiece",
+            tokenizers::ModelWrapper::BPE(_) => "bpe",
+            tokenizers::ModelWrapper::Unigram(_) => "unigram",
+            tokenizers::ModelWrapper::WordLevel(_) => "wordlevel",
+        }
+    }
+
     pub fn vocab_size(&self) -> usize {
         self.inner.get_vocab_size(true)
     }

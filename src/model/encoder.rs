@@ -1,0 +1,264 @@
+//! The BERT / RoBERTa encoder, after transformers' `modeling_bert.py` and `modeling_roberta.py`
+//! (https://github.com/huggingface/transformers/blob/v4.46.0/src/transformers/models/bert/modeling_bert.py),
+//! returning every hidden state and attention map.
+
+use super::Mode;
+use super::config::{Family, ModelConfig};
+use super::ops::{LayerNorm, activation, dropout, softmax_mode};
+use candle_core::{DType, Device, Module, Result, Tensor};
+use candle_nn::{Embedding, Linear, VarBuilder};
+
+/// What the attention mask adds to the scores of padded keys (the value TinyBERT's attention
+/// loss expects; exp(-10000) is exactly 0 in f32, so probabilities equal transformers').
+pub const MASKED_SCORE: f64 = -10000.0;
+
+#[derive(Clone, Debug, Default)]
+pub struct EncoderOutput {
+    /// `num_layers + 1` tensors `[batch, seq, hidden]`; index 0 is the embedding output.
+    pub hidden_states: Vec<Tensor>,
+    /// Per layer `[batch, heads, seq, seq]` softmax probabilities.
+    pub attentions: Vec<Tensor>,
+    /// Per layer pre-softmax scores with the mask added, when asked for.
+    pub scores: Vec<Tensor>,
+}
+
+impl EncoderOutput {
+    pub fn last(&self) -> Result<&Tensor> {
+        self.hidden_states
+            .last()
+            .ok_or_else(|| candle_core::Error::Msg("encoder produced no hidden state".into()))
+    }
+}
+
+/// Inputs as host values; the encoder builds the tensors.
+pub struct Batch<'a> {
+    pub input_ids: &'a [Vec<u32>],
+    /// 1 for tokens, 0 for padding; rows of one length.
+    pub attention_mask: &'a [Vec<u32>],
+}
+
+#[derive(Clone, Debug)]
+struct Embeddings {
+    word: Embedding,
+    position: Embedding,
+    token_type: Embedding,
+    norm: LayerNorm,
+}
+
+#[derive(Clone, Debug)]
+struct Layer {
+    query: Linear,
+    key: Linear,
+    value: Linear,
+    attn_out: Linear,
+    attn_norm: LayerNorm,
+    intermediate: Linear,
+    output: Linear,
+    out_norm: LayerNorm,
+}
+
+#[derive(Clone, Debug)]
+pub struct Encoder {
+    pub config: ModelConfig,
+    pub family: Family,
+    embeddings: Embeddings,
+    layers: Vec<Layer>,
+    device: Device,
+}
+
+fn linear(vb: VarBuilder, inp: usize, out: usize) -> Result<Linear> {
+    let w = vb.get((out, inp), "weight")?;
+    let b = vb.get(out, "bias")?;
+    Ok(Linear::new(w, Some(b)))
+}
+
+impl Encoder {
+    /// `vb` points at the family prefix (`bert.` / `roberta.`).
+    pub fn new(vb: VarBuilder, config: &ModelConfig) -> Result<Self> {
+        let family = config.family_or_bert();
+        let (h, eps) = (config.hidden_size, config.layer_norm_eps);
+        let e = vb.pp("embeddings");
+        let embeddings = Embeddings {
+            word: Embedding::new(e.get((config.vocab_size, h), "word_embeddings.weight")?, h),
+            position: Embedding::new(
+                e.get(
+                    (config.max_position_embeddings, h),
+                    "position_embeddings.weight",
+                )?,
+                h,
+            ),
+            token_type: Embedding::new(
+                e.get((config.type_vocab_size, h), "token_type_embeddings.weight")?,
+                h,
+            ),
+            norm: LayerNorm::new(e.pp("LayerNorm"), h, eps)?,
+        };
+        let layers = (0..config.num_hidden_layers)
+            .map(|i| {
+                let l = vb.pp(format!("encoder.layer.{i}"));
+                let a = l.pp("attention");
+                Ok(Layer {
+                    query: linear(a.pp("self.query"), h, h)?,
+                    key: linear(a.pp("self.key"), h, h)?,
+                    value: linear(a.pp("self.value"), h, h)?,
+                    attn_out: linear(a.pp("output.dense"), h, h)?,
+                    attn_norm: LayerNorm::new(a.pp("output.LayerNorm"), h, eps)?,
+                    intermediate: linear(l.pp("intermediate.dense"), h, config.intermediate_size)?,
+                    output: linear(l.pp("output.dense"), config.intermediate_size, h)?,
+                    out_norm: LayerNorm::new(l.pp("output.LayerNorm"), h, eps)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            config: config.clone(),
+            family,
+            embeddings,
+            layers,
+            device: vb.device().clone(),
+        })
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    pub fn num_layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    pub fn forward(
+        &self,
+        batch: &Batch,
+        mode: &mut Mode,
+        want_scores: bool,
+    ) -> Result<EncoderOutput> {
+        let (ids, mask, positions) = self.input_tensors(batch)?;
+        let cfg = &self.config;
+        let e = &self.embeddings;
+        let token_types = ids.zeros_like()?;
+        let embedded = e
+            .word
+            .forward(&ids)?
+            .add(&e.position.forward(&positions)?)?
+            .add(&e.token_type.forward(&token_types)?)?;
+        let mut hidden = dropout(
+            &e.norm.forward_mode(&embedded, mode)?,
+            cfg.hidden_dropout_prob,
+            mode,
+        )?;
+        // [batch, 1, 1, seq]: 0 for tokens, MASKED_SCORE for padding.
+        let additive = ((mask.ones_like()? - &mask)? * MASKED_SCORE)?
+            .unsqueeze(1)?
+            .unsqueeze(1)?;
+        let mut out = EncoderOutput {
+            hidden_states: vec![hidden.clone()],
+            ..EncoderOutput::default()
+        };
+        for layer in &self.layers {
+            let (next, probs, scores) = self.layer_forward(layer, &hidden, &additive, mode)?;
+            hidden = next;
+            out.hidden_states.push(hidden.clone());
+            out.attentions.push(probs);
+            if want_scores {
+                out.scores.push(scores);
+            }
+        }
+        Ok(out)
+    }
+
+    fn layer_forward(
+        &self,
+        l: &Layer,
+        x: &Tensor,
+        additive_mask: &Tensor,
+        mode: &mut Mode,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        let cfg = &self.config;
+        let (b, s, h) = x.dims3()?;
+        let heads = cfg.num_attention_heads;
+        let d = cfg.head_dim();
+        let split = |t: Tensor| -> Result<Tensor> {
+            t.reshape((b, s, heads, d))?.transpose(1, 2)?.contiguous()
+        };
+        let q = split(l.query.forward(x)?)?;
+        let k = split(l.key.forward(x)?)?;
+        let v = split(l.value.forward(x)?)?;
+        let scores = (q.matmul(&k.t()?)? / (d as f64).sqrt())?.broadcast_add(additive_mask)?;
+        let probs = softmax_mode(&scores, mode)?;
+        let dropped = dropout(&probs, cfg.attention_probs_dropout_prob, mode)?;
+        let context = dropped
+            .matmul(&v)?
+            .transpose(1, 2)?
+            .contiguous()?
+            .reshape((b, s, h))?;
+        let attn = dropout(
+            &l.attn_out.forward(&context)?,
+            cfg.hidden_dropout_prob,
+            mode,
+        )?;
+        let attn = l.attn_norm.forward_mode(&(attn + x)?, mode)?;
+        let inter = activation(&l.intermediate.forward(&attn)?, cfg.hidden_act)?;
+        let out = dropout(&l.output.forward(&inter)?, cfg.hidden_dropout_prob, mode)?;
+        let out = l.out_norm.forward_mode(&(out + &attn)?, mode)?;
+        Ok((out, probs, scores))
+    }
+
+    /// Ids, the float mask, and position ids (RoBERTa counts from `pad_token_id + 1` and gives
+    /// padding the pad position, as transformers' `create_position_ids_from_input_ids`).
+    fn input_tensors(&self, batch: &Batch) -> Result<(Tensor, Tensor, Tensor)> {
+        let rows = batch.input_ids.len();
+        let seq = batch.input_ids.first().map_or(0, Vec::len);
+        if batch.input_ids.iter().any(|r| r.len() != seq)
+            || batch.attention_mask.len() != rows
+            || batch.attention_mask.iter().any(|r| r.len() != seq)
+        {
+            candle_core::bail!("batch rows must share one length (ids and mask), got ragged rows");
+        }
+        let max_pos = match self.family {
+            Family::Bert => seq,
+            Family::Roberta => seq + self.config.pad_token_id as usize + 1,
+        };
+        if max_pos > self.config.max_position_embeddings {
+            candle_core::bail!(
+                "sequence of {seq} tokens is longer than the model's {} positions",
+                self.config.max_position_embeddings
+            );
+        }
+        let flat_ids: Vec<u32> = batch.input_ids.iter().flatten().copied().collect();
+        let flat_mask: Vec<f32> = batch
+            .attention_mask
+            .iter()
+            .flatten()
+            .map(|&m| m as f32)
+            .collect();
+        let positions: Vec<u32> = match self.family {
+            Family::Bert => (0..rows).flat_map(|_| 0..seq as u32).collect(),
+            Family::Roberta => {
+                let pad = self.config.pad_token_id;
+                batch
+                    .input_ids
+                    .iter()
+                    .flat_map(|row| {
+                        let mut count = 0;
+                        row.iter()
+                            .map(move |&id| {
+                                if id == pad {
+                                    pad
+                                } else {
+                                    count += 1;
+                                    pad + count
+                                }
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                    .collect()
+            }
+        };
+        let dev = &self.device;
+        Ok((
+            Tensor::from_vec(flat_ids, (rows, seq), dev)?,
+            Tensor::from_vec(flat_mask, (rows, seq), dev)?.to_dtype(DType::F32)?,
+            Tensor::from_vec(positions, (rows, seq), dev)?,
+        ))
+    }
+}

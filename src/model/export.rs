@@ -1,0 +1,107 @@
+//! Export to a Hugging Face folder that transformers loads with no missing or unexpected keys:
+//! `BertForSequenceClassification` / `RobertaForSequenceClassification` for the heads
+//! transformers has; a pooler-free head has no transformers class, so its encoder goes out as
+//! `BertModel`/`RobertaModel` (keys without the family prefix) and the head as
+//! `classifier.safetensors`, with the Python that applies it in README.md.
+
+use super::ModelError;
+use super::config::Family;
+use super::heads::{HeadKind, Pooling};
+use super::load::Classifier;
+use crate::store::write_atomic;
+use candle_core::Tensor;
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+pub fn export(model: &Classifier, out: &Path) -> Result<Vec<String>, ModelError> {
+    std::fs::create_dir_all(out).map_err(|e| ModelError::io(out, e))?;
+    let family = model.family();
+    let prefix = format!("{}.", family.prefix());
+    let vars = model.named_vars();
+    let mut main: HashMap<String, Tensor> = HashMap::new();
+    let mut head: HashMap<String, Tensor> = HashMap::new();
+    let plain = matches!(model.head_kind, HeadKind::Plain(_));
+    for (name, var) in vars {
+        let t = var.as_tensor().clone();
+        if plain {
+            match name.strip_prefix(&prefix) {
+                Some(rest) => main.insert(rest.to_string(), t),
+                None => head.insert(name, t),
+            };
+        } else {
+            main.insert(name, t);
+        }
+    }
+    let mut keys: Vec<String> = main.keys().cloned().collect();
+    keys.sort();
+    save_safetensors(&main, &out.join("model.safetensors"))?;
+    let architecture = match (family, model.head_kind) {
+        (Family::Bert, HeadKind::BertPooler) => "BertForSequenceClassification",
+        (Family::Roberta, HeadKind::Roberta) => "RobertaForSequenceClassification",
+        (Family::Bert, _) => "BertModel",
+        (Family::Roberta, _) => "RobertaModel",
+    };
+    let mut config = model.config.clone();
+    config.architectures = Some(vec![architecture.to_string()]);
+    config.id2label = Some(
+        model
+            .labels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (i.to_string(), l.clone()))
+            .collect(),
+    );
+    let label2id: BTreeMap<String, usize> = model
+        .labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.clone(), i))
+        .collect();
+    config
+        .extra
+        .insert("label2id".into(), serde_json::json!(label2id));
+    let text = serde_json::to_string_pretty(&config)
+        .map_err(|e| ModelError::Config(format!("cannot write config.json: {e}")))?;
+    let config_path = out.join("config.json");
+    write_atomic(&config_path, text.as_bytes()).map_err(|e| ModelError::io(&config_path, e))?;
+    if let Some(tok) = &model.tokenizer {
+        tok.save(out)?;
+    }
+    if plain {
+        save_safetensors(&head, &out.join("classifier.safetensors"))?;
+        let readme = out.join("README.md");
+        let pooling = match model.head_kind {
+            HeadKind::Plain(Pooling::Mean) => "mean",
+            _ => "cls",
+        };
+        write_atomic(&readme, plain_head_readme(architecture, pooling).as_bytes())
+            .map_err(|e| ModelError::io(&readme, e))?;
+    }
+    Ok(keys)
+}
+
+fn save_safetensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<(), ModelError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| ModelError::io(dir, e))?;
+    candle_core::safetensors::save(tensors, tmp.path())?;
+    tmp.persist(path)
+        .map_err(|e| ModelError::io(path, e.error))?;
+    Ok(())
+}
+
+fn plain_head_readme(architecture: &str, pooling: &str) -> String {
+    format!(
+        "# Exported by Alambic\n\nThe encoder is a plain `{architecture}` without a pooler; the \
+         classification head (no pooler, {pooling} pooling) is in `classifier.safetensors`, \
+         since transformers has no class for it. Apply it like this:\n\n```python\nimport torch\n\
+         from safetensors.torch import load_file\nfrom transformers import AutoModel, AutoTokenizer\n\n\
+         tok = AutoTokenizer.from_pretrained(\"MODEL_DIR\")\nenc = AutoModel.from_pretrained(\"MODEL_DIR\", add_pooling_layer=False).eval()\n\
+         head = load_file(\"MODEL_DIR/classifier.safetensors\")\n\nbatch = tok([\"contract A {{}}\"], return_tensors=\"pt\")\n\
+         hidden = enc(**batch).last_hidden_state\n{}\nlogits = pooled @ head[\"classifier.weight\"].T + head[\"classifier.bias\"]\n```\n",
+        if pooling == "mean" {
+            "mask = batch[\"attention_mask\"].unsqueeze(-1).float()\npooled = (hidden * mask).sum(1) / mask.sum(1)"
+        } else {
+            "pooled = hidden[:, 0]"
+        }
+    )
+}

@@ -1,0 +1,104 @@
+//! `alambic model info`: what a model is, in exact numbers.
+
+use super::heads::HeadKind;
+use super::load::{Classifier, LoadReport};
+use serde::Serialize;
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ModelInfo {
+    pub family: String,
+    pub layers: usize,
+    pub hidden: usize,
+    pub heads: usize,
+    pub intermediate: usize,
+    pub parameters: ParamCounts,
+    /// Size of the f32 weights in MB (10^6 bytes), and of the file they came from.
+    pub size_mb: f64,
+    pub file_mb: Option<f64>,
+    pub vocab_size: usize,
+    pub tokenizer: Option<String>,
+    pub head: HeadKind,
+    pub labels: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ParamCounts {
+    pub total: usize,
+    pub embedding: usize,
+    pub encoder: usize,
+    pub head: usize,
+}
+
+pub fn info(model: &Classifier, report: &LoadReport) -> ModelInfo {
+    let prefix = model.family().prefix();
+    let mut counts = ParamCounts {
+        total: 0,
+        embedding: 0,
+        encoder: 0,
+        head: 0,
+    };
+    for (name, var) in model.named_vars() {
+        let n = var.as_tensor().elem_count();
+        counts.total += n;
+        if name.starts_with(&format!("{prefix}.embeddings.")) {
+            counts.embedding += n;
+        } else if name.starts_with(&format!("{prefix}.encoder.")) {
+            counts.encoder += n;
+        } else {
+            counts.head += n;
+        }
+    }
+    let file_mb = report
+        .weights
+        .as_ref()
+        .and_then(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len() as f64 / 1e6);
+    let c = &model.config;
+    ModelInfo {
+        family: format!("{:?}", model.family()).to_lowercase(),
+        layers: c.num_hidden_layers,
+        hidden: c.hidden_size,
+        heads: c.num_attention_heads,
+        intermediate: c.intermediate_size,
+        size_mb: counts.total as f64 * 4.0 / 1e6,
+        parameters: counts,
+        file_mb,
+        vocab_size: c.vocab_size,
+        tokenizer: model.tokenizer.as_ref().map(|t| t.kind().to_string()),
+        head: model.head_kind,
+        labels: model.labels.clone(),
+    }
+}
+
+impl ModelInfo {
+    pub fn render(&self) -> String {
+        let p = &self.parameters;
+        let mut s = format!(
+            "family      {}\nshape       {} layers x {} hidden x {} heads (FFN {})\n\
+             parameters  {} total = {} embedding + {} encoder + {} head\n\
+             size        {:.1} MB as f32",
+            self.family,
+            self.layers,
+            self.hidden,
+            self.heads,
+            self.intermediate,
+            p.total,
+            p.embedding,
+            p.encoder,
+            p.head,
+            self.size_mb
+        );
+        if let Some(f) = self.file_mb {
+            s.push_str(&format!(" ({f:.1} MB on disk)"));
+        }
+        s.push_str(&format!(
+            "\nvocabulary  {}\ntokenizer   {}\nhead        {:?}, {} labels: {}\n",
+            self.vocab_size,
+            self.tokenizer.as_deref().unwrap_or("none"),
+            self.head,
+            self.labels.len(),
+            self.labels.join(", ")
+        ));
+        s
+    }
+}

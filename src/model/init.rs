@@ -1,0 +1,61 @@
+//! Our own seeded random numbers: candle's CPU generator cannot be seeded, and reproducible
+//! initialisation, dropout and resumable training need a generator whose state we own.
+
+use candle_core::{Device, Tensor};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal};
+
+#[derive(Clone, Debug)]
+pub struct SeededRng(ChaCha8Rng);
+
+impl SeededRng {
+    pub fn new(seed: u64) -> Self {
+        Self(ChaCha8Rng::seed_from_u64(seed))
+    }
+
+    /// A generator for one named purpose, so adding a parameter does not shift every other
+    /// parameter's draws.
+    pub fn for_name(seed: u64, name: &str) -> Self {
+        Self::new(seed ^ xxhash_rust::xxh3::xxh3_64(name.as_bytes()))
+    }
+
+    /// Normal(0, std) as transformers initialises Linear and Embedding weights.
+    pub fn normal(
+        &mut self,
+        shape: &[usize],
+        std: f64,
+        device: &Device,
+    ) -> candle_core::Result<Tensor> {
+        let n: usize = shape.iter().product();
+        let dist = Normal::new(0.0f32, std as f32).map_err(candle_core::Error::wrap)?;
+        let values: Vec<f32> = (0..n).map(|_| dist.sample(&mut self.0)).collect();
+        Tensor::from_vec(values, shape, device)
+    }
+
+    /// A dropout mask: 0 with probability `p`, else `1 / (1 - p)`.
+    pub fn dropout_mask(
+        &mut self,
+        shape: &[usize],
+        p: f64,
+        device: &Device,
+    ) -> candle_core::Result<Tensor> {
+        let n: usize = shape.iter().product();
+        let keep = 1.0 / (1.0 - p) as f32;
+        let p = p as f32;
+        let values: Vec<f32> = (0..n)
+            .map(|_| {
+                if self.0.random::<f32>() < p {
+                    0.0
+                } else {
+                    keep
+                }
+            })
+            .collect();
+        Tensor::from_vec(values, shape, device)
+    }
+
+    pub fn inner(&mut self) -> &mut ChaCha8Rng {
+        &mut self.0
+    }
+}

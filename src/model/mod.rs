@@ -1,0 +1,77 @@
+//! BERT- and RoBERTa-family encoders on candle that expose every hidden state and attention map,
+//! with classifier heads, loading from every format these checkpoints are published in, model
+//! sources (folders, the Hub, scratch presets, students derived from a teacher) and export to
+//! a Hugging Face folder.
+
+pub mod config;
+pub mod derive;
+pub mod encoder;
+pub mod export;
+pub mod heads;
+pub mod hub;
+pub mod info;
+pub mod init;
+pub mod legacy_pickle;
+pub mod load;
+pub mod ops;
+pub mod presets;
+mod source;
+
+pub use config::{Family, ModelConfig};
+pub use encoder::{Encoder, EncoderOutput};
+pub use heads::{Head, HeadKind, Pooling};
+pub use load::{Classifier, LoadReport};
+pub use source::{ModelSource, load_source};
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {msg}", path.display())]
+    File { path: PathBuf, msg: String },
+    #[error("{0}")]
+    Config(String),
+    #[error("model source `{source_name}`: {msg}")]
+    Source { source_name: String, msg: String },
+    #[error(transparent)]
+    Tokenizer(#[from] crate::tokenize::TokenizeError),
+}
+
+impl ModelError {
+    pub fn file(path: impl Into<PathBuf>, msg: impl Into<String>) -> Self {
+        Self::File {
+            path: path.into(),
+            msg: msg.into(),
+        }
+    }
+
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// Training or inference. Training activates dropout, with masks from the seeded generator it
+/// carries (candle's CPU generator cannot be seeded), and uses only ops with a backward pass.
+/// Inference (`Eval`) uses candle's fused kernels, which have none: never backpropagate
+/// through an `Eval` forward (to train without dropout, use `Train` on a model whose dropout
+/// probabilities are 0).
+pub enum Mode<'a> {
+    Eval,
+    Train(&'a mut init::SeededRng),
+}
+
+impl Mode<'_> {
+    pub fn is_train(&self) -> bool {
+        matches!(self, Mode::Train(_))
+    }
+}

@@ -1,0 +1,87 @@
+//! Differentiable building blocks. candle-nn's `LayerNorm` and `softmax_last_dim` run fused
+//! kernels that have no backward pass and silently cut the gradient (candle #2977, #3011), so
+//! these are compositions of ops that do.
+
+use super::Mode;
+use super::config::Activation;
+use candle_core::{D, Module, Result, Tensor};
+
+/// Layer normalisation over the last dimension.
+#[derive(Clone, Debug)]
+pub struct LayerNorm {
+    pub weight: Tensor,
+    pub bias: Tensor,
+    pub eps: f64,
+}
+
+impl LayerNorm {
+    pub fn new(vb: candle_nn::VarBuilder, size: usize, eps: f64) -> Result<Self> {
+        Ok(Self {
+            weight: vb.get(size, "weight")?,
+            bias: vb.get(size, "bias")?,
+            eps,
+        })
+    }
+}
+
+impl LayerNorm {
+    /// In inference (`Mode::Eval`) candle's fused kernel, which is faster but has no backward
+    /// pass; in training the differentiable composition.
+    pub fn forward_mode(&self, x: &Tensor, mode: &Mode) -> Result<Tensor> {
+        if mode.is_train() {
+            self.forward(x)
+        } else {
+            candle_nn::ops::layer_norm(x, &self.weight, &self.bias, self.eps as f32)
+        }
+    }
+}
+
+impl Module for LayerNorm {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let mean = x.mean_keepdim(D::Minus1)?;
+        let centred = x.broadcast_sub(&mean)?;
+        let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
+        let normed = centred.broadcast_div(&(var + self.eps)?.sqrt()?)?;
+        normed
+            .broadcast_mul(&self.weight)?
+            .broadcast_add(&self.bias)
+    }
+}
+
+/// Softmax over the last dimension: candle's fused kernel in inference, the differentiable
+/// composition in training.
+pub fn softmax_mode(x: &Tensor, mode: &Mode) -> Result<Tensor> {
+    if mode.is_train() {
+        softmax_last_dim(x)
+    } else {
+        candle_nn::ops::softmax_last_dim(x)
+    }
+}
+
+/// Softmax over the last dimension. The max is subtracted for stability and detached: it
+/// cancels out of the result, so it needs no gradient.
+pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
+    let max = x.max_keepdim(D::Minus1)?.detach();
+    let exp = x.broadcast_sub(&max)?.exp()?;
+    let sum = exp.sum_keepdim(D::Minus1)?;
+    exp.broadcast_div(&sum)
+}
+
+pub fn activation(x: &Tensor, act: Activation) -> Result<Tensor> {
+    match act {
+        Activation::Gelu => x.gelu_erf(),
+        Activation::GeluTanh => x.gelu(),
+        Activation::Relu => x.relu(),
+    }
+}
+
+/// Inverted dropout with a mask from our seeded generator; the identity in eval mode.
+pub fn dropout(x: &Tensor, p: f64, mode: &mut Mode) -> Result<Tensor> {
+    match mode {
+        Mode::Train(rng) if p > 0.0 => {
+            let mask = rng.dropout_mask(x.dims(), p, x.device())?;
+            x.mul(&mask)
+        }
+        _ => Ok(x.clone()),
+    }
+}

@@ -1,0 +1,40 @@
+//! Scratch presets: `scratch:bert-tiny` and friends, BERT configs of the published small
+//! models (Turc et al. 2019; TinyBERT 4L-312D).
+
+use super::config::{Activation, ModelConfig};
+use std::collections::BTreeMap;
+
+/// `(name, layers, hidden, heads, intermediate)`
+pub const PRESETS: [(&str, usize, usize, usize, usize); 4] = [
+    ("bert-tiny", 2, 128, 2, 512),
+    ("bert-mini", 4, 256, 4, 1024),
+    ("tinybert-4l-312d", 4, 312, 12, 1200),
+    ("bert-small", 4, 512, 8, 2048),
+];
+
+pub fn preset(name: &str, vocab_size: usize, pad_token_id: u32) -> Option<ModelConfig> {
+    let &(_, layers, hidden, heads, inter) = PRESETS.iter().find(|p| p.0 == name)?;
+    Some(ModelConfig {
+        model_type: "bert".into(),
+        vocab_size,
+        hidden_size: hidden,
+        num_hidden_layers: layers,
+        num_attention_heads: heads,
+        intermediate_size: inter,
+        hidden_act: Activation::Gelu,
+        hidden_dropout_prob: 0.1,
+        attention_probs_dropout_prob: 0.1,
+        max_position_embeddings: 512,
+        type_vocab_size: 2,
+        layer_norm_eps: 1e-12,
+        pad_token_id,
+        classifier_dropout: None,
+        id2label: None,
+        architectures: None,
+        extra: BTreeMap::from([("initializer_range".to_string(), serde_json::json!(0.02))]),
+    })
+}
+
+pub fn names() -> Vec<&'static str> {
+    PRESETS.iter().map(|p| p.0).collect()
+}

@@ -1,0 +1,3 @@
+mod golden;
+mod sources;
+mod training_mode;

@@ -1,0 +1,307 @@
+//! Model sources (folder, offline Hub cache, scratch, derive), export and info.
+
+use super::golden::{max_diff, padded};
+use crate::common::{fixture, scratch_dir};
+use alambic::model::encoder::Batch;
+use alambic::model::export::export;
+use alambic::model::info::info;
+use alambic::model::load::{Classifier, LoadOptions};
+use alambic::model::{HeadKind, Mode, ModelConfig, Pooling, load_source};
+use candle_core::{Device, Tensor};
+use std::path::Path;
+use std::process::Command;
+
+fn logits(model: &Classifier, fixture_name: &str, pad: u32) -> Tensor {
+    let (ids, mask) = padded(&fixture(fixture_name), pad);
+    model
+        .forward(
+            &Batch {
+                input_ids: &ids,
+                attention_mask: &mask,
+            },
+            &mut Mode::Eval,
+            false,
+        )
+        .expect("forward")
+        .logits
+}
+
+fn load(src: &str) -> Classifier {
+    load_source(
+        src,
+        &LoadOptions {
+            seed: 3,
+            ..LoadOptions::default()
+        },
+        &Device::Cpu,
+    )
+    .expect("load")
+    .0
+}
+
+/// Lays `files` of `from` out as hf-hub caches a model: blobs, a snapshot, refs/main.
+fn fill_cache(cache: &Path, repo: &str, from: &Path, files: &[&str]) {
+    let root = cache.join(format!("models--{}", repo.replace('/', "--")));
+    let rev = "0123456789abcdef0123456789abcdef01234567";
+    let snap = root.join("snapshots").join(rev);
+    std::fs::create_dir_all(&snap).expect("mkdir");
+    std::fs::create_dir_all(root.join("refs")).expect("mkdir");
+    std::fs::write(root.join("refs/main"), rev).expect("ref");
+    for f in files {
+        std::fs::copy(from.join(f), snap.join(f)).expect("copy");
+    }
+}
+
+#[test]
+fn offline_hub_cache_hit_and_miss() {
+    // One test owns the environment variables (tests run in threads of one process).
+    let cache = scratch_dir("hf-cache");
+    fill_cache(
+        &cache,
+        "acme/tiny-roberta",
+        &fixture("tiny-roberta"),
+        &[
+            "config.json",
+            "pytorch_model.bin",
+            "vocab.json",
+            "merges.txt",
+        ],
+    );
+    // SAFETY: no other test reads or writes these variables.
+    unsafe {
+        std::env::set_var("HF_HUB_CACHE", &cache);
+        std::env::set_var("HF_HUB_OFFLINE", "1");
+    }
+    let model = load("hf:acme/tiny-roberta");
+    let want = &super::golden::golden(&fixture("tiny-roberta"))["logits"];
+    assert!(max_diff(&logits(&model, "tiny-roberta", 1), want) < 1e-4);
+    let pinned = load("hf:acme/tiny-roberta@0123456789abcdef0123456789abcdef01234567");
+    assert_eq!(pinned.labels.len(), 2);
+    let err = load_source("hf:acme/missing", &LoadOptions::default(), &Device::Cpu)
+        .err()
+        .expect("a miss offline fails")
+        .to_string();
+    unsafe {
+        std::env::remove_var("HF_HUB_CACHE");
+        std::env::remove_var("HF_HUB_OFFLINE");
+    }
+    assert!(
+        err.starts_with(
+            "model source `hf:acme/missing`: acme/missing@main is not in the Hugging Face cache at"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains(cache.to_str().expect("path")) && err.contains("HF_HUB_OFFLINE"),
+        "{err}"
+    );
+}
+
+#[test]
+fn scratch_presets_are_seeded() {
+    let tok = fixture("tiny-bert");
+    let src = format!("scratch:bert-tiny?tokenizer={}", tok.display());
+    let a = load(&src);
+    let b = load(&src);
+    assert_eq!(a.config.vocab_size, 600);
+    assert_eq!(
+        (
+            a.config.num_hidden_layers,
+            a.config.hidden_size,
+            a.config.num_attention_heads
+        ),
+        (2, 128, 2)
+    );
+    let (la, lb) = (logits(&a, "tiny-bert", 0), logits(&b, "tiny-bert", 0));
+    assert_eq!(max_diff(&la, &lb), 0.0, "same seed, same weights");
+    let c = load_source(
+        &src,
+        &LoadOptions {
+            seed: 4,
+            ..LoadOptions::default()
+        },
+        &Device::Cpu,
+    )
+    .expect("load")
+    .0;
+    assert!(max_diff(&la, &logits(&c, "tiny-bert", 0)) > 0.0);
+    let tiny = load("scratch:tinybert-4l-312d");
+    let i = info(&tiny, &Default::default());
+    assert_eq!(
+        (i.layers, i.hidden, i.heads, i.intermediate),
+        (4, 312, 12, 1200)
+    );
+    // 8000 × 312 + 512 × 312 + 2 × 312 + 2 × 312 embeddings; per layer 4·(312²+312) +
+    // 2·312·1200 + 1200 + 312 + 4·312; pooler 312² + 312; classifier 2·312 + 2.
+    assert_eq!(i.parameters.embedding, 2_656_992);
+    assert_eq!(
+        i.parameters.encoder,
+        4 * (4 * (312 * 312 + 312) + 2 * 312 * 1200 + 1200 + 312 + 4 * 312)
+    );
+    assert_eq!(i.parameters.head, 312 * 312 + 312 + 2 * 312 + 2);
+    assert!(load_source("scratch:bert-huge", &LoadOptions::default(), &Device::Cpu).is_err());
+}
+
+#[test]
+fn derive_copies_exactly_the_named_layers() {
+    let folder = alambic::testing::minilm_folder().expect("MiniLM");
+    let teacher = load(folder.to_str().expect("path"));
+    let student = load(&format!(
+        "derive:{}?layers=2,4,6&pooler=false",
+        folder.display()
+    ));
+    assert_eq!(student.config.num_hidden_layers, 3);
+    assert_eq!(student.head_kind, HeadKind::Plain(Pooling::Cls));
+    let t: std::collections::HashMap<String, Tensor> = teacher
+        .named_vars()
+        .into_iter()
+        .map(|(k, v)| (k, v.as_tensor().clone()))
+        .collect();
+    let mut compared = 0;
+    for (name, var) in student.named_vars() {
+        let teacher_name = match name.strip_prefix("bert.encoder.layer.") {
+            Some(rest) => {
+                let (idx, tail) = rest.split_once('.').expect("layer index");
+                let from = [2, 4, 6][idx.parse::<usize>().expect("number")] - 1;
+                format!("bert.encoder.layer.{from}.{tail}")
+            }
+            None if name.starts_with("bert.embeddings.") => name.clone(),
+            None => continue,
+        };
+        assert_eq!(max_diff(var.as_tensor(), &t[&teacher_name]), 0.0, "{name}");
+        compared += 1;
+    }
+    assert_eq!(compared, 5 + 3 * 16);
+    let err = load_source(
+        &format!("derive:{}?layers=2,9", folder.display()),
+        &LoadOptions::default(),
+        &Device::Cpu,
+    )
+    .err()
+    .expect("layer 9")
+    .to_string();
+    assert!(
+        err.contains("layer 9 does not exist; the teacher has layers 1..6"),
+        "{err}"
+    );
+}
+
+/// The keys transformers saves for BertForSequenceClassification (tiny-bert's model.safetensors).
+fn safetensors_keys(path: &Path) -> Vec<String> {
+    let mut keys: Vec<String> = candle_core::safetensors::load(path, &Device::Cpu)
+        .expect("load")
+        .into_keys()
+        .collect();
+    keys.sort();
+    keys
+}
+
+#[test]
+fn export_reload_same_logits_and_transformers_key_lists() {
+    // BERT with pooler and classifier: exactly transformers' keys.
+    let bert = load(fixture("tiny-bert").to_str().expect("path"));
+    let out = scratch_dir("export-bert");
+    let keys = export(&bert, &out).expect("export");
+    assert_eq!(
+        keys,
+        safetensors_keys(&fixture("tiny-bert/model.safetensors"))
+    );
+    let back = load(out.to_str().expect("path"));
+    assert!(
+        max_diff(
+            &logits(&bert, "tiny-bert", 0),
+            &logits(&back, "tiny-bert", 0)
+        ) < 1e-6
+    );
+    let cfg = ModelConfig::from_file(&out.join("config.json")).expect("config parses");
+    assert_eq!(
+        cfg.architectures,
+        Some(vec!["BertForSequenceClassification".to_string()])
+    );
+    assert_eq!(cfg.model_type, "bert");
+
+    // RoBERTa: the legacy checkpoint's keys (which transformers wrote), in safetensors.
+    let roberta = load(fixture("tiny-roberta").to_str().expect("path"));
+    let out = scratch_dir("export-roberta");
+    let keys = export(&roberta, &out).expect("export");
+    let legacy = alambic::model::legacy_pickle::read(
+        &fixture("tiny-roberta/pytorch_model.bin"),
+        &Device::Cpu,
+    )
+    .expect("read");
+    let mut want: Vec<String> = legacy
+        .into_iter()
+        .map(|(k, _)| k)
+        .filter(|k| !k.ends_with("position_ids"))
+        .collect();
+    want.sort();
+    assert_eq!(keys, want);
+    let back = load(out.to_str().expect("path"));
+    assert!(
+        max_diff(
+            &logits(&roberta, "tiny-roberta", 1),
+            &logits(&back, "tiny-roberta", 1)
+        ) < 1e-6
+    );
+    let cfg = ModelConfig::from_file(&out.join("config.json")).expect("config parses");
+    assert_eq!(
+        cfg.architectures,
+        Some(vec!["RobertaForSequenceClassification".to_string()])
+    );
+
+    // Pooler-free: a BertModel without the prefix, and the head beside it.
+    let plain = load_source(
+        fixture("tiny-bert").to_str().expect("path"),
+        &LoadOptions {
+            head: Some(HeadKind::Plain(Pooling::Mean)),
+            ..LoadOptions::default()
+        },
+        &Device::Cpu,
+    )
+    .expect("load")
+    .0;
+    let out = scratch_dir("export-plain");
+    let keys = export(&plain, &out).expect("export");
+    let bert_model_keys: Vec<String> = safetensors_keys(&fixture("tiny-bert/model.safetensors"))
+        .into_iter()
+        .filter_map(|k| k.strip_prefix("bert.").map(String::from))
+        .filter(|k| !k.starts_with("pooler."))
+        .collect();
+    assert_eq!(keys, bert_model_keys);
+    assert_eq!(
+        safetensors_keys(&out.join("classifier.safetensors")),
+        vec!["classifier.bias", "classifier.weight"]
+    );
+    assert!(
+        std::fs::read_to_string(out.join("README.md"))
+            .expect("readme")
+            .contains("classifier.safetensors")
+    );
+}
+
+#[test]
+fn model_info_command() {
+    let out = Command::new(env!("CARGO_BIN_EXE_alambic"))
+        .args([
+            "model",
+            "info",
+            fixture("tiny-bert").to_str().expect("path"),
+            "--json",
+        ])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    // vocab 600·32 + positions 128·32 + types 2·32 + LN 64 = 23,424; a layer: 4·(32·32+32) +
+    // 32·64+64 + 64·32+32 + 4·32 = 8,544; pooler 1,056; classifier 32·3+3 = 99.
+    assert_eq!(v["parameters"]["embedding"], 23_424);
+    assert_eq!(v["parameters"]["encoder"], 2 * 8_544);
+    assert_eq!(v["parameters"]["head"], 1_056 + 99);
+    assert_eq!(v["parameters"]["total"], 23_424 + 2 * 8_544 + 1_155);
+    assert_eq!(v["tokenizer"], "wordpiece");
+    assert_eq!(v["family"], "bert");
+}
