@@ -88,7 +88,8 @@ impl ModelConfig {
         let cfg: Self = serde_json::from_str(&text)
             .map_err(|e| ModelError::file(path, format!("not a model config: {e}")))?;
         cfg.family().map_err(|msg| ModelError::file(path, msg))?;
-        if cfg.num_attention_heads == 0 || !cfg.hidden_size.is_multiple_of(cfg.num_attention_heads) {
+        if cfg.num_attention_heads == 0 || !cfg.hidden_size.is_multiple_of(cfg.num_attention_heads)
+        {
             return Err(ModelError::file(
                 path,
                 format!(

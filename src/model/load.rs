@@ -195,6 +195,7 @@ impl Classifier {
                 (0..n).map(|i| format!("LABEL_{i}")).collect()
             }
         };
+        let weights_path = report.weights.clone().unwrap_or_else(|| dir.to_path_buf());
         let mut model = Self::from_tensors(
             &config,
             tensors,
@@ -203,7 +204,11 @@ impl Classifier {
             opts.seed,
             device,
             &mut report,
-        )?;
+        )
+        .map_err(|e| match e {
+            ModelError::Config(msg) => ModelError::file(&weights_path, msg),
+            other => other,
+        })?;
         if report.fresh_head() {
             report
                 .notes

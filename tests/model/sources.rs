@@ -305,3 +305,54 @@ fn model_info_command() {
     assert_eq!(v["tokenizer"], "wordpiece");
     assert_eq!(v["family"], "bert");
 }
+
+#[test]
+fn shape_mismatch_is_a_loud_error_and_export_cli_works() {
+    let dir = scratch_dir("shape-mismatch");
+    for f in ["model.safetensors", "tokenizer.json"] {
+        std::fs::copy(fixture("tiny-bert").join(f), dir.join(f)).expect("copy");
+    }
+    let config = std::fs::read_to_string(fixture("tiny-bert/config.json")).expect("config");
+    std::fs::write(
+        dir.join("config.json"),
+        config.replace("\"intermediate_size\": 64", "\"intermediate_size\": 65"),
+    )
+    .expect("write");
+    let err = load_source(
+        dir.to_str().expect("path"),
+        &LoadOptions::default(),
+        &Device::Cpu,
+    )
+    .err()
+    .expect("shape mismatch")
+    .to_string();
+    assert!(
+        err.ends_with("model.safetensors: bert.encoder.layer.0.intermediate.dense.weight: the checkpoint has shape [64, 32], the config needs [65, 32]"),
+        "{err}"
+    );
+
+    let out = scratch_dir("export-cli").join("student");
+    let status = Command::new(env!("CARGO_BIN_EXE_alambic"))
+        .args([
+            "model",
+            "export",
+            &format!(
+                "derive:{}?layers=2&pooler=false",
+                fixture("tiny-bert").display()
+            ),
+            out.to_str().expect("path"),
+        ])
+        .output()
+        .expect("run");
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let cfg = ModelConfig::from_file(&out.join("config.json")).expect("config");
+    assert_eq!(
+        (cfg.num_hidden_layers, cfg.architectures),
+        (1, Some(vec!["BertModel".to_string()]))
+    );
+    assert!(out.join("tokenizer.json").is_file() && out.join("classifier.safetensors").is_file());
+}
