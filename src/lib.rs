@@ -7,7 +7,9 @@
 #![deny(clippy::unwrap_used)]
 
 pub mod data;
+pub mod eval;
 pub mod model;
 pub mod store;
 pub mod testing;
 pub mod tokenize;
+pub mod train;

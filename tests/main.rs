@@ -5,3 +5,4 @@ mod common;
 mod data;
 mod model;
 mod tokenize;
+mod train;

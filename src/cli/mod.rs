@@ -2,6 +2,9 @@
 
 mod data;
 mod model;
+mod predict;
+mod progress;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -25,12 +28,29 @@ pub enum Command {
     /// Inspect and export models.
     #[command(subcommand)]
     Model(model::ModelCommand),
+    /// Fine-tune a teacher or a student on labels (headless; writes a run folder).
+    Train(train::TrainArgs),
+    /// Score a model (a run folder or any model source) on a dataset.
+    Eval(predict::EvalArgs),
+    /// Verdicts for .sol files, with class probabilities and the window that decided.
+    Predict(predict::PredictArgs),
+    /// List run folders: role, status (running, finished, failed, stopped, dead), best F1.
+    Runs {
+        #[arg(default_value = "runs")]
+        dir: std::path::PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Data(cmd)) => data::run(cmd),
         Some(Command::Model(cmd)) => model::run(cmd),
+        Some(Command::Train(args)) => train::run(args),
+        Some(Command::Eval(args)) => predict::eval(args),
+        Some(Command::Predict(args)) => predict::predict(args),
+        Some(Command::Runs { dir, json }) => train::list(&dir, json),
         // The workbench opens here once it exists; meanwhile, the demo dataset at a glance.
         None => data::demo_overview(),
     }

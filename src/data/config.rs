@@ -156,6 +156,27 @@ pub struct DataConfig {
     pub clean: CleanConfig,
     pub dedup: DedupConfig,
     pub split: SplitConfig,
+    /// Tokens per window, special tokens included.
+    pub max_len: usize,
+    /// Tokens shared by consecutive windows.
+    pub stride: usize,
+    /// Windows kept per contract (0 = all).
+    pub max_windows: usize,
+    pub windows: WindowSelection,
+    /// Use at most this many contracts (0 = all), for smoke tests.
+    pub limit: usize,
+}
+
+/// Which windows of a long contract are kept when it has more than `max_windows`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WindowSelection {
+    #[serde(rename = "head")]
+    Head,
+    #[default]
+    #[serde(rename = "head+tail")]
+    HeadTail,
+    #[serde(rename = "all")]
+    All,
 }
 
 impl Default for DataConfig {
@@ -175,6 +196,11 @@ impl Default for DataConfig {
             clean: CleanConfig::default(),
             dedup: DedupConfig::default(),
             split: SplitConfig::default(),
+            max_len: 256,
+            stride: 32,
+            max_windows: 8,
+            windows: WindowSelection::HeadTail,
+            limit: 0,
         }
     }
 }

@@ -9,6 +9,14 @@ use rand_distr::{Distribution, Normal};
 #[derive(Clone, Debug)]
 pub struct SeededRng(ChaCha8Rng);
 
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RngState {
+    pub seed: String,
+    pub stream: u64,
+    /// A u128, as text (JSON numbers are not that wide).
+    pub word_pos: String,
+}
+
 impl SeededRng {
     pub fn new(seed: u64) -> Self {
         Self(ChaCha8Rng::seed_from_u64(seed))
@@ -53,6 +61,26 @@ impl SeededRng {
             })
             .collect();
         Tensor::from_vec(values, shape, device)
+    }
+
+    /// Seed and position, enough to continue the exact stream after a restart.
+    pub fn state(&self) -> RngState {
+        RngState {
+            seed: self.0.get_seed().iter().map(|b| format!("{b:02x}")).collect(),
+            stream: self.0.get_stream(),
+            word_pos: self.0.get_word_pos().to_string(),
+        }
+    }
+
+    pub fn restore(state: &RngState) -> Option<Self> {
+        let mut seed = [0u8; 32];
+        for (i, b) in seed.iter_mut().enumerate() {
+            *b = u8::from_str_radix(state.seed.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        let mut rng = ChaCha8Rng::from_seed(seed);
+        rng.set_stream(state.stream);
+        rng.set_word_pos(state.word_pos.parse().ok()?);
+        Some(Self(rng))
     }
 
     pub fn inner(&mut self) -> &mut ChaCha8Rng {

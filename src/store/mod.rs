@@ -1,5 +1,10 @@
-//! Everything that writes results to disk. For now: atomic file writes.
+//! Everything that writes results to disk: atomic writes, run folders, the event stream.
 
 mod atomic;
+pub mod events;
+pub mod run_dir;
+pub mod runs;
 
 pub use atomic::write_atomic;
+pub use events::{EventSink, TrainEvent, VecSink};
+pub use run_dir::RunDir;

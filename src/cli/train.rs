@@ -1,0 +1,103 @@
+//! `alambic train`, `alambic runs`.
+
+use super::progress::Progress;
+use alambic::store::RunDir;
+use alambic::store::run_dir::read_info;
+use alambic::store::runs;
+use alambic::train::{ExperimentConfig, Outcome, train};
+use anyhow::{Context, bail};
+use clap::Args;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// Experiment config (TOML); defaults cover every key.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    #[arg(long, default_value = "student")]
+    pub role: String,
+    /// Folder for run folders.
+    #[arg(long, default_value = "runs")]
+    pub out: PathBuf,
+    /// Override a key: section.key=VALUE (TOML value), repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// Continue an interrupted run from its last checkpoint.
+    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["config", "sets"])]
+    pub resume: Option<PathBuf>,
+}
+
+/// Ctrl-C and SIGTERM ask the run to finish its step, checkpoint and exit.
+fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let f = flag.clone();
+    ctrlc::set_handler(move || f.store(true, Ordering::SeqCst)).context("cannot install the Ctrl-C handler")?;
+    Ok(flag)
+}
+
+pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    let (cfg, role, mut run, resume) = match &args.resume {
+        Some(dir) => {
+            let info = read_info(dir).with_context(|| format!("{}: not a run folder (no run.json)", dir.display()))?;
+            let cfg = ExperimentConfig::load(Some(&dir.join("config.toml")), &[])?;
+            let run = RunDir::open(dir, &info.role, false).with_context(|| format!("cannot write to {}", dir.display()))?;
+            (cfg, info.role, run, true)
+        }
+        None => {
+            let cfg = ExperimentConfig::load(args.config.as_deref(), &args.sets)?;
+            let run = RunDir::create(&args.out, &args.role, &cfg.to_toml())
+                .with_context(|| format!("cannot create a run folder under {}", args.out.display()))?;
+            (cfg, args.role.clone(), run, false)
+        }
+    };
+    if cfg.device != "cpu" {
+        bail!("device `{}`: this build runs on the CPU only (build with --features cuda for GPUs)", cfg.device);
+    }
+    let stop = stop_flag()?;
+    let mut progress = Progress::new();
+    match train(&cfg, &role, &mut run, &mut progress, &stop, resume)? {
+        Outcome::Finished(_) => {
+            println!("run folder: {}", run.path.display());
+            Ok(())
+        }
+        Outcome::Interrupted { step } => {
+            eprintln!(
+                "interrupted at step {step}; resume with:\n  alambic train --resume {}",
+                run.path.display()
+            );
+            std::process::exit(130);
+        }
+    }
+}
+
+pub fn list(dir: &Path, json: bool) -> anyhow::Result<()> {
+    let listed = runs::list(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&listed)?);
+        return Ok(());
+    }
+    println!("{:<40} {:<8} {:<9} {:>7} {:>9} {:>8}", "run", "role", "status", "steps", "best F1", "age");
+    let now = alambic::store::run_dir::now();
+    for r in listed {
+        let age = now - r.info.started;
+        let age = if age < 3600.0 {
+            format!("{:.0}m", age / 60.0)
+        } else if age < 86_400.0 {
+            format!("{:.1}h", age / 3600.0)
+        } else {
+            format!("{:.1}d", age / 86_400.0)
+        };
+        println!(
+            "{:<40} {:<8} {:<9} {:>7} {:>9} {:>8}",
+            r.info.run_id,
+            r.info.role,
+            format!("{:?}", r.status).to_lowercase(),
+            r.steps,
+            r.best.map_or("-".into(), |b| format!("{b:.4}")),
+            age
+        );
+    }
+    Ok(())
+}

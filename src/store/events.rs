@@ -1,0 +1,77 @@
+//! The event stream of a run: what the engine reports, one JSON object per line of
+//! `events.jsonl` (field `event`), and the sinks that receive it.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum TrainEvent {
+    Started {
+        run_id: String,
+        role: String,
+        total_steps: u64,
+        resumed_from: Option<u64>,
+    },
+    Step {
+        step: u64,
+        epoch: usize,
+        loss: f64,
+        terms: BTreeMap<String, f64>,
+        lr: f64,
+        samples_per_s: f64,
+    },
+    Eval {
+        step: u64,
+        split: String,
+        metrics: serde_json::Value,
+    },
+    Checkpoint {
+        step: u64,
+        kind: String,
+    },
+    Finished {
+        summary: serde_json::Value,
+    },
+    Failed {
+        error: String,
+    },
+    Heartbeat {
+        time: f64,
+    },
+}
+
+/// Where a run's events go: the run folder, a progress printer, a `Vec` in tests.
+pub trait EventSink {
+    fn emit(&mut self, event: &TrainEvent);
+}
+
+#[derive(Default)]
+pub struct VecSink(pub Vec<TrainEvent>);
+
+impl EventSink for VecSink {
+    fn emit(&mut self, event: &TrainEvent) {
+        self.0.push(event.clone());
+    }
+}
+
+/// Sends every event to each of several sinks.
+pub struct Tee<'a>(pub Vec<&'a mut dyn EventSink>);
+
+impl EventSink for Tee<'_> {
+    fn emit(&mut self, event: &TrainEvent) {
+        for s in self.0.iter_mut() {
+            s.emit(event);
+        }
+    }
+}
+
+/// Reads an `events.jsonl`; a torn last line (a process killed mid-write) and any other
+/// unreadable line are skipped.
+pub fn read_events(path: &std::path::Path) -> std::io::Result<Vec<TrainEvent>> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect())
+}

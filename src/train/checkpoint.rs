@@ -1,0 +1,107 @@
+//! Checkpoints: the weights (our key names), the model config, tokenizer and head, and for
+//! resuming the optimizer moments and the trainer's position (step, epoch, next batch, the
+//! dropout generator's state). A checkpoint folder is replaced atomically: written beside,
+//! then renamed into place.
+
+use super::optim::AdamW;
+use crate::model::init::RngState;
+use crate::model::load::{Classifier, LoadOptions, LoadReport};
+use crate::model::{HeadKind, ModelError};
+use crate::store::write_atomic;
+use candle_core::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HeadInfo {
+    pub head: HeadKind,
+    pub labels: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainState {
+    pub step: u64,
+    pub epoch: usize,
+    /// Index of the next batch within the epoch.
+    pub next_batch: usize,
+    pub rng: RngState,
+    pub best_macro_f1: Option<f64>,
+    pub best_step: u64,
+    pub stale_evals: usize,
+    pub train_seconds: f64,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ModelError + '_ {
+    move |e| ModelError::io(path, e)
+}
+
+pub fn save(dir: &Path, model: &Classifier, optimizer: Option<&AdamW>, state: Option<&TrainState>) -> Result<(), ModelError> {
+    let staging = dir.with_extension("new");
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::create_dir_all(&staging).map_err(io(&staging))?;
+    let tensors: HashMap<String, Tensor> = model
+        .named_vars()
+        .into_iter()
+        .map(|(k, v)| (k, v.as_tensor().clone()))
+        .collect();
+    candle_core::safetensors::save(&tensors, staging.join("model.safetensors"))?;
+    let mut config = model.config.clone();
+    config.id2label = Some(model.labels.iter().enumerate().map(|(i, l)| (i.to_string(), l.clone())).collect());
+    write_atomic(&staging.join("config.json"), pretty(&config).as_bytes()).map_err(io(&staging))?;
+    let head = HeadInfo {
+        head: model.head_kind,
+        labels: model.labels.clone(),
+    };
+    write_atomic(&staging.join("alambic.json"), pretty(&head).as_bytes()).map_err(io(&staging))?;
+    if let Some(tok) = &model.tokenizer {
+        tok.save(&staging)?;
+    }
+    if let Some(opt) = optimizer {
+        candle_core::safetensors::save(&opt.state(), staging.join("optimizer.safetensors"))?;
+    }
+    if let Some(state) = state {
+        write_atomic(&staging.join("state.json"), pretty(state).as_bytes()).map_err(io(&staging))?;
+    }
+    let old = dir.with_extension("old");
+    let _ = std::fs::remove_dir_all(&old);
+    if dir.exists() {
+        std::fs::rename(dir, &old).map_err(io(dir))?;
+    }
+    std::fs::rename(&staging, dir).map_err(io(dir))?;
+    let _ = std::fs::remove_dir_all(&old);
+    Ok(())
+}
+
+/// The checkpoint folder to read: `dir`, or its previous version if a crash hit the swap.
+pub fn existing(dir: &Path) -> Option<PathBuf> {
+    if dir.join("model.safetensors").is_file() {
+        return Some(dir.to_path_buf());
+    }
+    let old = dir.with_extension("old");
+    old.join("model.safetensors").is_file().then_some(old)
+}
+
+pub fn load_model(dir: &Path, seed: u64, device: &Device) -> Result<(Classifier, LoadReport), ModelError> {
+    let path = dir.join("alambic.json");
+    let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+    let head: HeadInfo = serde_json::from_str(&text).map_err(|e| ModelError::file(&path, e.to_string()))?;
+    let opts = LoadOptions {
+        labels: Some(head.labels),
+        head: Some(head.head),
+        seed,
+    };
+    Classifier::from_folder(dir, &opts, device)
+}
+
+pub fn load_state(dir: &Path, device: &Device) -> Result<(HashMap<String, Tensor>, TrainState), ModelError> {
+    let opt = candle_core::safetensors::load(dir.join("optimizer.safetensors"), device)?;
+    let path = dir.join("state.json");
+    let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+    let state = serde_json::from_str(&text).map_err(|e| ModelError::file(&path, e.to_string()))?;
+    Ok((opt, state))
+}
+
+fn pretty<T: Serialize>(value: &T) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default()
+}

@@ -1,0 +1,183 @@
+//! The experiment config: one TOML file over embedded defaults (`defaults.toml`, which lists
+//! every key), with `--set section.key=VALUE` overrides. Unknown keys and wrong types are
+//! errors that name the file and the key.
+
+use crate::data::DataConfig;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use toml::{Table, Value};
+
+pub const DEFAULTS: &str = include_str!("defaults.toml");
+
+/// Sections whose keys are free (class names, grids) or belong to later stages.
+const FREE_FORM: [&str; 3] = ["dataset.merge", "distill", "sweep"];
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    /// Any model source: a folder, a run folder, hf:…, scratch:…, derive:….
+    pub model: String,
+    pub head: String,
+    pub tokenizer_vocab: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub accumulation: usize,
+    pub lr: f64,
+    pub warmup_ratio: f64,
+    pub weight_decay: f64,
+    pub max_grad_norm: f64,
+    pub seed: u64,
+    pub eval_every: u64,
+    pub early_stopping: usize,
+    pub class_weights: String,
+    pub pooling: String,
+    pub log_every: u64,
+    pub max_steps: u64,
+    pub bucket: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentConfig {
+    pub device: String,
+    pub dataset: DataConfig,
+    pub teacher: ModelSection,
+    pub student: ModelSection,
+    pub train: TrainConfig,
+    pub distill: Table,
+    pub sweep: Table,
+    pub tui: Table,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{origin}: {msg}")]
+pub struct ConfigError {
+    pub origin: String,
+    pub msg: String,
+}
+
+fn err(origin: &str, msg: impl Into<String>) -> ConfigError {
+    ConfigError {
+        origin: origin.to_string(),
+        msg: msg.into(),
+    }
+}
+
+impl ExperimentConfig {
+    /// Defaults, then the file (if any), then each `--set`.
+    pub fn load(file: Option<&Path>, sets: &[String]) -> Result<Self, ConfigError> {
+        let mut table: Table = toml::from_str(DEFAULTS).map_err(|e| err("defaults.toml", e.to_string()))?;
+        let defaults = table.clone();
+        if let Some(path) = file {
+            let origin = path.display().to_string();
+            let text = std::fs::read_to_string(path).map_err(|e| err(&origin, e.to_string()))?;
+            let user: Table = toml::from_str(&text).map_err(|e| err(&origin, format!("not valid TOML: {e}")))?;
+            merge(&mut table, user, &defaults, "", &origin)?;
+        }
+        for set in sets {
+            let origin = format!("--set {set}");
+            let (key, raw) = set
+                .split_once('=')
+                .ok_or_else(|| err(&origin, "expected section.key=VALUE"))?;
+            let value = parse_value(raw.trim());
+            let mut user = Table::new();
+            insert_dotted(&mut user, key.trim(), value);
+            merge(&mut table, user, &defaults, "", &origin)?;
+        }
+        Self::from_table(table, file.map_or("config".into(), |p| p.display().to_string()))
+    }
+
+    fn from_table(table: Table, origin: String) -> Result<Self, ConfigError> {
+        Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| err(&origin, e.to_string()))
+    }
+
+    /// The fully resolved config, as a run folder records it.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_default()
+    }
+}
+
+/// A `--set` value is TOML (`0.3`, `true`, `[1, 2]`, `"x"`); a bare word is a string.
+fn parse_value(raw: &str) -> Value {
+    toml::from_str::<Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| Value::String(raw.to_string()))
+}
+
+fn insert_dotted(table: &mut Table, key: &str, value: Value) {
+    let mut parts: Vec<&str> = key.split('.').collect();
+    let last = parts.pop().unwrap_or_default();
+    let mut current = table;
+    for p in parts {
+        current = match current
+            .entry(p.to_string())
+            .or_insert_with(|| Value::Table(Table::new()))
+        {
+            Value::Table(t) => t,
+            _ => return,
+        };
+    }
+    current.insert(last.to_string(), value);
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::String(_) => "a string",
+        Value::Integer(_) => "an integer",
+        Value::Float(_) => "a number",
+        Value::Boolean(_) => "a boolean",
+        Value::Datetime(_) => "a date",
+        Value::Array(_) => "a list",
+        Value::Table(_) => "a table",
+    }
+}
+
+/// Merges `user` into `base`, checking every key and type against `defaults`.
+fn merge(base: &mut Table, user: Table, defaults: &Table, prefix: &str, origin: &str) -> Result<(), ConfigError> {
+    for (key, value) in user {
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        let free = FREE_FORM.iter().any(|f| path == *f || path.starts_with(&format!("{f}.")));
+        let Some(default) = defaults.get(&key) else {
+            if free {
+                base.insert(key, value);
+                continue;
+            }
+            return Err(err(origin, format!("unknown key `{path}`")));
+        };
+        match (default, value) {
+            (Value::Table(d), Value::Table(u)) => {
+                let target = base
+                    .entry(key.clone())
+                    .or_insert_with(|| Value::Table(Table::new()));
+                if let Value::Table(t) = target {
+                    merge(t, u, d, &path, origin)?;
+                }
+            }
+            (Value::Float(_), Value::Integer(i)) => {
+                base.insert(key, Value::Float(i as f64));
+            }
+            (d, v) if std::mem::discriminant(d) == std::mem::discriminant(&v) || free => {
+                base.insert(key, v);
+            }
+            (d, v) => {
+                return Err(err(
+                    origin,
+                    format!("key `{path}` must be {}, got {}", kind(d), kind(&v)),
+                ));
+            }
+        }
+    }
+    Ok(())
+}

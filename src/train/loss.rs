@@ -1,0 +1,54 @@
+//! Losses on contract-level logits.
+
+use super::samples::Target;
+use candle_core::{D, Device, Result, Tensor};
+
+/// Cross-entropy with optional class weights (PyTorch's weighted mean: Σ wᵢ·lossᵢ / Σ wᵢ).
+pub fn cross_entropy(logits: &Tensor, targets: &[usize], weights: Option<&[f32]>) -> Result<Tensor> {
+    let device = logits.device();
+    let log_probs = candle_nn::ops::log_softmax(logits, D::Minus1)?;
+    let idx = Tensor::from_vec(targets.iter().map(|&t| t as u32).collect::<Vec<_>>(), (targets.len(), 1), device)?;
+    let picked = log_probs.gather(&idx, 1)?.squeeze(1)?;
+    let w: Vec<f32> = targets
+        .iter()
+        .map(|&t| weights.and_then(|w| w.get(t).copied()).unwrap_or(1.0))
+        .collect();
+    let total: f32 = w.iter().sum();
+    let w = Tensor::from_vec(w, targets.len(), device)?;
+    (picked * w)?.sum_all()?.neg()? / total as f64
+}
+
+/// Binary cross-entropy with logits, mean over every (sample, label):
+/// max(x, 0) − x·y + log(1 + e^(−|x|)).
+pub fn bce_with_logits(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    let relu = logits.relu()?;
+    let xy = (logits * targets)?;
+    let soft = ((logits.abs()?.neg()?.exp()? + 1.0)?).log()?;
+    ((relu - xy)? + soft)?.mean_all()
+}
+
+pub fn loss(logits: &Tensor, targets: &[&Target], weights: Option<&[f32]>, device: &Device) -> Result<Tensor> {
+    match targets.first() {
+        Some(Target::Labels(_)) => {
+            let rows: Vec<f32> = targets
+                .iter()
+                .flat_map(|t| match t {
+                    Target::Labels(v) => v.clone(),
+                    Target::Class(_) => Vec::new(),
+                })
+                .collect();
+            let y = Tensor::from_vec(rows, logits.dims(), device)?;
+            bce_with_logits(logits, &y)
+        }
+        _ => {
+            let classes: Vec<usize> = targets
+                .iter()
+                .map(|t| match t {
+                    Target::Class(c) => *c,
+                    Target::Labels(_) => 0,
+                })
+                .collect();
+            cross_entropy(logits, &classes, weights)
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! The training engine: configs, samples and batches, AdamW with warm-up and decay, the loop
+//! with evaluation, checkpoints, resume and a stop flag. It reports through an `EventSink`
+//! and knows nothing of screens.
+
+pub mod batches;
+pub mod checkpoint;
+pub mod config;
+pub mod evaluate;
+pub mod loss;
+pub mod optim;
+pub mod samples;
+pub mod setup;
+pub mod trainer;
+
+pub use config::ExperimentConfig;
+pub use trainer::{Outcome, train};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
+    #[error(transparent)]
+    Tokenize(#[from] crate::tokenize::TokenizeError),
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error("config: {0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error(
+        "the loss became {loss} at step {step}; the last good checkpoint is kept (lower train.lr or \
+         check the data)"
+    )]
+    NonFinite { step: u64, loss: f64 },
+}

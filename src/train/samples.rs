@@ -1,0 +1,94 @@
+//! From a prepared dataset to what the model reads: per contract its windows of token ids
+//! (the configured selection) and its target.
+
+use crate::data::config::{Task, WindowSelection};
+use crate::data::{DataConfig, Dataset, Record, Split};
+use crate::tokenize::{TextTokenizer, TokenizeError, WindowSpec};
+use rayon::prelude::*;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Target {
+    Class(usize),
+    /// One 0/1 per class (multi-label).
+    Labels(Vec<f32>),
+}
+
+#[derive(Clone, Debug)]
+pub struct Sample {
+    /// Index of the record in the dataset.
+    pub record: usize,
+    pub windows: Vec<Vec<u32>>,
+    /// Byte ranges of the windows in the contract text (for `predict`).
+    pub spans: Vec<(usize, usize)>,
+    pub target: Target,
+}
+
+impl Sample {
+    pub fn tokens(&self) -> usize {
+        self.windows.iter().map(Vec::len).sum()
+    }
+}
+
+pub fn target_of(r: &Record, ds: &Dataset) -> Option<Target> {
+    match ds.task {
+        Task::Multilabel => Some(Target::Labels(
+            ds.classes
+                .iter()
+                .map(|c| if r.labels.contains(c) { 1.0 } else { 0.0 })
+                .collect(),
+        )),
+        _ => ds.class_index(&r.label).map(Target::Class),
+    }
+}
+
+/// Windows of one text under the config's selection.
+pub fn windows_of(
+    tok: &TextTokenizer,
+    text: &str,
+    cfg: &DataConfig,
+) -> Result<(Vec<Vec<u32>>, Vec<(usize, usize)>), TokenizeError> {
+    let all = tok.windows(
+        text,
+        WindowSpec {
+            max_len: cfg.max_len,
+            stride: cfg.stride,
+        },
+    )?;
+    let n = all.len();
+    let k = cfg.max_windows;
+    let keep: Vec<usize> = if cfg.windows == WindowSelection::All || k == 0 || n <= k {
+        (0..n).collect()
+    } else if cfg.windows == WindowSelection::HeadTail {
+        let head = k.div_ceil(2);
+        (0..head).chain(n - (k - head)..n).collect()
+    } else {
+        (0..k).collect()
+    };
+    Ok(keep
+        .into_iter()
+        .map(|i| (all[i].ids.clone(), all[i].bytes))
+        .unzip())
+}
+
+/// The samples of one split, in dataset order.
+pub fn samples(ds: &Dataset, split: Split, tok: &TextTokenizer, cfg: &DataConfig) -> Result<Vec<Sample>, TokenizeError> {
+    let chosen: Vec<(usize, &Record)> = ds
+        .records
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.split == Some(split))
+        .collect();
+    chosen
+        .par_iter()
+        .filter_map(|&(i, r)| target_of(r, ds).map(|t| (i, r, t)))
+        .map(|(i, r, target)| {
+            let (windows, spans) = windows_of(tok, &r.code, cfg)?;
+            Ok(Sample {
+                record: i,
+                windows,
+                spans,
+                target,
+            })
+        })
+        .collect()
+}

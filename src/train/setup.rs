@@ -1,0 +1,69 @@
+//! Building the model a role trains: any model source, a run folder (its best checkpoint), or
+//! a scratch model whose tokenizer is first trained on the training split.
+
+use super::checkpoint;
+use super::config::ModelSection;
+use super::TrainError;
+use crate::data::{Dataset, Split};
+use crate::model::load::{LoadOptions, LoadReport};
+use crate::model::{Classifier, HeadKind, ModelSource, Pooling, load_source};
+use crate::tokenize::{TokenizerKind, train_tokenizer};
+use candle_core::Device;
+use std::path::Path;
+
+pub fn parse_head(s: &str) -> Result<Option<HeadKind>, TrainError> {
+    Ok(match s {
+        "default" => None,
+        "bert_pooler" => Some(HeadKind::BertPooler),
+        "roberta" => Some(HeadKind::Roberta),
+        "cls" => Some(HeadKind::Plain(Pooling::Cls)),
+        "mean" => Some(HeadKind::Plain(Pooling::Mean)),
+        other => {
+            return Err(TrainError::Invalid(format!(
+                "head `{other}`: expected default, bert_pooler, roberta, cls or mean"
+            )));
+        }
+    })
+}
+
+/// A run folder names its best checkpoint.
+pub fn run_checkpoint(source: &str) -> Option<std::path::PathBuf> {
+    let dir = Path::new(source);
+    if !dir.join("run.json").is_file() {
+        return None;
+    }
+    checkpoint::existing(&dir.join("checkpoints/best")).or_else(|| checkpoint::existing(&dir.join("checkpoints/last")))
+}
+
+pub fn build_model(
+    section: &ModelSection,
+    ds: &Dataset,
+    run_path: &Path,
+    seed: u64,
+    device: &Device,
+) -> Result<(Classifier, LoadReport), TrainError> {
+    if let Some(dir) = run_checkpoint(&section.model) {
+        return Ok(checkpoint::load_model(&dir, seed, device)?);
+    }
+    let mut source = section.model.clone();
+    if let ModelSource::Scratch { preset, tokenizer: None } = ModelSource::parse(&source)? {
+        let texts: Vec<&str> = ds.split_records(Split::Train).map(|r| r.code.as_str()).collect();
+        let tok = train_tokenizer(&texts, TokenizerKind::Wordpiece, section.tokenizer_vocab)?;
+        let dir = run_path.join("tokenizer");
+        tok.save(&dir)?;
+        source = format!("scratch:{preset}?tokenizer={}", dir.join("tokenizer.json").display());
+    }
+    let opts = LoadOptions {
+        labels: Some(ds.classes.clone()),
+        head: parse_head(&section.head)?,
+        seed,
+    };
+    let (model, report) = load_source(&source, &opts, device)?;
+    if model.tokenizer.is_none() {
+        return Err(TrainError::Invalid(format!(
+            "model `{}` has no tokenizer (tokenizer.json, vocab.txt or vocab.json + merges.txt)",
+            section.model
+        )));
+    }
+    Ok((model, report))
+}

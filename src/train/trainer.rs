@@ -1,0 +1,356 @@
+//! The training loop. One optimizer step = `accumulation` batches of `batch_size` contracts;
+//! every random draw comes from seeded generators (data order from (seed, epoch), dropout from
+//! a generator whose state is checkpointed), so a run interrupted and resumed ends with the
+//! same weights as one that never stopped.
+
+use super::batches::epoch_batches;
+use super::checkpoint::{self, TrainState};
+use super::config::ExperimentConfig;
+use super::evaluate::{Pooling, Scores, contract_logits, predict, score};
+use super::loss::loss;
+use super::optim::{AdamW, AdamWConfig, clip_grad_norm, lr_at};
+use super::samples::{Sample, Target, samples};
+use super::setup::build_model;
+use super::TrainError;
+use crate::data::{Dataset, Split, Task};
+use crate::eval::best_threshold;
+use crate::model::init::SeededRng;
+use crate::model::{Classifier, Mode};
+use crate::store::{EventSink, RunDir, TrainEvent};
+use candle_core::{Device, Tensor};
+use serde_json::json;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+pub enum Outcome {
+    Finished(serde_json::Value),
+    /// Stopped on request after checkpointing; resume continues from `step`.
+    Interrupted { step: u64 },
+}
+
+struct Data {
+    ds: Dataset,
+    train: Vec<Sample>,
+    valid: Vec<Sample>,
+    test: Vec<Sample>,
+    class_weights: Option<Vec<f32>>,
+}
+
+fn prepare_data(cfg: &ExperimentConfig) -> Result<Dataset, TrainError> {
+    let mut ds = Dataset::prepare(&cfg.dataset)?;
+    if cfg.dataset.limit > 0 && ds.records.len() > cfg.dataset.limit {
+        ds.records.truncate(cfg.dataset.limit);
+    }
+    Ok(ds)
+}
+
+fn load_samples(cfg: &ExperimentConfig, ds: Dataset, model: &Classifier) -> Result<Data, TrainError> {
+    let tok = model
+        .tokenizer
+        .as_ref()
+        .ok_or_else(|| TrainError::Invalid("the model has no tokenizer".into()))?;
+    let get = |s| samples(&ds, s, tok, &cfg.dataset);
+    let (train, valid, test) = (get(Split::Train)?, get(Split::Valid)?, get(Split::Test)?);
+    if train.is_empty() {
+        return Err(TrainError::Invalid(format!("{}: no training contracts", cfg.dataset.file.display())));
+    }
+    let class_weights = match cfg.train.class_weights.as_str() {
+        "none" => None,
+        "balanced" => {
+            let k = ds.classes.len();
+            let mut counts = vec![0usize; k];
+            for s in &train {
+                if let Target::Class(c) = s.target {
+                    counts[c] += 1;
+                }
+            }
+            Some(
+                counts
+                    .iter()
+                    .map(|&n| if n == 0 { 0.0 } else { train.len() as f32 / (k * n) as f32 })
+                    .collect(),
+            )
+        }
+        other => return Err(TrainError::Invalid(format!("train.class_weights `{other}`: none or balanced"))),
+    };
+    Ok(Data {
+        ds,
+        train,
+        valid,
+        test,
+        class_weights,
+    })
+}
+
+/// Trains the role's model (`teacher` or `student`) into `run`. With `resume`, continues from
+/// the run's last checkpoint.
+pub fn train(
+    cfg: &ExperimentConfig,
+    role: &str,
+    run: &mut RunDir,
+    sink: &mut dyn EventSink,
+    stop: &AtomicBool,
+    resume: bool,
+) -> Result<Outcome, TrainError> {
+    let result = train_inner(cfg, role, run, sink, stop, resume);
+    if let Err(e) = &result {
+        let event = TrainEvent::Failed { error: e.to_string() };
+        run.emit(&event);
+        sink.emit(&event);
+    }
+    result
+}
+
+fn train_inner(
+    cfg: &ExperimentConfig,
+    role: &str,
+    run: &mut RunDir,
+    sink: &mut dyn EventSink,
+    stop: &AtomicBool,
+    resume: bool,
+) -> Result<Outcome, TrainError> {
+    let device = Device::Cpu;
+    let t = &cfg.train;
+    let section = match role {
+        "teacher" => &cfg.teacher,
+        "student" => &cfg.student,
+        other => return Err(TrainError::Invalid(format!("role `{other}`: teacher or student"))),
+    };
+    let pooling = Pooling::parse(&t.pooling).map_err(TrainError::Invalid)?;
+    let ds = prepare_data(cfg)?;
+    let last_dir = run.checkpoint_dir("last");
+    let (model, resumed) = if resume {
+        let dir = checkpoint::existing(&last_dir)
+            .ok_or_else(|| TrainError::Invalid(format!("{}: no checkpoint to resume from", run.path.display())))?;
+        let (model, _) = checkpoint::load_model(&dir, t.seed, &device)?;
+        (model, Some(checkpoint::load_state(&dir, &device)?))
+    } else {
+        (build_model(section, &ds, &run.path, t.seed, &device)?.0, None)
+    };
+    if model.labels.len() != ds.classes.len() {
+        return Err(TrainError::Invalid(format!(
+            "the model predicts {} classes, the dataset has {} ({})",
+            model.labels.len(),
+            ds.classes.len(),
+            ds.classes.join(", ")
+        )));
+    }
+    let data = load_samples(cfg, ds, &model)?;
+    let accumulation = t.accumulation.max(1);
+    let batches_per_epoch = data.train.len().div_ceil(t.batch_size.max(1));
+    let steps_per_epoch = batches_per_epoch.div_ceil(accumulation) as u64;
+    let mut total = steps_per_epoch * t.epochs as u64;
+    if t.max_steps > 0 {
+        total = total.min(t.max_steps);
+    }
+    let warmup = (t.warmup_ratio * total as f64).round() as u64;
+    let mut opt = AdamW::new(
+        model.named_vars(),
+        AdamWConfig {
+            lr: t.lr,
+            weight_decay: t.weight_decay,
+            ..AdamWConfig::default()
+        },
+    )?;
+    let mut state = TrainState {
+        step: 0,
+        epoch: 0,
+        next_batch: 0,
+        rng: SeededRng::for_name(t.seed, "dropout").state(),
+        best_macro_f1: None,
+        best_step: 0,
+        stale_evals: 0,
+        train_seconds: 0.0,
+    };
+    if let Some((moments, saved)) = resumed {
+        opt.restore(&moments, saved.step)?;
+        state = saved;
+    }
+    let mut rng = SeededRng::restore(&state.rng).ok_or_else(|| TrainError::Invalid("corrupt generator state".into()))?;
+    let started = TrainEvent::Started {
+        run_id: run.info.run_id.clone(),
+        role: role.to_string(),
+        total_steps: total,
+        resumed_from: resume.then_some(state.step),
+    };
+    emit(run, sink, &started);
+
+    let clock = Instant::now();
+    let base_seconds = state.train_seconds;
+    let mut window_clock = Instant::now();
+    let mut window_samples = 0usize;
+    let mut grads: HashMap<String, Tensor> = HashMap::new();
+    let mut accumulated_loss = 0.0;
+    'epochs: while state.epoch < t.epochs && state.step < total {
+        let epoch = state.epoch;
+        let batches = epoch_batches(&data.train, t.batch_size, t.seed, epoch, t.bucket);
+        // Ends when the epoch rolls over (state.epoch moves on), so the next epoch reshuffles.
+        while state.epoch == epoch && state.next_batch < batches.len() {
+            let group_end = (state.next_batch + accumulation).min(batches.len());
+            for b in state.next_batch..group_end {
+                let chosen: Vec<&Sample> = batches[b].iter().map(|&i| &data.train[i]).collect();
+                let logits = contract_logits(&model, &chosen, &mut Mode::Train(&mut rng), pooling)?;
+                let targets: Vec<&Target> = chosen.iter().map(|s| &s.target).collect();
+                let l = loss(&logits, &targets, data.class_weights.as_deref(), &device)?;
+                let value = l.to_scalar::<f32>()? as f64;
+                if !value.is_finite() {
+                    return Err(TrainError::NonFinite { step: state.step + 1, loss: value });
+                }
+                accumulated_loss += value / (group_end - state.next_batch) as f64;
+                let scaled = (l / (group_end - state.next_batch) as f64)?;
+                let store = scaled.backward()?;
+                for (name, var) in opt.vars() {
+                    if let Some(g) = store.get(var.as_tensor()) {
+                        let sum = match grads.remove(name) {
+                            Some(prev) => (prev + g)?,
+                            None => g.clone(),
+                        };
+                        grads.insert(name.clone(), sum);
+                    }
+                }
+                window_samples += chosen.len();
+            }
+            clip_grad_norm(&mut grads, t.max_grad_norm)?;
+            let lr = lr_at(state.step, t.lr, warmup, total);
+            opt.step(&grads, lr)?;
+            grads.clear();
+            state.step += 1;
+            state.next_batch = group_end;
+            if state.next_batch >= batches.len() {
+                state.epoch += 1;
+                state.next_batch = 0;
+            }
+            let step_loss = std::mem::take(&mut accumulated_loss);
+            if state.step % t.log_every.max(1) == 0 || state.step == total {
+                let secs = window_clock.elapsed().as_secs_f64().max(1e-9);
+                let event = TrainEvent::Step {
+                    step: state.step,
+                    epoch: state.epoch,
+                    loss: step_loss,
+                    terms: BTreeMap::from([("ce".to_string(), step_loss)]),
+                    lr,
+                    samples_per_s: window_samples as f64 / secs,
+                };
+                emit(run, sink, &event);
+                window_clock = Instant::now();
+                window_samples = 0;
+            }
+            let epoch_done = state.next_batch == 0;
+            let eval_now = (t.eval_every > 0 && state.step % t.eval_every == 0) || epoch_done || state.step == total;
+            state.rng = rng.state();
+            state.train_seconds = base_seconds + clock.elapsed().as_secs_f64();
+            if eval_now {
+                let improved = validate(&model, &data, cfg, pooling, &mut state, run, sink)?;
+                if improved {
+                    checkpoint::save(&run.checkpoint_dir("best"), &model, None, None)?;
+                }
+                checkpoint::save(&last_dir, &model, Some(&opt), Some(&state))?;
+                emit(run, sink, &TrainEvent::Checkpoint { step: state.step, kind: "last".into() });
+                if t.early_stopping > 0 && state.stale_evals >= t.early_stopping {
+                    break 'epochs;
+                }
+            }
+            if state.step >= total {
+                break 'epochs;
+            }
+            if stop.load(Ordering::SeqCst) {
+                checkpoint::save(&last_dir, &model, Some(&opt), Some(&state))?;
+                emit(run, sink, &TrainEvent::Checkpoint { step: state.step, kind: "interrupted".into() });
+                return Ok(Outcome::Interrupted { step: state.step });
+            }
+            if state.epoch >= t.epochs {
+                break 'epochs;
+            }
+        }
+    }
+    let summary = finish(&model, &data, cfg, role, pooling, &state, run)?;
+    run.write_summary(&summary)?;
+    emit(run, sink, &TrainEvent::Finished { summary: summary.clone() });
+    Ok(Outcome::Finished(summary))
+}
+
+fn emit(run: &mut RunDir, sink: &mut dyn EventSink, event: &TrainEvent) {
+    run.emit(event);
+    sink.emit(event);
+}
+
+/// Validation macro-F1; returns whether it is the best so far.
+fn validate(
+    model: &Classifier,
+    data: &Data,
+    cfg: &ExperimentConfig,
+    pooling: Pooling,
+    state: &mut TrainState,
+    run: &mut RunDir,
+    sink: &mut dyn EventSink,
+) -> Result<bool, TrainError> {
+    if data.valid.is_empty() {
+        return Ok(true);
+    }
+    let probs = predict(model, &data.valid, data.ds.task, cfg.train.batch_size, pooling)?;
+    let scores = score(&data.valid, &probs, &data.ds.classes, data.ds.task, None, false);
+    let f1 = scores.metrics.macro_f1;
+    emit(
+        run,
+        sink,
+        &TrainEvent::Eval {
+            step: state.step,
+            split: "valid".into(),
+            metrics: serde_json::to_value(&scores).unwrap_or_default(),
+        },
+    );
+    let improved = state.best_macro_f1.is_none_or(|b| f1 > b);
+    if improved {
+        state.best_macro_f1 = Some(f1);
+        state.best_step = state.step;
+        state.stale_evals = 0;
+    } else {
+        state.stale_evals += 1;
+    }
+    Ok(improved)
+}
+
+/// Test metrics for the best checkpoint only, with bootstrap intervals.
+fn finish(
+    last: &Classifier,
+    data: &Data,
+    cfg: &ExperimentConfig,
+    role: &str,
+    pooling: Pooling,
+    state: &TrainState,
+    run: &RunDir,
+) -> Result<serde_json::Value, TrainError> {
+    let best_dir = checkpoint::existing(&run.checkpoint_dir("best"));
+    let best = match &best_dir {
+        Some(dir) => Some(checkpoint::load_model(dir, cfg.train.seed, last.device())?.0),
+        None => None,
+    };
+    let model = best.as_ref().unwrap_or(last);
+    let task = data.ds.task;
+    let valid_probs = predict(model, &data.valid, task, cfg.train.batch_size, pooling)?;
+    let threshold = (task == Task::Binary && !data.valid.is_empty()).then(|| {
+        let s: Vec<f64> = valid_probs.iter().map(|p| p.get(1).copied().unwrap_or(0.0) as f64).collect();
+        let pos: Vec<bool> = data.valid.iter().map(|x| x.target == Target::Class(1)).collect();
+        best_threshold(&s, &pos)
+    });
+    let valid: Scores = score(&data.valid, &valid_probs, &data.ds.classes, task, threshold, false);
+    let test_probs = predict(model, &data.test, task, cfg.train.batch_size, pooling)?;
+    let test: Scores = score(&data.test, &test_probs, &data.ds.classes, task, threshold, true);
+    let counts = crate::model::info::info(model, &Default::default()).parameters;
+    Ok(json!({
+        "run_id": run.info.run_id,
+        "role": role,
+        "model": if role == "teacher" { &cfg.teacher.model } else { &cfg.student.model },
+        "task": task,
+        "classes": data.ds.classes,
+        "parameters": counts.total,
+        "steps": state.step,
+        "best_step": state.best_step,
+        "best_valid_macro_f1": state.best_macro_f1,
+        "train_seconds": state.train_seconds,
+        "contracts": {"train": data.train.len(), "valid": data.valid.len(), "test": data.test.len()},
+        "valid": valid,
+        "test": test,
+    }))
+}

@@ -1,0 +1,4 @@
+mod config;
+mod metrics;
+mod optimizer;
+mod runs;

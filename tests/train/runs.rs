@@ -1,0 +1,202 @@
+//! Training runs on the tiny config: events, determinism, resume, kill -9, predict, eval.
+
+use crate::common::scratch_dir;
+use alambic::store::events::read_events;
+use alambic::store::runs::{Status, status_of};
+use alambic::store::{EventSink, RunDir, TrainEvent, VecSink};
+use alambic::train::{ExperimentConfig, Outcome, train};
+use candle_core::{Device, Tensor};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+fn tiny(sets: &[&str]) -> ExperimentConfig {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/configs/tiny.toml");
+    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    let mut cfg = ExperimentConfig::load(Some(&path), &sets).expect("tiny config");
+    cfg.dataset.file = Path::new(env!("CARGO_MANIFEST_DIR")).join(&cfg.dataset.file);
+    cfg
+}
+
+/// Stops the run (as Ctrl-C would) once it has reported `at` steps.
+struct StopAt<'a> {
+    at: u64,
+    flag: &'a AtomicBool,
+    events: Vec<TrainEvent>,
+}
+
+impl EventSink for StopAt<'_> {
+    fn emit(&mut self, event: &TrainEvent) {
+        if let TrainEvent::Step { step, .. } = event
+            && *step == self.at
+        {
+            self.flag.store(true, Ordering::SeqCst);
+        }
+        self.events.push(event.clone());
+    }
+}
+
+fn run_tiny(name: &str, sets: &[&str]) -> (PathBuf, Vec<TrainEvent>) {
+    let cfg = tiny(sets);
+    let out = scratch_dir(name);
+    let mut run = RunDir::create(&out, "student", &cfg.to_toml()).expect("run dir");
+    let mut sink = VecSink::default();
+    let outcome = train(&cfg, "student", &mut run, &mut sink, &AtomicBool::new(false), false).expect("train");
+    assert!(matches!(outcome, Outcome::Finished(_)));
+    (run.path.clone(), sink.0)
+}
+
+/// One finished tiny run shared by the tests that only read it.
+fn shared_run() -> &'static (PathBuf, Vec<TrainEvent>) {
+    static RUN: OnceLock<(PathBuf, Vec<TrainEvent>)> = OnceLock::new();
+    RUN.get_or_init(|| run_tiny("shared-tiny-run", &[]))
+}
+
+fn weights(run: &Path) -> HashMap<String, Tensor> {
+    candle_core::safetensors::load(run.join("checkpoints/last/model.safetensors"), &Device::Cpu).expect("weights")
+}
+
+fn max_weight_diff(a: &Path, b: &Path) -> f32 {
+    let (wa, wb) = (weights(a), weights(b));
+    assert_eq!(wa.len(), wb.len());
+    wa.iter()
+        .map(|(k, t)| {
+            (t - &wb[k])
+                .and_then(|d| d.abs())
+                .and_then(|d| d.flatten_all())
+                .and_then(|d| d.max(0))
+                .and_then(|d| d.to_scalar::<f32>())
+                .expect("diff")
+        })
+        .fold(0.0, f32::max)
+}
+
+#[test]
+fn events_come_in_order_and_the_run_folder_is_complete() {
+    let (path, events) = shared_run();
+    assert!(matches!(events.first(), Some(TrainEvent::Started { total_steps: 18, .. })));
+    assert!(matches!(events.last(), Some(TrainEvent::Finished { .. })));
+    let steps: Vec<u64> = events
+        .iter()
+        .filter_map(|e| match e {
+            TrainEvent::Step { step, .. } => Some(*step),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(steps, (1..=18).collect::<Vec<u64>>());
+    let evals = events.iter().filter(|e| matches!(e, TrainEvent::Eval { .. })).count();
+    assert!(evals >= 3, "one per epoch and at the end: {evals}");
+    for f in ["config.toml", "events.jsonl", "run.json", "summary.json", "checkpoints/last/optimizer.safetensors", "checkpoints/last/state.json", "checkpoints/best/model.safetensors", "checkpoints/last/tokenizer.json"] {
+        assert!(path.join(f).is_file(), "{f} missing");
+    }
+    // The file holds the same events as the sink.
+    assert_eq!(&read_events(&path.join("events.jsonl")).expect("events"), events);
+    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path.join("summary.json")).expect("summary")).expect("json");
+    assert_eq!(summary["steps"], 18);
+    assert!(summary["test"]["accuracy_ci"]["low"].as_f64().is_some());
+    assert_eq!(status_of(path).expect("status").status, Status::Finished);
+}
+
+#[test]
+fn one_seed_gives_identical_weights() {
+    let (a, _) = shared_run();
+    let (b, _) = run_tiny("same-seed", &[]);
+    assert_eq!(max_weight_diff(a, &b), 0.0);
+}
+
+#[test]
+fn interrupted_and_resumed_equals_uninterrupted() {
+    let (full, _) = shared_run();
+    let cfg = tiny(&[]);
+    let out = scratch_dir("resume");
+    let mut run = RunDir::create(&out, "student", &cfg.to_toml()).expect("run dir");
+    let flag = AtomicBool::new(false);
+    let mut sink = StopAt { at: 7, flag: &flag, events: Vec::new() };
+    let outcome = train(&cfg, "student", &mut run, &mut sink, &flag, false).expect("train");
+    assert!(matches!(outcome, Outcome::Interrupted { step: 7 }));
+    assert_eq!(status_of(&run.path).expect("status").status, Status::Stopped);
+    let path = run.path.clone();
+    drop(run);
+    let mut run = RunDir::open(&path, "student", false).expect("reopen");
+    let mut sink = VecSink::default();
+    let outcome = train(&cfg, "student", &mut run, &mut sink, &AtomicBool::new(false), true).expect("resume");
+    assert!(matches!(outcome, Outcome::Finished(_)));
+    assert!(matches!(sink.0.first(), Some(TrainEvent::Started { resumed_from: Some(7), .. })));
+    let diff = max_weight_diff(full, &path);
+    assert!(diff <= 1e-6, "resumed weights differ by {diff}");
+}
+
+#[test]
+fn torn_last_line_of_events_is_ignored() {
+    let (path, events) = shared_run();
+    let dir = scratch_dir("torn");
+    let mut text = std::fs::read_to_string(path.join("events.jsonl")).expect("events");
+    text.push_str("{\"event\":\"step\",\"step\":19,\"ep");
+    std::fs::write(dir.join("events.jsonl"), text).expect("write");
+    assert_eq!(read_events(&dir.join("events.jsonl")).expect("read").len(), events.len());
+}
+
+fn alambic(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_alambic"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run alambic")
+}
+
+#[test]
+fn kill_9_leaves_a_dead_run_that_resumes() {
+    let out = scratch_dir("kill9");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_alambic"))
+        .args(["train", "--config", "tests/configs/tiny.toml", "--out", out.to_str().expect("p"), "--set", "train.eval_every=2", "--set", "train.max_steps=60", "--set", "train.epochs=30"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    // Poll for the first saved checkpoint, then kill without warning.
+    let mut run_dir = None;
+    for _ in 0..600 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let found = std::fs::read_dir(&out).ok().and_then(|mut d| d.next()).and_then(Result::ok).map(|e| e.path());
+        if let Some(dir) = found
+            && read_events(&dir.join("events.jsonl")).unwrap_or_default().iter().any(|e| matches!(e, TrainEvent::Checkpoint { .. }))
+        {
+            run_dir = Some(dir);
+            break;
+        }
+    }
+    child.kill().expect("kill -9");
+    child.wait().expect("reap");
+    let dir = run_dir.expect("a checkpoint within 60 s");
+    assert_eq!(status_of(&dir).expect("status").status, Status::Dead);
+    let listing = alambic(&["runs", out.to_str().expect("p")]);
+    assert!(String::from_utf8_lossy(&listing.stdout).contains("dead"));
+    let resumed = alambic(&["train", "--resume", dir.to_str().expect("p")]);
+    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    assert_eq!(status_of(&dir).expect("status").status, Status::Finished);
+}
+
+#[test]
+fn predict_and_eval_commands_on_the_run() {
+    let (path, _) = shared_run();
+    let dir = scratch_dir("predict");
+    let sol = dir.join("a.sol");
+    std::fs::write(&sol, "pragma solidity ^0.4.24;\ncontract A {\n  mapping(address => uint) b;\n  function w(uint x) public {\n    require(b[msg.sender] >= x);\n    msg.sender.call.value(x)();\n    b[msg.sender] -= x;\n  }\n}\n").expect("write");
+    let out = alambic(&["predict", "--model", path.to_str().expect("p"), sol.to_str().expect("p"), "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let probs = v[0]["probabilities"].as_object().expect("probabilities");
+    let total: f64 = probs.values().map(|p| p.as_f64().expect("p")).sum();
+    assert!((total - 1.0).abs() < 1e-4);
+    assert!(probs.contains_key(v[0]["verdict"].as_str().expect("verdict")));
+    assert_eq!(v[0]["lines"][0], 1);
+
+    let out = alambic(&["eval", "--model", path.to_str().expect("p"), "--data", "data/demo/contracts.jsonl", "--split", "all", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["overall"]["n"], 480);
+    let confusion: u64 = v["overall"]["confusion"].as_array().expect("rows").iter().flat_map(|r| r.as_array().expect("row").iter().map(|x| x.as_u64().expect("n"))).sum();
+    assert_eq!(confusion, 480);
+}
