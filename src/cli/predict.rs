@@ -50,7 +50,10 @@ pub struct PredictArgs {
 }
 
 /// The model and the config that prepared its data (the run's own, for a run folder).
-fn model_and_config(source: &str, config: Option<&Path>) -> anyhow::Result<(Classifier, ExperimentConfig, Option<f64>)> {
+fn model_and_config(
+    source: &str,
+    config: Option<&Path>,
+) -> anyhow::Result<(Classifier, ExperimentConfig, Option<f64>)> {
     let device = Device::Cpu;
     if let Some(dir) = run_checkpoint(source) {
         let run = Path::new(source);
@@ -70,7 +73,10 @@ fn model_and_config(source: &str, config: Option<&Path>) -> anyhow::Result<(Clas
 fn split_names(name: &str) -> anyhow::Result<Vec<Split>> {
     Ok(match name {
         "all" => Split::MODEL_SPLITS.to_vec(),
-        other => vec![Split::parse(other).with_context(|| format!("--split `{other}`: train, valid, test or all"))?],
+        other => vec![
+            Split::parse(other)
+                .with_context(|| format!("--split `{other}`: train, valid, test or all"))?,
+        ],
     })
 }
 
@@ -105,13 +111,20 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
         );
     }
     ds.classes = model.labels.clone();
-    let tok = model.tokenizer.as_ref().context("the model has no tokenizer")?;
+    let tok = model
+        .tokenizer
+        .as_ref()
+        .context("the model has no tokenizer")?;
     let mut all: Vec<Sample> = Vec::new();
     for split in split_names(&args.split)? {
         all.extend(samples(&ds, split, tok, &cfg.dataset)?);
     }
     if all.is_empty() {
-        bail!("{}: no contracts in split `{}`", args.data.display(), args.split);
+        bail!(
+            "{}: no contracts in split `{}`",
+            args.data.display(),
+            args.split
+        );
     }
     let pooling = Pooling::parse(&cfg.train.pooling).map_err(anyhow::Error::msg)?;
     let probs = predict_probs(&model, &all, ds.task, cfg.train.batch_size, pooling)?;
@@ -120,23 +133,41 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
     if let Some(field) = &args.by {
         let mut members: BTreeMap<String, Vec<usize>> = BTreeMap::new();
         for (i, s) in all.iter().enumerate() {
-            members.entry(field_value(ds.records[s.record].extra.get(field))).or_default().push(i);
+            members
+                .entry(field_value(ds.records[s.record].extra.get(field)))
+                .or_default()
+                .push(i);
         }
         for (name, idx) in members {
             let sub: Vec<Sample> = idx.iter().map(|&i| all[i].clone()).collect();
             let p: Vec<Vec<f32>> = idx.iter().map(|&i| probs[i].clone()).collect();
-            groups.insert(name, score(&sub, &p, &ds.classes, ds.task, threshold, false));
+            groups.insert(
+                name,
+                score(&sub, &p, &ds.classes, ds.task, threshold, false),
+            );
         }
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"overall": overall, "by": groups}))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"overall": overall, "by": groups}))?
+        );
         return Ok(());
     }
     print_scores(&overall, &ds.classes);
     if !groups.is_empty() {
-        println!("\n{:<30} {:>6} {:>9} {:>9}", args.by.unwrap_or_default(), "n", "accuracy", "macro-F1");
+        println!(
+            "\n{:<30} {:>6} {:>9} {:>9}",
+            args.by.unwrap_or_default(),
+            "n",
+            "accuracy",
+            "macro-F1"
+        );
         for (name, s) in &groups {
-            println!("{name:<30} {:>6} {:>9.4} {:>9.4}", s.metrics.n, s.metrics.accuracy, s.metrics.macro_f1);
+            println!(
+                "{name:<30} {:>6} {:>9.4} {:>9.4}",
+                s.metrics.n, s.metrics.accuracy, s.metrics.macro_f1
+            );
         }
     }
     Ok(())
@@ -144,7 +175,9 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
 
 fn print_scores(s: &Scores, classes: &[String]) {
     let m = &s.metrics;
-    let ci = |i: &Option<alambic::eval::Interval>| i.map_or(String::new(), |i| format!(" [{:.4}, {:.4}]", i.low, i.high));
+    let ci = |i: &Option<alambic::eval::Interval>| {
+        i.map_or(String::new(), |i| format!(" [{:.4}, {:.4}]", i.low, i.high))
+    };
     println!("contracts   {}", m.n);
     println!("accuracy    {:.4}{}", m.accuracy, ci(&s.accuracy_ci));
     println!("macro-F1    {:.4}{}", m.macro_f1, ci(&s.macro_f1_ci));
@@ -155,9 +188,15 @@ fn print_scores(s: &Scores, classes: &[String]) {
     if let Some(a) = s.pr_auc {
         println!("PR-AUC      {a:.4}");
     }
-    println!("\n{:<28} {:>9} {:>7} {:>7} {:>7}", "class", "precision", "recall", "F1", "n");
+    println!(
+        "\n{:<28} {:>9} {:>7} {:>7} {:>7}",
+        "class", "precision", "recall", "F1", "n"
+    );
     for c in &m.per_class {
-        println!("{:<28} {:>9.4} {:>7.4} {:>7.4} {:>7}", c.class, c.precision, c.recall, c.f1, c.support);
+        println!(
+            "{:<28} {:>9.4} {:>7.4} {:>7.4} {:>7}",
+            c.class, c.precision, c.recall, c.f1, c.support
+        );
     }
     println!("\nconfusion (rows: truth, columns: predicted)");
     for (i, row) in m.confusion.iter().enumerate() {
@@ -192,21 +231,32 @@ pub fn predict(args: PredictArgs) -> anyhow::Result<()> {
     }
     let (model, cfg, threshold) = model_and_config(&source, None)?;
     let pooling = Pooling::parse(&cfg.train.pooling).map_err(anyhow::Error::msg)?;
-    let tok = model.tokenizer.as_ref().context("the model has no tokenizer")?;
+    let tok = model
+        .tokenizer
+        .as_ref()
+        .context("the model has no tokenizer")?;
     let mut files = Vec::new();
     for p in &args.paths {
         sol_files(p, &mut files)?;
     }
     let mut results = Vec::new();
     for file in files {
-        let raw = std::fs::read_to_string(&file).with_context(|| format!("cannot read {} (UTF-8 text expected)", file.display()))?;
+        let raw = std::fs::read_to_string(&file)
+            .with_context(|| format!("cannot read {} (UTF-8 text expected)", file.display()))?;
         let text = clean(&raw, &cfg.dataset.clean);
         let (windows, spans) = windows_of(tok, &text, &cfg.dataset)?;
         let mask: Vec<Vec<u32>> = windows.iter().map(|w| vec![1; w.len()]).collect();
         // Windows one at a time: no padding, and each window's own logits.
         let mut rows = Vec::new();
         for (w, m) in windows.iter().zip(&mask) {
-            let out = model.forward(&Batch { input_ids: std::slice::from_ref(w), attention_mask: std::slice::from_ref(m) }, &mut Mode::Eval, false)?;
+            let out = model.forward(
+                &Batch {
+                    input_ids: std::slice::from_ref(w),
+                    attention_mask: std::slice::from_ref(m),
+                },
+                &mut Mode::Eval,
+                false,
+            )?;
             rows.push(out.logits.squeeze(0)?.to_vec1::<f32>()?);
         }
         let k = model.labels.len();
@@ -220,12 +270,19 @@ pub fn predict(args: PredictArgs) -> anyhow::Result<()> {
             })
             .collect();
         let probs = if cfg.dataset.task == Task::Multilabel {
-            candle_nn::ops::sigmoid(&candle_core::Tensor::new(pooled.as_slice(), &Device::Cpu)?)?.to_vec1::<f32>()?
+            candle_nn::ops::sigmoid(&candle_core::Tensor::new(pooled.as_slice(), &Device::Cpu)?)?
+                .to_vec1::<f32>()?
         } else {
-            candle_nn::ops::softmax(&candle_core::Tensor::new(pooled.as_slice(), &Device::Cpu)?, D::Minus1)?.to_vec1::<f32>()?
+            candle_nn::ops::softmax(
+                &candle_core::Tensor::new(pooled.as_slice(), &Device::Cpu)?,
+                D::Minus1,
+            )?
+            .to_vec1::<f32>()?
         };
         let verdict = match (cfg.dataset.task, threshold) {
-            (Task::Binary, Some(t)) => usize::from(probs.get(1).copied().unwrap_or(0.0) as f64 >= t),
+            (Task::Binary, Some(t)) => {
+                usize::from(probs.get(1).copied().unwrap_or(0.0) as f64 >= t)
+            }
             _ => argmax(&probs),
         };
         let driver = rows
@@ -251,10 +308,18 @@ pub fn predict(args: PredictArgs) -> anyhow::Result<()> {
     for r in &results {
         let mut probs: Vec<(String, f64)> = r["probabilities"]
             .as_object()
-            .map(|o| o.iter().map(|(k, v)| (k.clone(), v.as_f64().unwrap_or(0.0))).collect())
+            .map(|o| {
+                o.iter()
+                    .map(|(k, v)| (k.clone(), v.as_f64().unwrap_or(0.0)))
+                    .collect()
+            })
             .unwrap_or_default();
         probs.sort_by(|a, b| b.1.total_cmp(&a.1));
-        let shown: Vec<String> = probs.iter().take(4).map(|(k, v)| format!("{k} {v:.3}")).collect();
+        let shown: Vec<String> = probs
+            .iter()
+            .take(4)
+            .map(|(k, v)| format!("{k} {v:.3}"))
+            .collect();
         println!(
             "{}: {}  ({})  decided by window {}/{}, lines {}-{} of the cleaned contract",
             r["file"].as_str().unwrap_or(""),

@@ -25,7 +25,12 @@ impl Progress {
 impl EventSink for Progress {
     fn emit(&mut self, event: &TrainEvent) {
         match event {
-            TrainEvent::Started { run_id, role, total_steps, resumed_from } => {
+            TrainEvent::Started {
+                run_id,
+                role,
+                total_steps,
+                resumed_from,
+            } => {
                 if std::io::stdout().is_terminal() {
                     let bar = ProgressBar::new(*total_steps);
                     if let Ok(style) = ProgressStyle::with_template(
@@ -36,19 +41,34 @@ impl EventSink for Progress {
                     bar.set_position(resumed_from.unwrap_or(0));
                     self.bar = Some(bar);
                 }
-                let from = resumed_from.map(|s| format!(", resumed at step {s}")).unwrap_or_default();
+                let from = resumed_from
+                    .map(|s| format!(", resumed at step {s}"))
+                    .unwrap_or_default();
                 self.line(format!("run {run_id} ({role}): {total_steps} steps{from}"));
             }
-            TrainEvent::Step { step, epoch, loss, lr, samples_per_s, .. } => match &self.bar {
+            TrainEvent::Step {
+                step,
+                epoch,
+                loss,
+                lr,
+                samples_per_s,
+                ..
+            } => match &self.bar {
                 Some(bar) => {
                     bar.set_position(*step);
-                    bar.set_message(format!("loss {loss:.4}  lr {lr:.2e}  {samples_per_s:.1} contracts/s"));
+                    bar.set_message(format!(
+                        "loss {loss:.4}  lr {lr:.2e}  {samples_per_s:.1} contracts/s"
+                    ));
                 }
                 None => println!(
                     "step {step}  epoch {epoch}  loss {loss:.4}  lr {lr:.2e}  {samples_per_s:.1} contracts/s"
                 ),
             },
-            TrainEvent::Eval { step, split, metrics } => self.line(format!(
+            TrainEvent::Eval {
+                step,
+                split,
+                metrics,
+            } => self.line(format!(
                 "eval {split} @ {step}: accuracy {:.4}  macro-F1 {:.4}",
                 metrics["accuracy"].as_f64().unwrap_or(f64::NAN),
                 metrics["macro_f1"].as_f64().unwrap_or(f64::NAN)

@@ -33,27 +33,34 @@ pub struct TrainArgs {
 fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
     let flag = Arc::new(AtomicBool::new(false));
     let f = flag.clone();
-    ctrlc::set_handler(move || f.store(true, Ordering::SeqCst)).context("cannot install the Ctrl-C handler")?;
+    ctrlc::set_handler(move || f.store(true, Ordering::SeqCst))
+        .context("cannot install the Ctrl-C handler")?;
     Ok(flag)
 }
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let (cfg, role, mut run, resume) = match &args.resume {
         Some(dir) => {
-            let info = read_info(dir).with_context(|| format!("{}: not a run folder (no run.json)", dir.display()))?;
+            let info = read_info(dir)
+                .with_context(|| format!("{}: not a run folder (no run.json)", dir.display()))?;
             let cfg = ExperimentConfig::load(Some(&dir.join("config.toml")), &[])?;
-            let run = RunDir::open(dir, &info.role, false).with_context(|| format!("cannot write to {}", dir.display()))?;
+            let run = RunDir::open(dir, &info.role, false)
+                .with_context(|| format!("cannot write to {}", dir.display()))?;
             (cfg, info.role, run, true)
         }
         None => {
             let cfg = ExperimentConfig::load(args.config.as_deref(), &args.sets)?;
-            let run = RunDir::create(&args.out, &args.role, &cfg.to_toml())
-                .with_context(|| format!("cannot create a run folder under {}", args.out.display()))?;
+            let run = RunDir::create(&args.out, &args.role, &cfg.to_toml()).with_context(|| {
+                format!("cannot create a run folder under {}", args.out.display())
+            })?;
             (cfg, args.role.clone(), run, false)
         }
     };
     if cfg.device != "cpu" {
-        bail!("device `{}`: this build runs on the CPU only (build with --features cuda for GPUs)", cfg.device);
+        bail!(
+            "device `{}`: this build runs on the CPU only (build with --features cuda for GPUs)",
+            cfg.device
+        );
     }
     let stop = stop_flag()?;
     let mut progress = Progress::new();
@@ -78,7 +85,10 @@ pub fn list(dir: &Path, json: bool) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&listed)?);
         return Ok(());
     }
-    println!("{:<40} {:<8} {:<9} {:>7} {:>9} {:>8}", "run", "role", "status", "steps", "best F1", "age");
+    println!(
+        "{:<40} {:<8} {:<9} {:>7} {:>9} {:>8}",
+        "run", "role", "status", "steps", "best F1", "age"
+    );
     let now = alambic::store::run_dir::now();
     for r in listed {
         let age = now - r.info.started;

@@ -13,9 +13,17 @@ pub struct Interval {
 
 /// The 95 % interval of `metric` over `resamples` resamples (with replacement) of the indices
 /// `0..n`, seeded.
-pub fn bootstrap(n: usize, resamples: usize, seed: u64, metric: impl Fn(&[usize]) -> f64) -> Interval {
+pub fn bootstrap(
+    n: usize,
+    resamples: usize,
+    seed: u64,
+    metric: impl Fn(&[usize]) -> f64,
+) -> Interval {
     if n == 0 {
-        return Interval { low: 0.0, high: 0.0 };
+        return Interval {
+            low: 0.0,
+            high: 0.0,
+        };
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut values: Vec<f64> = (0..resamples)
@@ -25,7 +33,8 @@ pub fn bootstrap(n: usize, resamples: usize, seed: u64, metric: impl Fn(&[usize]
         })
         .collect();
     values.sort_by(f64::total_cmp);
-    let at = |q: f64| values[((q * (values.len() - 1) as f64).round() as usize).min(values.len() - 1)];
+    let at =
+        |q: f64| values[((q * (values.len() - 1) as f64).round() as usize).min(values.len() - 1)];
     Interval {
         low: at(0.025),
         high: at(0.975),

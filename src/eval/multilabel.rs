@@ -12,7 +12,11 @@ pub struct MultilabelMetrics {
 }
 
 /// `truth[i][c]` and `predicted[i][c]` say whether sample i has label c.
-pub fn multilabel(truth: &[Vec<bool>], predicted: &[Vec<bool>], labels: &[String]) -> MultilabelMetrics {
+pub fn multilabel(
+    truth: &[Vec<bool>],
+    predicted: &[Vec<bool>],
+    labels: &[String],
+) -> MultilabelMetrics {
     let k = labels.len();
     let (mut tp, mut fp, mut fneg) = (vec![0usize; k], vec![0usize; k], vec![0usize; k]);
     let mut wrong = 0usize;
@@ -33,7 +37,8 @@ pub fn multilabel(truth: &[Vec<bool>], predicted: &[Vec<bool>], labels: &[String
         }
         exact += usize::from(all);
     }
-    let f1 = |tp: usize, fp: usize, fneg: usize| ratio(2.0 * tp as f64, (2 * tp + fp + fneg) as f64);
+    let f1 =
+        |tp: usize, fp: usize, fneg: usize| ratio(2.0 * tp as f64, (2 * tp + fp + fneg) as f64);
     let per_label_f1: Vec<(String, f64)> = (0..k)
         .map(|c| (labels[c].clone(), f1(tp[c], fp[c], fneg[c])))
         .collect();

@@ -66,7 +66,12 @@ impl SeededRng {
     /// Seed and position, enough to continue the exact stream after a restart.
     pub fn state(&self) -> RngState {
         RngState {
-            seed: self.0.get_seed().iter().map(|b| format!("{b:02x}")).collect(),
+            seed: self
+                .0
+                .get_seed()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
             stream: self.0.get_stream(),
             word_pos: self.0.get_word_pos().to_string(),
         }

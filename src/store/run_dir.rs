@@ -40,7 +40,9 @@ impl RunDir {
     /// cannot be written.
     pub fn create(out: &Path, role: &str, config_toml: &str) -> std::io::Result<Self> {
         let stamp = now();
-        let hash = xxhash_rust::xxh3::xxh3_64(format!("{config_toml}{stamp}{}", std::process::id()).as_bytes());
+        let hash = xxhash_rust::xxh3::xxh3_64(
+            format!("{config_toml}{stamp}{}", std::process::id()).as_bytes(),
+        );
         let name = format!("{}-{role}-{:06x}", time_label(stamp), hash & 0xff_ffff);
         let path = out.join(name);
         std::fs::create_dir_all(path.join("checkpoints"))?;
@@ -50,7 +52,10 @@ impl RunDir {
 
     /// Opens an existing run folder to continue it (resume).
     pub fn open(path: &Path, role: &str, fresh: bool) -> std::io::Result<Self> {
-        let events = OpenOptions::new().create(true).append(true).open(path.join("events.jsonl"))?;
+        let events = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path.join("events.jsonl"))?;
         let run_id = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -68,7 +73,10 @@ impl RunDir {
             started,
             heartbeat: now(),
         };
-        write_atomic(&path.join("run.json"), serde_json::to_string_pretty(&info)?.as_bytes())?;
+        write_atomic(
+            &path.join("run.json"),
+            serde_json::to_string_pretty(&info)?.as_bytes(),
+        )?;
         Ok(Self {
             path: path.to_path_buf(),
             info,
@@ -95,7 +103,10 @@ impl RunDir {
         // run.json is rewritten at most once a second: viewers need liveness, not precision.
         if t - self.last_heartbeat_write >= 1.0 {
             self.last_heartbeat_write = t;
-            write_atomic(&self.path.join("run.json"), serde_json::to_string_pretty(&self.info)?.as_bytes())?;
+            write_atomic(
+                &self.path.join("run.json"),
+                serde_json::to_string_pretty(&self.info)?.as_bytes(),
+            )?;
         }
         Ok(())
     }

@@ -29,7 +29,10 @@ pub struct RunListing {
 pub fn pid_alive(pid: u32) -> bool {
     // Linux: a live process (or zombie) has a /proc entry; a zombie counts as gone.
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat.split(") ").nth(1).is_some_and(|rest| rest.starts_with('Z')),
+        Ok(stat) => !stat
+            .split(") ")
+            .nth(1)
+            .is_some_and(|rest| rest.starts_with('Z')),
         Err(_) => false,
     }
 }
@@ -45,7 +48,9 @@ pub fn status_of(path: &Path) -> Option<RunListing> {
             TrainEvent::Failed { .. } => status = Some(Status::Failed),
             TrainEvent::Started { .. } => status = None,
             TrainEvent::Step { step, .. } => steps = *step,
-            TrainEvent::Checkpoint { kind, .. } if kind == "interrupted" => status = Some(Status::Stopped),
+            TrainEvent::Checkpoint { kind, .. } if kind == "interrupted" => {
+                status = Some(Status::Stopped)
+            }
             _ => {}
         }
     }

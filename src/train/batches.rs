@@ -8,9 +8,16 @@ use rand_chacha::ChaCha8Rng;
 
 /// The batches (lists of sample indices) of one epoch. Deterministic in (seed, epoch), so a
 /// resumed run replays the same order.
-pub fn epoch_batches(samples: &[Sample], batch: usize, seed: u64, epoch: usize, bucket: bool) -> Vec<Vec<usize>> {
+pub fn epoch_batches(
+    samples: &[Sample],
+    batch: usize,
+    seed: u64,
+    epoch: usize,
+    bucket: bool,
+) -> Vec<Vec<usize>> {
     let batch = batch.max(1);
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (0x9e37_79b9_7f4a_7c15u64.wrapping_mul(epoch as u64 + 1)));
+    let mut rng =
+        ChaCha8Rng::seed_from_u64(seed ^ (0x9e37_79b9_7f4a_7c15u64.wrapping_mul(epoch as u64 + 1)));
     let mut order: Vec<usize> = (0..samples.len()).collect();
     order.shuffle(&mut rng);
     if bucket {

@@ -36,7 +36,12 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ModelError + '_ {
     move |e| ModelError::io(path, e)
 }
 
-pub fn save(dir: &Path, model: &Classifier, optimizer: Option<&AdamW>, state: Option<&TrainState>) -> Result<(), ModelError> {
+pub fn save(
+    dir: &Path,
+    model: &Classifier,
+    optimizer: Option<&AdamW>,
+    state: Option<&TrainState>,
+) -> Result<(), ModelError> {
     let staging = dir.with_extension("new");
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging).map_err(io(&staging))?;
@@ -47,7 +52,14 @@ pub fn save(dir: &Path, model: &Classifier, optimizer: Option<&AdamW>, state: Op
         .collect();
     candle_core::safetensors::save(&tensors, staging.join("model.safetensors"))?;
     let mut config = model.config.clone();
-    config.id2label = Some(model.labels.iter().enumerate().map(|(i, l)| (i.to_string(), l.clone())).collect());
+    config.id2label = Some(
+        model
+            .labels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (i.to_string(), l.clone()))
+            .collect(),
+    );
     write_atomic(&staging.join("config.json"), pretty(&config).as_bytes()).map_err(io(&staging))?;
     let head = HeadInfo {
         head: model.head_kind,
@@ -61,7 +73,8 @@ pub fn save(dir: &Path, model: &Classifier, optimizer: Option<&AdamW>, state: Op
         candle_core::safetensors::save(&opt.state(), staging.join("optimizer.safetensors"))?;
     }
     if let Some(state) = state {
-        write_atomic(&staging.join("state.json"), pretty(state).as_bytes()).map_err(io(&staging))?;
+        write_atomic(&staging.join("state.json"), pretty(state).as_bytes())
+            .map_err(io(&staging))?;
     }
     let old = dir.with_extension("old");
     let _ = std::fs::remove_dir_all(&old);
@@ -82,10 +95,15 @@ pub fn existing(dir: &Path) -> Option<PathBuf> {
     old.join("model.safetensors").is_file().then_some(old)
 }
 
-pub fn load_model(dir: &Path, seed: u64, device: &Device) -> Result<(Classifier, LoadReport), ModelError> {
+pub fn load_model(
+    dir: &Path,
+    seed: u64,
+    device: &Device,
+) -> Result<(Classifier, LoadReport), ModelError> {
     let path = dir.join("alambic.json");
     let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-    let head: HeadInfo = serde_json::from_str(&text).map_err(|e| ModelError::file(&path, e.to_string()))?;
+    let head: HeadInfo =
+        serde_json::from_str(&text).map_err(|e| ModelError::file(&path, e.to_string()))?;
     let opts = LoadOptions {
         labels: Some(head.labels),
         head: Some(head.head),
@@ -94,7 +112,10 @@ pub fn load_model(dir: &Path, seed: u64, device: &Device) -> Result<(Classifier,
     Classifier::from_folder(dir, &opts, device)
 }
 
-pub fn load_state(dir: &Path, device: &Device) -> Result<(HashMap<String, Tensor>, TrainState), ModelError> {
+pub fn load_state(
+    dir: &Path,
+    device: &Device,
+) -> Result<(HashMap<String, Tensor>, TrainState), ModelError> {
     let opt = candle_core::safetensors::load(dir.join("optimizer.safetensors"), device)?;
     let path = dir.join("state.json");
     let text = std::fs::read_to_string(&path).map_err(io(&path))?;

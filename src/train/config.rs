@@ -71,12 +71,14 @@ fn err(origin: &str, msg: impl Into<String>) -> ConfigError {
 impl ExperimentConfig {
     /// Defaults, then the file (if any), then each `--set`.
     pub fn load(file: Option<&Path>, sets: &[String]) -> Result<Self, ConfigError> {
-        let mut table: Table = toml::from_str(DEFAULTS).map_err(|e| err("defaults.toml", e.to_string()))?;
+        let mut table: Table =
+            toml::from_str(DEFAULTS).map_err(|e| err("defaults.toml", e.to_string()))?;
         let defaults = table.clone();
         if let Some(path) = file {
             let origin = path.display().to_string();
             let text = std::fs::read_to_string(path).map_err(|e| err(&origin, e.to_string()))?;
-            let user: Table = toml::from_str(&text).map_err(|e| err(&origin, format!("not valid TOML: {e}")))?;
+            let user: Table =
+                toml::from_str(&text).map_err(|e| err(&origin, format!("not valid TOML: {e}")))?;
             merge(&mut table, user, &defaults, "", &origin)?;
         }
         for set in sets {
@@ -89,7 +91,10 @@ impl ExperimentConfig {
             insert_dotted(&mut user, key.trim(), value);
             merge(&mut table, user, &defaults, "", &origin)?;
         }
-        Self::from_table(table, file.map_or("config".into(), |p| p.display().to_string()))
+        Self::from_table(
+            table,
+            file.map_or("config".into(), |p| p.display().to_string()),
+        )
     }
 
     fn from_table(table: Table, origin: String) -> Result<Self, ConfigError> {
@@ -141,14 +146,22 @@ fn kind(v: &Value) -> &'static str {
 }
 
 /// Merges `user` into `base`, checking every key and type against `defaults`.
-fn merge(base: &mut Table, user: Table, defaults: &Table, prefix: &str, origin: &str) -> Result<(), ConfigError> {
+fn merge(
+    base: &mut Table,
+    user: Table,
+    defaults: &Table,
+    prefix: &str,
+    origin: &str,
+) -> Result<(), ConfigError> {
     for (key, value) in user {
         let path = if prefix.is_empty() {
             key.clone()
         } else {
             format!("{prefix}.{key}")
         };
-        let free = FREE_FORM.iter().any(|f| path == *f || path.starts_with(&format!("{f}.")));
+        let free = FREE_FORM
+            .iter()
+            .any(|f| path == *f || path.starts_with(&format!("{f}.")));
         let Some(default) = defaults.get(&key) else {
             if free {
                 base.insert(key, value);

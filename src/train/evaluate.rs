@@ -27,7 +27,12 @@ impl Pooling {
 }
 
 /// Contract-level logits `[batch, classes]`: each contract's window logits pooled.
-pub fn contract_logits(model: &Classifier, samples: &[&Sample], mode: &mut Mode, pooling: Pooling) -> Result<Tensor> {
+pub fn contract_logits(
+    model: &Classifier,
+    samples: &[&Sample],
+    mode: &mut Mode,
+    pooling: Pooling,
+) -> Result<Tensor> {
     let padded = pad(samples, model.config.pad_token_id);
     let out = model.forward(
         &Batch {
@@ -52,7 +57,13 @@ pub fn contract_logits(model: &Classifier, samples: &[&Sample], mode: &mut Mode,
 }
 
 /// Per contract: class probabilities (softmax), or per-label probabilities (sigmoid).
-pub fn predict(model: &Classifier, samples: &[Sample], task: Task, batch: usize, pooling: Pooling) -> Result<Vec<Vec<f32>>> {
+pub fn predict(
+    model: &Classifier,
+    samples: &[Sample],
+    task: Task,
+    batch: usize,
+    pooling: Pooling,
+) -> Result<Vec<Vec<f32>>> {
     let mut probs = vec![Vec::new(); samples.len()];
     for idx in eval_batches(samples, batch) {
         let chosen: Vec<&Sample> = idx.iter().map(|&i| &samples[i]).collect();
@@ -96,7 +107,14 @@ pub struct Scores {
 
 /// Scores of predictions against the samples' targets. `threshold`: for binary tasks, the
 /// cut on the positive class (index 1); `None` = argmax.
-pub fn score(samples: &[Sample], probs: &[Vec<f32>], classes: &[String], task: Task, threshold: Option<f64>, with_ci: bool) -> Scores {
+pub fn score(
+    samples: &[Sample],
+    probs: &[Vec<f32>],
+    classes: &[String],
+    task: Task,
+    threshold: Option<f64>,
+    with_ci: bool,
+) -> Scores {
     let truth: Vec<usize> = samples
         .iter()
         .map(|s| match &s.target {
@@ -114,7 +132,10 @@ pub fn score(samples: &[Sample], probs: &[Vec<f32>], classes: &[String], task: T
     let metrics = eval::classification(&truth, &predicted, classes);
     let (mut roc, mut pr) = (None, None);
     if task == Task::Binary {
-        let s: Vec<f64> = probs.iter().map(|p| p.get(1).copied().unwrap_or(0.0) as f64).collect();
+        let s: Vec<f64> = probs
+            .iter()
+            .map(|p| p.get(1).copied().unwrap_or(0.0) as f64)
+            .collect();
         let pos: Vec<bool> = truth.iter().map(|&t| t == 1).collect();
         roc = eval::roc_auc(&s, &pos);
         pr = eval::average_precision(&s, &pos);
@@ -127,7 +148,10 @@ pub fn score(samples: &[Sample], probs: &[Vec<f32>], classes: &[String], task: T
                 Target::Class(_) => Vec::new(),
             })
             .collect();
-        let p: Vec<Vec<bool>> = probs.iter().map(|p| p.iter().map(|&x| x >= 0.5).collect()).collect();
+        let p: Vec<Vec<bool>> = probs
+            .iter()
+            .map(|p| p.iter().map(|&x| x >= 0.5).collect())
+            .collect();
         eval::multilabel(&t, &p, classes)
     });
     let (accuracy_ci, macro_f1_ci) = if with_ci {
@@ -137,8 +161,12 @@ pub fn score(samples: &[Sample], probs: &[Vec<f32>], classes: &[String], task: T
             eval::classification(&t, &p, classes)
         };
         (
-            Some(eval::bootstrap(truth.len(), 1000, 7, |idx| sub(idx).accuracy)),
-            Some(eval::bootstrap(truth.len(), 1000, 7, |idx| sub(idx).macro_f1)),
+            Some(eval::bootstrap(truth.len(), 1000, 7, |idx| {
+                sub(idx).accuracy
+            })),
+            Some(eval::bootstrap(truth.len(), 1000, 7, |idx| {
+                sub(idx).macro_f1
+            })),
         )
     } else {
         (None, None)
@@ -147,7 +175,11 @@ pub fn score(samples: &[Sample], probs: &[Vec<f32>], classes: &[String], task: T
         metrics,
         roc_auc: roc,
         pr_auc: pr,
-        threshold: if task == Task::Binary { threshold } else { None },
+        threshold: if task == Task::Binary {
+            threshold
+        } else {
+            None
+        },
         multilabel,
         accuracy_ci,
         macro_f1_ci,

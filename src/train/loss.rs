@@ -4,10 +4,18 @@ use super::samples::Target;
 use candle_core::{D, Device, Result, Tensor};
 
 /// Cross-entropy with optional class weights (PyTorch's weighted mean: Σ wᵢ·lossᵢ / Σ wᵢ).
-pub fn cross_entropy(logits: &Tensor, targets: &[usize], weights: Option<&[f32]>) -> Result<Tensor> {
+pub fn cross_entropy(
+    logits: &Tensor,
+    targets: &[usize],
+    weights: Option<&[f32]>,
+) -> Result<Tensor> {
     let device = logits.device();
     let log_probs = candle_nn::ops::log_softmax(logits, D::Minus1)?;
-    let idx = Tensor::from_vec(targets.iter().map(|&t| t as u32).collect::<Vec<_>>(), (targets.len(), 1), device)?;
+    let idx = Tensor::from_vec(
+        targets.iter().map(|&t| t as u32).collect::<Vec<_>>(),
+        (targets.len(), 1),
+        device,
+    )?;
     let picked = log_probs.gather(&idx, 1)?.squeeze(1)?;
     let w: Vec<f32> = targets
         .iter()
@@ -27,7 +35,12 @@ pub fn bce_with_logits(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
     ((relu - xy)? + soft)?.mean_all()
 }
 
-pub fn loss(logits: &Tensor, targets: &[&Target], weights: Option<&[f32]>, device: &Device) -> Result<Tensor> {
+pub fn loss(
+    logits: &Tensor,
+    targets: &[&Target],
+    weights: Option<&[f32]>,
+    device: &Device,
+) -> Result<Tensor> {
     match targets.first() {
         Some(Target::Labels(_)) => {
             let rows: Vec<f32> = targets

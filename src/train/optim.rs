@@ -96,7 +96,10 @@ impl AdamW {
 
     pub fn restore(&mut self, state: &HashMap<String, Tensor>, step: u64) -> Result<()> {
         for (i, (name, _)) in self.vars.iter().enumerate() {
-            let (m, v) = (state.get(&format!("m.{name}")), state.get(&format!("v.{name}")));
+            let (m, v) = (
+                state.get(&format!("m.{name}")),
+                state.get(&format!("v.{name}")),
+            );
             match (m, v) {
                 (Some(m), Some(v)) => {
                     self.m[i] = m.clone();

@@ -46,7 +46,7 @@ pub fn windows_of(
     tok: &TextTokenizer,
     text: &str,
     cfg: &DataConfig,
-) -> Result<(Vec<Vec<u32>>, Vec<(usize, usize)>), TokenizeError> {
+) -> Result<(Vec<Vec<u32>>, crate::tokenize::Offsets), TokenizeError> {
     let all = tok.windows(
         text,
         WindowSpec {
@@ -71,7 +71,12 @@ pub fn windows_of(
 }
 
 /// The samples of one split, in dataset order.
-pub fn samples(ds: &Dataset, split: Split, tok: &TextTokenizer, cfg: &DataConfig) -> Result<Vec<Sample>, TokenizeError> {
+pub fn samples(
+    ds: &Dataset,
+    split: Split,
+    tok: &TextTokenizer,
+    cfg: &DataConfig,
+) -> Result<Vec<Sample>, TokenizeError> {
     let chosen: Vec<(usize, &Record)> = ds
         .records
         .iter()

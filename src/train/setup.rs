@@ -1,9 +1,9 @@
 //! Building the model a role trains: any model source, a run folder (its best checkpoint), or
 //! a scratch model whose tokenizer is first trained on the training split.
 
+use super::TrainError;
 use super::checkpoint;
 use super::config::ModelSection;
-use super::TrainError;
 use crate::data::{Dataset, Split};
 use crate::model::load::{LoadOptions, LoadReport};
 use crate::model::{Classifier, HeadKind, ModelSource, Pooling, load_source};
@@ -32,7 +32,8 @@ pub fn run_checkpoint(source: &str) -> Option<std::path::PathBuf> {
     if !dir.join("run.json").is_file() {
         return None;
     }
-    checkpoint::existing(&dir.join("checkpoints/best")).or_else(|| checkpoint::existing(&dir.join("checkpoints/last")))
+    checkpoint::existing(&dir.join("checkpoints/best"))
+        .or_else(|| checkpoint::existing(&dir.join("checkpoints/last")))
 }
 
 pub fn build_model(
@@ -46,12 +47,22 @@ pub fn build_model(
         return Ok(checkpoint::load_model(&dir, seed, device)?);
     }
     let mut source = section.model.clone();
-    if let ModelSource::Scratch { preset, tokenizer: None } = ModelSource::parse(&source)? {
-        let texts: Vec<&str> = ds.split_records(Split::Train).map(|r| r.code.as_str()).collect();
+    if let ModelSource::Scratch {
+        preset,
+        tokenizer: None,
+    } = ModelSource::parse(&source)?
+    {
+        let texts: Vec<&str> = ds
+            .split_records(Split::Train)
+            .map(|r| r.code.as_str())
+            .collect();
         let tok = train_tokenizer(&texts, TokenizerKind::Wordpiece, section.tokenizer_vocab)?;
         let dir = run_path.join("tokenizer");
         tok.save(&dir)?;
-        source = format!("scratch:{preset}?tokenizer={}", dir.join("tokenizer.json").display());
+        source = format!(
+            "scratch:{preset}?tokenizer={}",
+            dir.join("tokenizer.json").display()
+        );
     }
     let opts = LoadOptions {
         labels: Some(ds.classes.clone()),

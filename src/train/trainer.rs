@@ -3,6 +3,7 @@
 //! a generator whose state is checkpointed), so a run interrupted and resumed ends with the
 //! same weights as one that never stopped.
 
+use super::TrainError;
 use super::batches::epoch_batches;
 use super::checkpoint::{self, TrainState};
 use super::config::ExperimentConfig;
@@ -11,7 +12,6 @@ use super::loss::loss;
 use super::optim::{AdamW, AdamWConfig, clip_grad_norm, lr_at};
 use super::samples::{Sample, Target, samples};
 use super::setup::build_model;
-use super::TrainError;
 use crate::data::{Dataset, Split, Task};
 use crate::eval::best_threshold;
 use crate::model::init::SeededRng;
@@ -26,7 +26,9 @@ use std::time::Instant;
 pub enum Outcome {
     Finished(serde_json::Value),
     /// Stopped on request after checkpointing; resume continues from `step`.
-    Interrupted { step: u64 },
+    Interrupted {
+        step: u64,
+    },
 }
 
 struct Data {
@@ -45,7 +47,11 @@ fn prepare_data(cfg: &ExperimentConfig) -> Result<Dataset, TrainError> {
     Ok(ds)
 }
 
-fn load_samples(cfg: &ExperimentConfig, ds: Dataset, model: &Classifier) -> Result<Data, TrainError> {
+fn load_samples(
+    cfg: &ExperimentConfig,
+    ds: Dataset,
+    model: &Classifier,
+) -> Result<Data, TrainError> {
     let tok = model
         .tokenizer
         .as_ref()
@@ -53,7 +59,10 @@ fn load_samples(cfg: &ExperimentConfig, ds: Dataset, model: &Classifier) -> Resu
     let get = |s| samples(&ds, s, tok, &cfg.dataset);
     let (train, valid, test) = (get(Split::Train)?, get(Split::Valid)?, get(Split::Test)?);
     if train.is_empty() {
-        return Err(TrainError::Invalid(format!("{}: no training contracts", cfg.dataset.file.display())));
+        return Err(TrainError::Invalid(format!(
+            "{}: no training contracts",
+            cfg.dataset.file.display()
+        )));
     }
     let class_weights = match cfg.train.class_weights.as_str() {
         "none" => None,
@@ -68,11 +77,21 @@ fn load_samples(cfg: &ExperimentConfig, ds: Dataset, model: &Classifier) -> Resu
             Some(
                 counts
                     .iter()
-                    .map(|&n| if n == 0 { 0.0 } else { train.len() as f32 / (k * n) as f32 })
+                    .map(|&n| {
+                        if n == 0 {
+                            0.0
+                        } else {
+                            train.len() as f32 / (k * n) as f32
+                        }
+                    })
                     .collect(),
             )
         }
-        other => return Err(TrainError::Invalid(format!("train.class_weights `{other}`: none or balanced"))),
+        other => {
+            return Err(TrainError::Invalid(format!(
+                "train.class_weights `{other}`: none or balanced"
+            )));
+        }
     };
     Ok(Data {
         ds,
@@ -95,7 +114,9 @@ pub fn train(
 ) -> Result<Outcome, TrainError> {
     let result = train_inner(cfg, role, run, sink, stop, resume);
     if let Err(e) = &result {
-        let event = TrainEvent::Failed { error: e.to_string() };
+        let event = TrainEvent::Failed {
+            error: e.to_string(),
+        };
         run.emit(&event);
         sink.emit(&event);
     }
@@ -115,18 +136,29 @@ fn train_inner(
     let section = match role {
         "teacher" => &cfg.teacher,
         "student" => &cfg.student,
-        other => return Err(TrainError::Invalid(format!("role `{other}`: teacher or student"))),
+        other => {
+            return Err(TrainError::Invalid(format!(
+                "role `{other}`: teacher or student"
+            )));
+        }
     };
     let pooling = Pooling::parse(&t.pooling).map_err(TrainError::Invalid)?;
     let ds = prepare_data(cfg)?;
     let last_dir = run.checkpoint_dir("last");
     let (model, resumed) = if resume {
-        let dir = checkpoint::existing(&last_dir)
-            .ok_or_else(|| TrainError::Invalid(format!("{}: no checkpoint to resume from", run.path.display())))?;
+        let dir = checkpoint::existing(&last_dir).ok_or_else(|| {
+            TrainError::Invalid(format!(
+                "{}: no checkpoint to resume from",
+                run.path.display()
+            ))
+        })?;
         let (model, _) = checkpoint::load_model(&dir, t.seed, &device)?;
         (model, Some(checkpoint::load_state(&dir, &device)?))
     } else {
-        (build_model(section, &ds, &run.path, t.seed, &device)?.0, None)
+        (
+            build_model(section, &ds, &run.path, t.seed, &device)?.0,
+            None,
+        )
     };
     if model.labels.len() != ds.classes.len() {
         return Err(TrainError::Invalid(format!(
@@ -167,7 +199,8 @@ fn train_inner(
         opt.restore(&moments, saved.step)?;
         state = saved;
     }
-    let mut rng = SeededRng::restore(&state.rng).ok_or_else(|| TrainError::Invalid("corrupt generator state".into()))?;
+    let mut rng = SeededRng::restore(&state.rng)
+        .ok_or_else(|| TrainError::Invalid("corrupt generator state".into()))?;
     let started = TrainEvent::Started {
         run_id: run.info.run_id.clone(),
         role: role.to_string(),
@@ -181,36 +214,17 @@ fn train_inner(
     let mut window_clock = Instant::now();
     let mut window_samples = 0usize;
     let mut grads: HashMap<String, Tensor> = HashMap::new();
-    let mut accumulated_loss = 0.0;
     'epochs: while state.epoch < t.epochs && state.step < total {
         let epoch = state.epoch;
         let batches = epoch_batches(&data.train, t.batch_size, t.seed, epoch, t.bucket);
         // Ends when the epoch rolls over (state.epoch moves on), so the next epoch reshuffles.
         while state.epoch == epoch && state.next_batch < batches.len() {
             let group_end = (state.next_batch + accumulation).min(batches.len());
-            for b in state.next_batch..group_end {
-                let chosen: Vec<&Sample> = batches[b].iter().map(|&i| &data.train[i]).collect();
-                let logits = contract_logits(&model, &chosen, &mut Mode::Train(&mut rng), pooling)?;
-                let targets: Vec<&Target> = chosen.iter().map(|s| &s.target).collect();
-                let l = loss(&logits, &targets, data.class_weights.as_deref(), &device)?;
-                let value = l.to_scalar::<f32>()? as f64;
-                if !value.is_finite() {
-                    return Err(TrainError::NonFinite { step: state.step + 1, loss: value });
-                }
-                accumulated_loss += value / (group_end - state.next_batch) as f64;
-                let scaled = (l / (group_end - state.next_batch) as f64)?;
-                let store = scaled.backward()?;
-                for (name, var) in opt.vars() {
-                    if let Some(g) = store.get(var.as_tensor()) {
-                        let sum = match grads.remove(name) {
-                            Some(prev) => (prev + g)?,
-                            None => g.clone(),
-                        };
-                        grads.insert(name.clone(), sum);
-                    }
-                }
-                window_samples += chosen.len();
-            }
+            let group = &batches[state.next_batch..group_end];
+            let (step_loss, contracts) = accumulate(
+                &model, &data, group, &mut rng, pooling, &opt, &mut grads, state.step,
+            )?;
+            window_samples += contracts;
             clip_grad_norm(&mut grads, t.max_grad_norm)?;
             let lr = lr_at(state.step, t.lr, warmup, total);
             opt.step(&grads, lr)?;
@@ -221,8 +235,7 @@ fn train_inner(
                 state.epoch += 1;
                 state.next_batch = 0;
             }
-            let step_loss = std::mem::take(&mut accumulated_loss);
-            if state.step % t.log_every.max(1) == 0 || state.step == total {
+            if state.step.is_multiple_of(t.log_every.max(1)) || state.step == total {
                 let secs = window_clock.elapsed().as_secs_f64().max(1e-9);
                 let event = TrainEvent::Step {
                     step: state.step,
@@ -237,7 +250,9 @@ fn train_inner(
                 window_samples = 0;
             }
             let epoch_done = state.next_batch == 0;
-            let eval_now = (t.eval_every > 0 && state.step % t.eval_every == 0) || epoch_done || state.step == total;
+            let eval_now = (t.eval_every > 0 && state.step.is_multiple_of(t.eval_every))
+                || epoch_done
+                || state.step == total;
             state.rng = rng.state();
             state.train_seconds = base_seconds + clock.elapsed().as_secs_f64();
             if eval_now {
@@ -246,7 +261,14 @@ fn train_inner(
                     checkpoint::save(&run.checkpoint_dir("best"), &model, None, None)?;
                 }
                 checkpoint::save(&last_dir, &model, Some(&opt), Some(&state))?;
-                emit(run, sink, &TrainEvent::Checkpoint { step: state.step, kind: "last".into() });
+                emit(
+                    run,
+                    sink,
+                    &TrainEvent::Checkpoint {
+                        step: state.step,
+                        kind: "last".into(),
+                    },
+                );
                 if t.early_stopping > 0 && state.stale_evals >= t.early_stopping {
                     break 'epochs;
                 }
@@ -256,7 +278,14 @@ fn train_inner(
             }
             if stop.load(Ordering::SeqCst) {
                 checkpoint::save(&last_dir, &model, Some(&opt), Some(&state))?;
-                emit(run, sink, &TrainEvent::Checkpoint { step: state.step, kind: "interrupted".into() });
+                emit(
+                    run,
+                    sink,
+                    &TrainEvent::Checkpoint {
+                        step: state.step,
+                        kind: "interrupted".into(),
+                    },
+                );
                 return Ok(Outcome::Interrupted { step: state.step });
             }
             if state.epoch >= t.epochs {
@@ -266,8 +295,59 @@ fn train_inner(
     }
     let summary = finish(&model, &data, cfg, role, pooling, &state, run)?;
     run.write_summary(&summary)?;
-    emit(run, sink, &TrainEvent::Finished { summary: summary.clone() });
+    emit(
+        run,
+        sink,
+        &TrainEvent::Finished {
+            summary: summary.clone(),
+        },
+    );
     Ok(Outcome::Finished(summary))
+}
+
+/// Forward and backward over the batches of one optimizer step, summing their gradients
+/// (each batch's loss scaled by 1 / number of batches). Returns the mean loss and the number
+/// of contracts seen.
+#[allow(clippy::too_many_arguments)]
+fn accumulate(
+    model: &Classifier,
+    data: &Data,
+    group: &[Vec<usize>],
+    rng: &mut SeededRng,
+    pooling: Pooling,
+    opt: &AdamW,
+    grads: &mut HashMap<String, Tensor>,
+    step: u64,
+) -> Result<(f64, usize), TrainError> {
+    let device = model.device().clone();
+    let parts = group.len() as f64;
+    let (mut mean_loss, mut contracts) = (0.0, 0);
+    for batch in group {
+        let chosen: Vec<&Sample> = batch.iter().map(|&i| &data.train[i]).collect();
+        let logits = contract_logits(model, &chosen, &mut Mode::Train(rng), pooling)?;
+        let targets: Vec<&Target> = chosen.iter().map(|s| &s.target).collect();
+        let l = loss(&logits, &targets, data.class_weights.as_deref(), &device)?;
+        let value = l.to_scalar::<f32>()? as f64;
+        if !value.is_finite() {
+            return Err(TrainError::NonFinite {
+                step: step + 1,
+                loss: value,
+            });
+        }
+        mean_loss += value / parts;
+        let store = (l / parts)?.backward()?;
+        for (name, var) in opt.vars() {
+            if let Some(g) = store.get(var.as_tensor()) {
+                let sum = match grads.remove(name) {
+                    Some(prev) => (prev + g)?,
+                    None => g.clone(),
+                };
+                grads.insert(name.clone(), sum);
+            }
+        }
+        contracts += chosen.len();
+    }
+    Ok((mean_loss, contracts))
 }
 
 fn emit(run: &mut RunDir, sink: &mut dyn EventSink, event: &TrainEvent) {
@@ -288,8 +368,21 @@ fn validate(
     if data.valid.is_empty() {
         return Ok(true);
     }
-    let probs = predict(model, &data.valid, data.ds.task, cfg.train.batch_size, pooling)?;
-    let scores = score(&data.valid, &probs, &data.ds.classes, data.ds.task, None, false);
+    let probs = predict(
+        model,
+        &data.valid,
+        data.ds.task,
+        cfg.train.batch_size,
+        pooling,
+    )?;
+    let scores = score(
+        &data.valid,
+        &probs,
+        &data.ds.classes,
+        data.ds.task,
+        None,
+        false,
+    );
     let f1 = scores.metrics.macro_f1;
     emit(
         run,
@@ -330,13 +423,34 @@ fn finish(
     let task = data.ds.task;
     let valid_probs = predict(model, &data.valid, task, cfg.train.batch_size, pooling)?;
     let threshold = (task == Task::Binary && !data.valid.is_empty()).then(|| {
-        let s: Vec<f64> = valid_probs.iter().map(|p| p.get(1).copied().unwrap_or(0.0) as f64).collect();
-        let pos: Vec<bool> = data.valid.iter().map(|x| x.target == Target::Class(1)).collect();
+        let s: Vec<f64> = valid_probs
+            .iter()
+            .map(|p| p.get(1).copied().unwrap_or(0.0) as f64)
+            .collect();
+        let pos: Vec<bool> = data
+            .valid
+            .iter()
+            .map(|x| x.target == Target::Class(1))
+            .collect();
         best_threshold(&s, &pos)
     });
-    let valid: Scores = score(&data.valid, &valid_probs, &data.ds.classes, task, threshold, false);
+    let valid: Scores = score(
+        &data.valid,
+        &valid_probs,
+        &data.ds.classes,
+        task,
+        threshold,
+        false,
+    );
     let test_probs = predict(model, &data.test, task, cfg.train.batch_size, pooling)?;
-    let test: Scores = score(&data.test, &test_probs, &data.ds.classes, task, threshold, true);
+    let test: Scores = score(
+        &data.test,
+        &test_probs,
+        &data.ds.classes,
+        task,
+        threshold,
+        true,
+    );
     let counts = crate::model::info::info(model, &Default::default()).parameters;
     Ok(json!({
         "run_id": run.info.run_id,

@@ -11,7 +11,10 @@ fn confusion_matrix_and_f1s_by_hand() {
     // truth:     0 0 0 1 1 2
     // predicted: 0 0 1 1 2 2
     let m = classification(&[0, 0, 0, 1, 1, 2], &[0, 0, 1, 1, 2, 2], &names(3));
-    assert_eq!(m.confusion, vec![vec![2, 1, 0], vec![0, 1, 1], vec![0, 0, 1]]);
+    assert_eq!(
+        m.confusion,
+        vec![vec![2, 1, 0], vec![0, 1, 1], vec![0, 0, 1]]
+    );
     assert!((m.accuracy - 4.0 / 6.0).abs() < 1e-12);
     // c0: P 1, R 2/3, F1 0.8; c1: P 1/2, R 1/2, F1 0.5; c2: P 1/2, R 1, F1 2/3.
     let f1: Vec<f64> = m.per_class.iter().map(|c| c.f1).collect();
@@ -31,7 +34,9 @@ fn roc_auc_and_average_precision_by_hand() {
     let pos = [true, false, true, false, false];
     assert!((roc_auc(&scores, &pos).expect("auc") - 5.0 / 6.0).abs() < 1e-12);
     // Ranked: + - + - -: precision at the hits 1/1 and 2/3: AP = (1 + 2/3) / 2.
-    assert!((average_precision(&scores, &pos).expect("ap") - (1.0 + 2.0 / 3.0) / 2.0).abs() < 1e-12);
+    assert!(
+        (average_precision(&scores, &pos).expect("ap") - (1.0 + 2.0 / 3.0) / 2.0).abs() < 1e-12
+    );
     // A tie between a positive and a negative counts one half.
     assert_eq!(roc_auc(&[0.5, 0.5], &[true, false]), Some(0.5));
     assert_eq!(roc_auc(&[0.5], &[true]), None);
@@ -54,7 +59,9 @@ fn multilabel_scores_by_hand() {
 fn bootstrap_interval_holds_the_estimate_and_shrinks_with_data() {
     let width = |n: usize| {
         let truth: Vec<usize> = (0..n).map(|i| i % 2).collect();
-        let pred: Vec<usize> = (0..n).map(|i| if i % 5 == 0 { 1 - i % 2 } else { i % 2 }).collect();
+        let pred: Vec<usize> = (0..n)
+            .map(|i| if i % 5 == 0 { 1 - i % 2 } else { i % 2 })
+            .collect();
         let point = classification(&truth, &pred, &names(2)).accuracy;
         let ci = bootstrap(n, 1000, 7, |idx| {
             let t: Vec<usize> = idx.iter().map(|&i| truth[i]).collect();

@@ -7,7 +7,8 @@ use std::collections::HashMap;
 
 #[test]
 fn adamw_matches_pytorch_for_three_steps() {
-    let golden = candle_core::safetensors::load(fixture("adamw/golden.safetensors"), &Device::Cpu).expect("golden");
+    let golden = candle_core::safetensors::load(fixture("adamw/golden.safetensors"), &Device::Cpu)
+        .expect("golden");
     let w = Var::from_tensor(&golden["w0"]).expect("var");
     let mut opt = AdamW::new(
         vec![("w".to_string(), w.clone())],
@@ -37,5 +38,8 @@ fn adamw_matches_pytorch_for_three_steps() {
 #[test]
 fn warmup_then_linear_decay() {
     let lrs: Vec<f64> = (0..10).map(|s| lr_at(s, 1.0, 2, 10)).collect();
-    assert_eq!(lrs, vec![0.5, 1.0, 1.0, 0.875, 0.75, 0.625, 0.5, 0.375, 0.25, 0.125]);
+    assert_eq!(
+        lrs,
+        vec![0.5, 1.0, 1.0, 0.875, 0.75, 0.625, 0.5, 0.375, 0.25, 0.125]
+    );
 }

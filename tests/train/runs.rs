@@ -43,7 +43,15 @@ fn run_tiny(name: &str, sets: &[&str]) -> (PathBuf, Vec<TrainEvent>) {
     let out = scratch_dir(name);
     let mut run = RunDir::create(&out, "student", &cfg.to_toml()).expect("run dir");
     let mut sink = VecSink::default();
-    let outcome = train(&cfg, "student", &mut run, &mut sink, &AtomicBool::new(false), false).expect("train");
+    let outcome = train(
+        &cfg,
+        "student",
+        &mut run,
+        &mut sink,
+        &AtomicBool::new(false),
+        false,
+    )
+    .expect("train");
     assert!(matches!(outcome, Outcome::Finished(_)));
     (run.path.clone(), sink.0)
 }
@@ -55,7 +63,8 @@ fn shared_run() -> &'static (PathBuf, Vec<TrainEvent>) {
 }
 
 fn weights(run: &Path) -> HashMap<String, Tensor> {
-    candle_core::safetensors::load(run.join("checkpoints/last/model.safetensors"), &Device::Cpu).expect("weights")
+    candle_core::safetensors::load(run.join("checkpoints/last/model.safetensors"), &Device::Cpu)
+        .expect("weights")
 }
 
 fn max_weight_diff(a: &Path, b: &Path) -> f32 {
@@ -76,7 +85,13 @@ fn max_weight_diff(a: &Path, b: &Path) -> f32 {
 #[test]
 fn events_come_in_order_and_the_run_folder_is_complete() {
     let (path, events) = shared_run();
-    assert!(matches!(events.first(), Some(TrainEvent::Started { total_steps: 18, .. })));
+    assert!(matches!(
+        events.first(),
+        Some(TrainEvent::Started {
+            total_steps: 18,
+            ..
+        })
+    ));
     assert!(matches!(events.last(), Some(TrainEvent::Finished { .. })));
     let steps: Vec<u64> = events
         .iter()
@@ -86,14 +101,31 @@ fn events_come_in_order_and_the_run_folder_is_complete() {
         })
         .collect();
     assert_eq!(steps, (1..=18).collect::<Vec<u64>>());
-    let evals = events.iter().filter(|e| matches!(e, TrainEvent::Eval { .. })).count();
+    let evals = events
+        .iter()
+        .filter(|e| matches!(e, TrainEvent::Eval { .. }))
+        .count();
     assert!(evals >= 3, "one per epoch and at the end: {evals}");
-    for f in ["config.toml", "events.jsonl", "run.json", "summary.json", "checkpoints/last/optimizer.safetensors", "checkpoints/last/state.json", "checkpoints/best/model.safetensors", "checkpoints/last/tokenizer.json"] {
+    for f in [
+        "config.toml",
+        "events.jsonl",
+        "run.json",
+        "summary.json",
+        "checkpoints/last/optimizer.safetensors",
+        "checkpoints/last/state.json",
+        "checkpoints/best/model.safetensors",
+        "checkpoints/last/tokenizer.json",
+    ] {
         assert!(path.join(f).is_file(), "{f} missing");
     }
     // The file holds the same events as the sink.
-    assert_eq!(&read_events(&path.join("events.jsonl")).expect("events"), events);
-    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path.join("summary.json")).expect("summary")).expect("json");
+    assert_eq!(
+        &read_events(&path.join("events.jsonl")).expect("events"),
+        events
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path.join("summary.json")).expect("summary"))
+            .expect("json");
     assert_eq!(summary["steps"], 18);
     assert!(summary["test"]["accuracy_ci"]["low"].as_f64().is_some());
     assert_eq!(status_of(path).expect("status").status, Status::Finished);
@@ -113,17 +145,38 @@ fn interrupted_and_resumed_equals_uninterrupted() {
     let out = scratch_dir("resume");
     let mut run = RunDir::create(&out, "student", &cfg.to_toml()).expect("run dir");
     let flag = AtomicBool::new(false);
-    let mut sink = StopAt { at: 7, flag: &flag, events: Vec::new() };
+    let mut sink = StopAt {
+        at: 7,
+        flag: &flag,
+        events: Vec::new(),
+    };
     let outcome = train(&cfg, "student", &mut run, &mut sink, &flag, false).expect("train");
     assert!(matches!(outcome, Outcome::Interrupted { step: 7 }));
-    assert_eq!(status_of(&run.path).expect("status").status, Status::Stopped);
+    assert_eq!(
+        status_of(&run.path).expect("status").status,
+        Status::Stopped
+    );
     let path = run.path.clone();
     drop(run);
     let mut run = RunDir::open(&path, "student", false).expect("reopen");
     let mut sink = VecSink::default();
-    let outcome = train(&cfg, "student", &mut run, &mut sink, &AtomicBool::new(false), true).expect("resume");
+    let outcome = train(
+        &cfg,
+        "student",
+        &mut run,
+        &mut sink,
+        &AtomicBool::new(false),
+        true,
+    )
+    .expect("resume");
     assert!(matches!(outcome, Outcome::Finished(_)));
-    assert!(matches!(sink.0.first(), Some(TrainEvent::Started { resumed_from: Some(7), .. })));
+    assert!(matches!(
+        sink.0.first(),
+        Some(TrainEvent::Started {
+            resumed_from: Some(7),
+            ..
+        })
+    ));
     let diff = max_weight_diff(full, &path);
     assert!(diff <= 1e-6, "resumed weights differ by {diff}");
 }
@@ -135,7 +188,10 @@ fn torn_last_line_of_events_is_ignored() {
     let mut text = std::fs::read_to_string(path.join("events.jsonl")).expect("events");
     text.push_str("{\"event\":\"step\",\"step\":19,\"ep");
     std::fs::write(dir.join("events.jsonl"), text).expect("write");
-    assert_eq!(read_events(&dir.join("events.jsonl")).expect("read").len(), events.len());
+    assert_eq!(
+        read_events(&dir.join("events.jsonl")).expect("read").len(),
+        events.len()
+    );
 }
 
 fn alambic(args: &[&str]) -> std::process::Output {
@@ -150,7 +206,19 @@ fn alambic(args: &[&str]) -> std::process::Output {
 fn kill_9_leaves_a_dead_run_that_resumes() {
     let out = scratch_dir("kill9");
     let mut child = Command::new(env!("CARGO_BIN_EXE_alambic"))
-        .args(["train", "--config", "tests/configs/tiny.toml", "--out", out.to_str().expect("p"), "--set", "train.eval_every=2", "--set", "train.max_steps=60", "--set", "train.epochs=30"])
+        .args([
+            "train",
+            "--config",
+            "tests/configs/tiny.toml",
+            "--out",
+            out.to_str().expect("p"),
+            "--set",
+            "train.eval_every=2",
+            "--set",
+            "train.max_steps=60",
+            "--set",
+            "train.epochs=30",
+        ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stdout(std::process::Stdio::null())
         .spawn()
@@ -159,9 +227,16 @@ fn kill_9_leaves_a_dead_run_that_resumes() {
     let mut run_dir = None;
     for _ in 0..600 {
         std::thread::sleep(std::time::Duration::from_millis(100));
-        let found = std::fs::read_dir(&out).ok().and_then(|mut d| d.next()).and_then(Result::ok).map(|e| e.path());
+        let found = std::fs::read_dir(&out)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(Result::ok)
+            .map(|e| e.path());
         if let Some(dir) = found
-            && read_events(&dir.join("events.jsonl")).unwrap_or_default().iter().any(|e| matches!(e, TrainEvent::Checkpoint { .. }))
+            && read_events(&dir.join("events.jsonl"))
+                .unwrap_or_default()
+                .iter()
+                .any(|e| matches!(e, TrainEvent::Checkpoint { .. }))
         {
             run_dir = Some(dir);
             break;
@@ -174,7 +249,11 @@ fn kill_9_leaves_a_dead_run_that_resumes() {
     let listing = alambic(&["runs", out.to_str().expect("p")]);
     assert!(String::from_utf8_lossy(&listing.stdout).contains("dead"));
     let resumed = alambic(&["train", "--resume", dir.to_str().expect("p")]);
-    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
     assert_eq!(status_of(&dir).expect("status").status, Status::Finished);
 }
 
@@ -184,8 +263,18 @@ fn predict_and_eval_commands_on_the_run() {
     let dir = scratch_dir("predict");
     let sol = dir.join("a.sol");
     std::fs::write(&sol, "pragma solidity ^0.4.24;\ncontract A {\n  mapping(address => uint) b;\n  function w(uint x) public {\n    require(b[msg.sender] >= x);\n    msg.sender.call.value(x)();\n    b[msg.sender] -= x;\n  }\n}\n").expect("write");
-    let out = alambic(&["predict", "--model", path.to_str().expect("p"), sol.to_str().expect("p"), "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = alambic(&[
+        "predict",
+        "--model",
+        path.to_str().expect("p"),
+        sol.to_str().expect("p"),
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let probs = v[0]["probabilities"].as_object().expect("probabilities");
     let total: f64 = probs.values().map(|p| p.as_f64().expect("p")).sum();
@@ -193,10 +282,172 @@ fn predict_and_eval_commands_on_the_run() {
     assert!(probs.contains_key(v[0]["verdict"].as_str().expect("verdict")));
     assert_eq!(v[0]["lines"][0], 1);
 
-    let out = alambic(&["eval", "--model", path.to_str().expect("p"), "--data", "data/demo/contracts.jsonl", "--split", "all", "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = alambic(&[
+        "eval",
+        "--model",
+        path.to_str().expect("p"),
+        "--data",
+        "data/demo/contracts.jsonl",
+        "--split",
+        "all",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["overall"]["n"], 480);
-    let confusion: u64 = v["overall"]["confusion"].as_array().expect("rows").iter().flat_map(|r| r.as_array().expect("row").iter().map(|x| x.as_u64().expect("n"))).sum();
+    let confusion: u64 = v["overall"]["confusion"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .flat_map(|r| {
+            r.as_array()
+                .expect("row")
+                .iter()
+                .map(|x| x.as_u64().expect("n"))
+        })
+        .sum();
     assert_eq!(confusion, 480);
 }
+
+#[test]
+fn bad_setups_fail_before_training_with_clear_errors() {
+    // Unwritable run folder (a path under a regular file).
+    let out = alambic(&[
+        "train",
+        "--config",
+        "tests/configs/tiny.toml",
+        "--out",
+        "data/demo/contracts.jsonl/runs",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot create a run folder under data/demo/contracts.jsonl/runs"),
+        "{err}"
+    );
+    // A model that cannot hold the dataset's labels: the 8-class demo run on a binary task.
+    let (path, _) = shared_run();
+    let cfg = tiny(&[
+        "dataset.task=\"binary\"",
+        &format!("student.model=\"{}\"", path.display()),
+    ]);
+    let dir = scratch_dir("wrong-labels");
+    let mut run = RunDir::create(&dir, "student", &cfg.to_toml()).expect("run dir");
+    let err = train(
+        &cfg,
+        "student",
+        &mut run,
+        &mut VecSink::default(),
+        &AtomicBool::new(false),
+        false,
+    )
+    .err()
+    .expect("label mismatch")
+    .to_string();
+    assert_eq!(
+        err,
+        "config: the model predicts 8 classes, the dataset has 2 (safe, vulnerable)"
+    );
+    assert_eq!(status_of(&run.path).expect("status").status, Status::Failed);
+}
+
+#[test]
+fn a_diverging_loss_stops_the_run_and_keeps_the_last_checkpoint() {
+    let cfg = tiny(&[
+        "train.lr=1e12",
+        "train.eval_every=1",
+        "train.max_grad_norm=0.0",
+        "train.warmup_ratio=0.0",
+    ]);
+    let dir = scratch_dir("nan");
+    let mut run = RunDir::create(&dir, "student", &cfg.to_toml()).expect("run dir");
+    let err = train(
+        &cfg,
+        "student",
+        &mut run,
+        &mut VecSink::default(),
+        &AtomicBool::new(false),
+        false,
+    )
+    .err()
+    .expect("diverges");
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("the loss became") && msg.contains("the last good checkpoint is kept"),
+        "{msg}"
+    );
+    assert!(
+        run.path
+            .join("checkpoints/last/model.safetensors")
+            .is_file()
+    );
+    let events = read_events(&run.path.join("events.jsonl")).expect("events");
+    assert!(matches!(events.last(), Some(TrainEvent::Failed { .. })));
+}
+
+#[test]
+fn scratch_bert_tiny_learns_the_demo() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/demo.toml");
+    let sets: Vec<String> = LEARN_SETTINGS.iter().map(|s| s.to_string()).collect();
+    let mut cfg = ExperimentConfig::load(Some(&path), &sets).expect("demo config");
+    cfg.dataset.file = Path::new(env!("CARGO_MANIFEST_DIR")).join(&cfg.dataset.file);
+    let out = scratch_dir("learns-demo");
+    let mut run = RunDir::create(&out, "student", &cfg.to_toml()).expect("run dir");
+    let mut sink = VecSink::default();
+    let Outcome::Finished(summary) = train(
+        &cfg,
+        "student",
+        &mut run,
+        &mut sink,
+        &AtomicBool::new(false),
+        false,
+    )
+    .expect("train") else {
+        panic!("not finished");
+    };
+    let losses: Vec<f64> = sink
+        .0
+        .iter()
+        .filter_map(|e| match e {
+            TrainEvent::Step { loss, .. } => Some(*loss),
+            _ => None,
+        })
+        .collect();
+    let third = losses.len() / 3;
+    let mean = |s: &[f64]| s.iter().sum::<f64>() / s.len() as f64;
+    let (first, last) = (
+        mean(&losses[..third]),
+        mean(&losses[losses.len() - third..]),
+    );
+    assert!(
+        last < first,
+        "training loss did not fall: {first:.3} -> {last:.3}"
+    );
+    let valid = &summary["valid"];
+    let rows: Vec<u64> = valid["confusion"]
+        .as_array()
+        .expect("confusion")
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .expect("row")
+                .iter()
+                .map(|x| x.as_u64().expect("n"))
+                .sum()
+        })
+        .collect();
+    let n: u64 = rows.iter().sum();
+    let majority = *rows.iter().max().expect("rows") as f64 / n as f64;
+    let accuracy = valid["accuracy"].as_f64().expect("accuracy");
+    assert!(
+        accuracy >= majority + 0.10,
+        "validation accuracy {accuracy:.3} vs majority-class baseline {majority:.3}"
+    );
+}
+
+/// Over data/demo.toml: the demo student, shortened to fit the CI budget.
+const LEARN_SETTINGS: [&str; 2] = ["train.epochs=6", "train.log_every=6"];
