@@ -5,7 +5,7 @@ use alambic::store::RunDir;
 use alambic::store::run_dir::read_info;
 use alambic::store::runs;
 use alambic::train::{ExperimentConfig, Outcome, train};
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -50,18 +50,14 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         }
         None => {
             let cfg = ExperimentConfig::load(args.config.as_deref(), &args.sets)?;
+            // A device this build cannot use is an error before any run folder exists.
+            alambic::train::device::device(&cfg.device)?;
             let run = RunDir::create(&args.out, &args.role, &cfg.to_toml()).with_context(|| {
                 format!("cannot create a run folder under {}", args.out.display())
             })?;
             (cfg, args.role.clone(), run, false)
         }
     };
-    if cfg.device != "cpu" {
-        bail!(
-            "device `{}`: this build runs on the CPU only (build with --features cuda for GPUs)",
-            cfg.device
-        );
-    }
     let stop = stop_flag()?;
     let mut progress = Progress::new();
     match train(&cfg, &role, &mut run, &mut progress, &stop, resume)? {

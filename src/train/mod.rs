@@ -5,6 +5,7 @@
 pub mod batches;
 pub mod checkpoint;
 pub mod config;
+pub mod device;
 pub mod evaluate;
 pub mod loss;
 pub mod optim;

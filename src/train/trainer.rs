@@ -17,7 +17,7 @@ use crate::eval::best_threshold;
 use crate::model::init::SeededRng;
 use crate::model::{Classifier, Mode};
 use crate::store::{EventSink, RunDir, TrainEvent};
-use candle_core::{Device, Tensor};
+use candle_core::Tensor;
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -131,7 +131,7 @@ fn train_inner(
     stop: &AtomicBool,
     resume: bool,
 ) -> Result<Outcome, TrainError> {
-    let device = Device::Cpu;
+    let device = super::device::device(&cfg.device)?;
     let t = &cfg.train;
     let section = match role {
         "teacher" => &cfg.teacher,

@@ -451,3 +451,87 @@ fn scratch_bert_tiny_learns_the_demo() {
 
 /// Over data/demo.toml: the demo student, shortened to fit the CI budget.
 const LEARN_SETTINGS: [&str; 2] = ["train.epochs=6", "train.log_every=6"];
+
+#[test]
+fn eval_breaks_metrics_down_by_a_field() {
+    let (path, _) = shared_run();
+    let dir = scratch_dir("eval-by");
+    let demo = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("data/demo/contracts.jsonl"),
+    )
+    .expect("demo");
+    let lines: String = demo
+        .lines()
+        .take(30)
+        .enumerate()
+        .map(|(i, l)| {
+            let mut v: serde_json::Value = serde_json::from_str(l).expect("json");
+            // A list of `<set>:<id>` entries, as cgt_dasp's `origin`.
+            v["origin"] =
+                serde_json::json!([format!("{}:{i}", if i % 3 == 0 { "Zeus" } else { "eThor" })]);
+            format!("{v}\n")
+        })
+        .collect();
+    let file = dir.join("with-origin.jsonl");
+    std::fs::write(&file, lines).expect("write");
+    let out = alambic(&[
+        "eval",
+        "--model",
+        path.to_str().expect("p"),
+        "--data",
+        file.to_str().expect("p"),
+        "--split",
+        "all",
+        "--by",
+        "origin",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["overall"]["n"], 30);
+    assert_eq!(v["by"]["Zeus"]["n"], 10);
+    assert_eq!(v["by"]["eThor"]["n"], 20);
+}
+
+#[test]
+fn multilabel_task_trains_with_per_label_scores() {
+    let (path, events) = run_tiny(
+        "multilabel",
+        &["dataset.task=\"multilabel\"", "train.max_steps=4"],
+    );
+    assert!(matches!(events.last(), Some(TrainEvent::Finished { .. })));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path.join("summary.json")).expect("summary"))
+            .expect("json");
+    let per_label = summary["test"]["multilabel"]["per_label_f1"]
+        .as_array()
+        .expect("per-label F1");
+    assert_eq!(per_label.len(), 7, "the seven weaknesses; safe is no label");
+    assert!(
+        summary["test"]["multilabel"]["hamming_loss"]
+            .as_f64()
+            .is_some()
+    );
+}
+
+#[test]
+fn a_device_this_build_lacks_is_refused_before_any_run_folder() {
+    let out_dir = scratch_dir("no-cuda");
+    let out = alambic(&[
+        "train",
+        "--config",
+        "tests/configs/tiny.toml",
+        "--out",
+        out_dir.to_str().expect("p"),
+        "--set",
+        "device=\"cuda:0\"",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("this build has no cuda support"), "{err}");
+    assert_eq!(std::fs::read_dir(&out_dir).expect("dir").count(), 0);
+}
