@@ -535,3 +535,59 @@ fn a_device_this_build_lacks_is_refused_before_any_run_folder() {
     assert!(err.contains("this build has no cuda support"), "{err}");
     assert_eq!(std::fs::read_dir(&out_dir).expect("dir").count(), 0);
 }
+
+#[test]
+fn sigterm_checkpoints_and_exits_130_with_the_resume_command() {
+    let out = scratch_dir("sigterm");
+    let child = Command::new(env!("CARGO_BIN_EXE_alambic"))
+        .args([
+            "train",
+            "--config",
+            "tests/configs/tiny.toml",
+            "--out",
+            out.to_str().expect("p"),
+            "--set",
+            "train.max_steps=400",
+            "--set",
+            "train.epochs=100",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Wait until it trains, then ask it to stop as a scheduler or `kill` would.
+    let mut dir = None;
+    for _ in 0..600 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let found = std::fs::read_dir(&out)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(Result::ok)
+            .map(|e| e.path());
+        if let Some(d) = found
+            && read_events(&d.join("events.jsonl"))
+                .unwrap_or_default()
+                .iter()
+                .any(|e| matches!(e, TrainEvent::Step { .. }))
+        {
+            dir = Some(d);
+            break;
+        }
+    }
+    let dir = dir.expect("training started within 60 s");
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let output = child.wait_with_output().expect("wait");
+    assert_eq!(output.status.code(), Some(130));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.contains(&format!("alambic train --resume {}", dir.display())),
+        "{err}"
+    );
+    assert_eq!(status_of(&dir).expect("status").status, Status::Stopped);
+    assert!(dir.join("checkpoints/last/state.json").is_file());
+}
