@@ -131,6 +131,21 @@ impl ModelConfig {
         Some(pairs.into_iter().map(|(_, v)| v.clone()).collect())
     }
 
+    /// Records class names as transformers does: `id2label` and `label2id`.
+    pub fn set_labels(&mut self, labels: &[String]) {
+        self.id2label = Some(
+            labels
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (i.to_string(), l.clone()))
+                .collect(),
+        );
+        let label2id: BTreeMap<&String, usize> =
+            labels.iter().enumerate().map(|(i, l)| (l, i)).collect();
+        self.extra
+            .insert("label2id".into(), serde_json::json!(label2id));
+    }
+
     pub fn classifier_dropout_prob(&self) -> f64 {
         self.classifier_dropout.unwrap_or(self.hidden_dropout_prob)
     }

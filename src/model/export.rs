@@ -10,7 +10,7 @@ use super::heads::{HeadKind, Pooling};
 use super::load::Classifier;
 use crate::store::write_atomic;
 use candle_core::Tensor;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 
 pub fn export(model: &Classifier, out: &Path) -> Result<Vec<String>, ModelError> {
@@ -43,23 +43,7 @@ pub fn export(model: &Classifier, out: &Path) -> Result<Vec<String>, ModelError>
     };
     let mut config = model.config.clone();
     config.architectures = Some(vec![architecture.to_string()]);
-    config.id2label = Some(
-        model
-            .labels
-            .iter()
-            .enumerate()
-            .map(|(i, l)| (i.to_string(), l.clone()))
-            .collect(),
-    );
-    let label2id: BTreeMap<String, usize> = model
-        .labels
-        .iter()
-        .enumerate()
-        .map(|(i, l)| (l.clone(), i))
-        .collect();
-    config
-        .extra
-        .insert("label2id".into(), serde_json::json!(label2id));
+    config.set_labels(&model.labels);
     let text = serde_json::to_string_pretty(&config)
         .map_err(|e| ModelError::Config(format!("cannot write config.json: {e}")))?;
     let config_path = out.join("config.json");

@@ -52,14 +52,7 @@ pub fn save(
         .collect();
     candle_core::safetensors::save(&tensors, staging.join("model.safetensors"))?;
     let mut config = model.config.clone();
-    config.id2label = Some(
-        model
-            .labels
-            .iter()
-            .enumerate()
-            .map(|(i, l)| (i.to_string(), l.clone()))
-            .collect(),
-    );
+    config.set_labels(&model.labels);
     write_atomic(&staging.join("config.json"), pretty(&config).as_bytes()).map_err(io(&staging))?;
     let head = HeadInfo {
         head: model.head_kind,

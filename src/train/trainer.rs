@@ -117,8 +117,7 @@ pub fn train(
         let event = TrainEvent::Failed {
             error: e.to_string(),
         };
-        run.emit(&event);
-        sink.emit(&event);
+        emit(run, sink, &event);
     }
     result
 }

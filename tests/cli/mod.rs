@@ -1,15 +1,6 @@
 //! The `alambic` binary, end to end.
 
-use crate::common::{cgt_dasp, fixture, scratch_dir};
-use std::process::Command;
-
-fn alambic(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_alambic"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run alambic")
-}
+use crate::common::{alambic, cgt_dasp, fixture, scratch_dir};
 
 #[test]
 fn data_stats_json_on_cgt_dasp_with_a_tokenizer() {

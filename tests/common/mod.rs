@@ -64,3 +64,12 @@ pub fn golden_texts(fixture_dir: &Path) -> Vec<String> {
         .map(|t| t.as_str().expect("str").to_string())
         .collect()
 }
+
+/// Runs the `alambic` binary from the crate root.
+pub fn alambic(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_alambic"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run alambic")
+}

@@ -1,6 +1,6 @@
 //! Training runs on the tiny config: events, determinism, resume, kill -9, predict, eval.
 
-use crate::common::scratch_dir;
+use crate::common::{alambic, scratch_dir};
 use alambic::store::events::read_events;
 use alambic::store::runs::{Status, status_of};
 use alambic::store::{EventSink, RunDir, TrainEvent, VecSink};
@@ -36,6 +36,27 @@ impl EventSink for StopAt<'_> {
         }
         self.events.push(event.clone());
     }
+}
+
+/// The first run folder under `out` whose events satisfy `seen`, polled for up to 60 s.
+fn wait_for_run(out: &Path, seen: impl Fn(&TrainEvent) -> bool) -> Option<PathBuf> {
+    for _ in 0..600 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let found = std::fs::read_dir(out)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(Result::ok)
+            .map(|e| e.path());
+        if let Some(dir) = found
+            && read_events(&dir.join("events.jsonl"))
+                .unwrap_or_default()
+                .iter()
+                .any(&seen)
+        {
+            return Some(dir);
+        }
+    }
+    None
 }
 
 fn run_tiny(name: &str, sets: &[&str]) -> (PathBuf, Vec<TrainEvent>) {
@@ -194,14 +215,6 @@ fn torn_last_line_of_events_is_ignored() {
     );
 }
 
-fn alambic(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_alambic"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run alambic")
-}
-
 #[test]
 fn kill_9_leaves_a_dead_run_that_resumes() {
     let out = scratch_dir("kill9");
@@ -223,25 +236,8 @@ fn kill_9_leaves_a_dead_run_that_resumes() {
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("spawn");
-    // Poll for the first saved checkpoint, then kill without warning.
-    let mut run_dir = None;
-    for _ in 0..600 {
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        let found = std::fs::read_dir(&out)
-            .ok()
-            .and_then(|mut d| d.next())
-            .and_then(Result::ok)
-            .map(|e| e.path());
-        if let Some(dir) = found
-            && read_events(&dir.join("events.jsonl"))
-                .unwrap_or_default()
-                .iter()
-                .any(|e| matches!(e, TrainEvent::Checkpoint { .. }))
-        {
-            run_dir = Some(dir);
-            break;
-        }
-    }
+    // Wait for the first saved checkpoint, then kill without warning.
+    let run_dir = wait_for_run(&out, |e| matches!(e, TrainEvent::Checkpoint { .. }));
     child.kill().expect("kill -9");
     child.wait().expect("reap");
     let dir = run_dir.expect("a checkpoint within 60 s");
@@ -557,24 +553,7 @@ fn sigterm_checkpoints_and_exits_130_with_the_resume_command() {
         .spawn()
         .expect("spawn");
     // Wait until it trains, then ask it to stop as a scheduler or `kill` would.
-    let mut dir = None;
-    for _ in 0..600 {
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        let found = std::fs::read_dir(&out)
-            .ok()
-            .and_then(|mut d| d.next())
-            .and_then(Result::ok)
-            .map(|e| e.path());
-        if let Some(d) = found
-            && read_events(&d.join("events.jsonl"))
-                .unwrap_or_default()
-                .iter()
-                .any(|e| matches!(e, TrainEvent::Step { .. }))
-        {
-            dir = Some(d);
-            break;
-        }
-    }
+    let dir = wait_for_run(&out, |e| matches!(e, TrainEvent::Step { .. }));
     let dir = dir.expect("training started within 60 s");
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
