@@ -7,6 +7,7 @@
 #![deny(clippy::unwrap_used)]
 
 pub mod data;
+pub mod distill;
 pub mod eval;
 pub mod model;
 pub mod store;

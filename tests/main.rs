@@ -3,6 +3,7 @@
 mod cli;
 mod common;
 mod data;
+mod distill;
 mod model;
 mod tokenize;
 mod train;
