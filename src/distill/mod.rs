@@ -7,6 +7,7 @@
 pub mod attention;
 pub mod cosine;
 pub mod hidden;
+pub mod layer_map;
 pub mod logits;
 
 use serde::{Deserialize, Serialize};

@@ -1,1 +1,2 @@
+mod layer_maps;
 mod losses;
