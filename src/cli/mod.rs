@@ -30,6 +30,8 @@ pub enum Command {
     Model(model::ModelCommand),
     /// Fine-tune a teacher or a student on labels (headless; writes a run folder).
     Train(train::TrainArgs),
+    /// Distil the student from the teacher (alpha weighs the teacher: alpha·KL·T² + (1 − alpha)·CE).
+    Distill(train::TrainArgs),
     /// Score a model (a run folder or any model source) on a dataset.
     Eval(predict::EvalArgs),
     /// Verdicts for .sol files, with class probabilities and the window that decided.
@@ -48,6 +50,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Data(cmd)) => data::run(cmd),
         Some(Command::Model(cmd)) => model::run(cmd),
         Some(Command::Train(args)) => train::run(args),
+        Some(Command::Distill(args)) => train::distill(args),
         Some(Command::Eval(args)) => predict::eval(args),
         Some(Command::Predict(args)) => predict::predict(args),
         Some(Command::Runs { dir, json }) => train::list(&dir, json),

@@ -73,6 +73,16 @@ impl EventSink for Progress {
                 metrics["accuracy"].as_f64().unwrap_or(f64::NAN),
                 metrics["macro_f1"].as_f64().unwrap_or(f64::NAN)
             )),
+            TrainEvent::TeacherCache {
+                hit,
+                path,
+                bytes,
+                seconds,
+            } => self.line(format!(
+                "teacher logits {} {path} ({:.1} kB, {seconds:.1} s)",
+                if *hit { "read from" } else { "computed into" },
+                *bytes as f64 / 1e3
+            )),
             TrainEvent::Checkpoint { step, kind } if kind == "interrupted" => {
                 self.line(format!("stopped at step {step}; checkpoint saved"))
             }

@@ -38,41 +38,66 @@ fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
     Ok(flag)
 }
 
-pub fn run(args: TrainArgs) -> anyhow::Result<()> {
-    let (cfg, role, mut run, resume) = match &args.resume {
+/// A new run folder, or the one to resume, with its config and role.
+fn open_run(
+    args: &TrainArgs,
+    role: &str,
+) -> anyhow::Result<(ExperimentConfig, String, RunDir, bool)> {
+    match &args.resume {
         Some(dir) => {
             let info = read_info(dir)
                 .with_context(|| format!("{}: not a run folder (no run.json)", dir.display()))?;
             let cfg = ExperimentConfig::load(Some(&dir.join("config.toml")), &[])?;
             let run = RunDir::open(dir, &info.role, false)
                 .with_context(|| format!("cannot write to {}", dir.display()))?;
-            (cfg, info.role, run, true)
+            Ok((cfg, info.role, run, true))
         }
         None => {
             let cfg = ExperimentConfig::load(args.config.as_deref(), &args.sets)?;
             // A device this build cannot use is an error before any run folder exists.
             alambic::train::device::device(&cfg.device)?;
-            let run = RunDir::create(&args.out, &args.role, &cfg.to_toml()).with_context(|| {
+            let run = RunDir::create(&args.out, role, &cfg.to_toml()).with_context(|| {
                 format!("cannot create a run folder under {}", args.out.display())
             })?;
-            (cfg, args.role.clone(), run, false)
+            Ok((cfg, role.to_string(), run, false))
         }
-    };
-    let stop = stop_flag()?;
-    let mut progress = Progress::new();
-    match train(&cfg, &role, &mut run, &mut progress, &stop, resume)? {
+    }
+}
+
+fn report(outcome: Outcome, run: &RunDir) -> anyhow::Result<()> {
+    match outcome {
         Outcome::Finished(_) => {
             println!("run folder: {}", run.path.display());
             Ok(())
         }
         Outcome::Interrupted { step } => {
             eprintln!(
-                "interrupted at step {step}; resume with:\n  alambic train --resume {}",
+                "interrupted at step {step}; resume with:\n  alambic {} --resume {}",
+                if run.info.role == "distill" {
+                    "distill"
+                } else {
+                    "train"
+                },
                 run.path.display()
             );
             std::process::exit(130);
         }
     }
+}
+
+pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    let (cfg, role, mut run, resume) = open_run(&args, &args.role)?;
+    let stop = stop_flag()?;
+    let outcome = train(&cfg, &role, &mut run, &mut Progress::new(), &stop, resume)?;
+    report(outcome, &run)
+}
+
+/// `alambic distill`: the same options, role `distill`.
+pub fn distill(args: TrainArgs) -> anyhow::Result<()> {
+    let (cfg, _, mut run, resume) = open_run(&args, "distill")?;
+    let stop = stop_flag()?;
+    let outcome = alambic::distill::distill(&cfg, &mut run, &mut Progress::new(), &stop, resume)?;
+    report(outcome, &run)
 }
 
 pub fn list(dir: &Path, json: bool) -> anyhow::Result<()> {

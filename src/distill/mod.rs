@@ -5,12 +5,27 @@
 //! `total = alpha · KL(teacher_T ‖ student_T) · T² + (1 − alpha) · CE(labels)`.
 
 pub mod attention;
+pub mod cache;
 pub mod cosine;
 pub mod hidden;
 pub mod layer_map;
 pub mod logits;
+pub mod run;
+
+pub use run::distill;
 
 use serde::{Deserialize, Serialize};
+
+/// The `[distill]` section.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DistillConfig {
+    /// Weight of the teacher's soft targets; 1 − alpha weighs the labels.
+    pub alpha: f64,
+    pub temperature: f64,
+    pub logit_mse: f64,
+    pub cache: bool,
+}
 
 /// One weighted term of a distillation objective.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -30,6 +30,13 @@ pub enum TrainEvent {
         step: u64,
         kind: String,
     },
+    /// The teacher's outputs for distillation: read from the cache (`hit`) or computed.
+    TeacherCache {
+        hit: bool,
+        path: String,
+        bytes: u64,
+        seconds: f64,
+    },
     Finished {
         summary: serde_json::Value,
     },

@@ -10,7 +10,7 @@ use toml::{Table, Value};
 pub const DEFAULTS: &str = include_str!("defaults.toml");
 
 /// Sections whose keys are free (class names, grids) or belong to later stages.
-const FREE_FORM: [&str; 3] = ["dataset.merge", "distill", "sweep"];
+const FREE_FORM: [&str; 2] = ["dataset.merge", "sweep"];
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -49,7 +49,7 @@ pub struct ExperimentConfig {
     pub teacher: ModelSection,
     pub student: ModelSection,
     pub train: TrainConfig,
-    pub distill: Table,
+    pub distill: crate::distill::DistillConfig,
     pub sweep: Table,
     pub tui: Table,
 }

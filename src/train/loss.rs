@@ -1,7 +1,43 @@
 //! Losses on contract-level logits.
 
-use super::samples::Target;
+use super::samples::{Sample, Target};
 use candle_core::{D, Device, Result, Tensor};
+use std::collections::BTreeMap;
+
+/// What a training run minimises: the loss of a batch's contract logits, and its named terms
+/// (for the `terms` of step events).
+pub trait Objective {
+    fn loss(
+        &self,
+        logits: &Tensor,
+        batch: &[&Sample],
+        device: &Device,
+    ) -> Result<(Tensor, BTreeMap<String, f64>)>;
+}
+
+/// Fine-tuning on labels: cross-entropy (or BCE for multi-label), optionally class-weighted.
+pub struct LabelLoss {
+    pub class_weights: Option<Vec<f32>>,
+}
+
+impl Objective for LabelLoss {
+    fn loss(
+        &self,
+        logits: &Tensor,
+        batch: &[&Sample],
+        device: &Device,
+    ) -> Result<(Tensor, BTreeMap<String, f64>)> {
+        let targets: Vec<&Target> = batch.iter().map(|s| &s.target).collect();
+        let l = loss(logits, &targets, self.class_weights.as_deref(), device)?;
+        let name = if matches!(targets.first(), Some(Target::Labels(_))) {
+            "bce"
+        } else {
+            "ce"
+        };
+        let value = l.to_scalar::<f32>()? as f64;
+        Ok((l, BTreeMap::from([(name.to_string(), value)])))
+    }
+}
 
 /// Cross-entropy with optional class weights (PyTorch's weighted mean: Σ wᵢ·lossᵢ / Σ wᵢ).
 pub fn cross_entropy(

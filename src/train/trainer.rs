@@ -8,7 +8,7 @@ use super::batches::epoch_batches;
 use super::checkpoint::{self, TrainState};
 use super::config::ExperimentConfig;
 use super::evaluate::{Pooling, Scores, contract_logits, predict, score};
-use super::loss::loss;
+use super::loss::{LabelLoss, Objective};
 use super::optim::{AdamW, AdamWConfig, clip_grad_norm, lr_at};
 use super::samples::{Sample, Target, samples};
 use super::setup::build_model;
@@ -31,15 +31,16 @@ pub enum Outcome {
     },
 }
 
-struct Data {
-    ds: Dataset,
-    train: Vec<Sample>,
-    valid: Vec<Sample>,
-    test: Vec<Sample>,
-    class_weights: Option<Vec<f32>>,
+/// A prepared dataset and its samples per split, tokenized for one model.
+pub struct Data {
+    pub ds: Dataset,
+    pub train: Vec<Sample>,
+    pub valid: Vec<Sample>,
+    pub test: Vec<Sample>,
+    pub class_weights: Option<Vec<f32>>,
 }
 
-fn prepare_data(cfg: &ExperimentConfig) -> Result<Dataset, TrainError> {
+pub fn prepare_data(cfg: &ExperimentConfig) -> Result<Dataset, TrainError> {
     let mut ds = Dataset::prepare(&cfg.dataset)?;
     if cfg.dataset.limit > 0 && ds.records.len() > cfg.dataset.limit {
         ds.records.truncate(cfg.dataset.limit);
@@ -47,7 +48,7 @@ fn prepare_data(cfg: &ExperimentConfig) -> Result<Dataset, TrainError> {
     Ok(ds)
 }
 
-fn load_samples(
+pub fn load_samples(
     cfg: &ExperimentConfig,
     ds: Dataset,
     model: &Classifier,
@@ -131,7 +132,6 @@ fn train_inner(
     resume: bool,
 ) -> Result<Outcome, TrainError> {
     let device = super::device::device(&cfg.device)?;
-    let t = &cfg.train;
     let section = match role {
         "teacher" => &cfg.teacher,
         "student" => &cfg.student,
@@ -141,23 +141,38 @@ fn train_inner(
             )));
         }
     };
-    let pooling = Pooling::parse(&t.pooling).map_err(TrainError::Invalid)?;
     let ds = prepare_data(cfg)?;
-    let last_dir = run.checkpoint_dir("last");
-    let (model, resumed) = if resume {
-        let dir = checkpoint::existing(&last_dir).ok_or_else(|| {
+    let (model, resumed) = model_for_run(cfg, section, &ds, run, resume, &device)?;
+    let data = load_samples(cfg, ds, &model)?;
+    let objective = LabelLoss {
+        class_weights: data.class_weights.clone(),
+    };
+    fit(
+        cfg, role, run, sink, stop, &model, &data, resumed, &objective,
+    )
+}
+
+/// The model a run trains: its last checkpoint when resuming, else built from the section.
+pub fn model_for_run(
+    cfg: &ExperimentConfig,
+    section: &super::config::ModelSection,
+    ds: &Dataset,
+    run: &RunDir,
+    resume: bool,
+    device: &candle_core::Device,
+) -> Result<(Classifier, Option<Resumed>), TrainError> {
+    let seed = cfg.train.seed;
+    let model = if resume {
+        let dir = checkpoint::existing(&run.checkpoint_dir("last")).ok_or_else(|| {
             TrainError::Invalid(format!(
                 "{}: no checkpoint to resume from",
                 run.path.display()
             ))
         })?;
-        let (model, _) = checkpoint::load_model(&dir, t.seed, &device)?;
-        (model, Some(checkpoint::load_state(&dir, &device)?))
+        let (model, _) = checkpoint::load_model(&dir, seed, device)?;
+        return Ok((model, Some(checkpoint::load_state(&dir, device)?)));
     } else {
-        (
-            build_model(section, &ds, &run.path, t.seed, &device)?.0,
-            None,
-        )
+        build_model(section, ds, &run.path, seed, device)?.0
     };
     if model.labels.len() != ds.classes.len() {
         return Err(TrainError::Invalid(format!(
@@ -167,7 +182,28 @@ fn train_inner(
             ds.classes.join(", ")
         )));
     }
-    let data = load_samples(cfg, ds, &model)?;
+    Ok((model, None))
+}
+
+/// Optimizer moments and trainer position from a checkpoint.
+pub type Resumed = (HashMap<String, Tensor>, TrainState);
+
+/// The loop proper: `objective` turns a batch's contract logits into the loss and its terms.
+#[allow(clippy::too_many_arguments)]
+pub fn fit(
+    cfg: &ExperimentConfig,
+    role: &str,
+    run: &mut RunDir,
+    sink: &mut dyn EventSink,
+    stop: &AtomicBool,
+    model: &Classifier,
+    data: &Data,
+    resumed: Option<Resumed>,
+    objective: &dyn Objective,
+) -> Result<Outcome, TrainError> {
+    let t = &cfg.train;
+    let pooling = Pooling::parse(&t.pooling).map_err(TrainError::Invalid)?;
+    let last_dir = run.checkpoint_dir("last");
     let accumulation = t.accumulation.max(1);
     let batches_per_epoch = data.train.len().div_ceil(t.batch_size.max(1));
     let steps_per_epoch = batches_per_epoch.div_ceil(accumulation) as u64;
@@ -194,6 +230,7 @@ fn train_inner(
         stale_evals: 0,
         train_seconds: 0.0,
     };
+    let resuming = resumed.is_some();
     if let Some((moments, saved)) = resumed {
         opt.restore(&moments, saved.step)?;
         state = saved;
@@ -204,7 +241,7 @@ fn train_inner(
         run_id: run.info.run_id.clone(),
         role: role.to_string(),
         total_steps: total,
-        resumed_from: resume.then_some(state.step),
+        resumed_from: resuming.then_some(state.step),
     };
     emit(run, sink, &started);
 
@@ -220,8 +257,8 @@ fn train_inner(
         while state.epoch == epoch && state.next_batch < batches.len() {
             let group_end = (state.next_batch + accumulation).min(batches.len());
             let group = &batches[state.next_batch..group_end];
-            let (step_loss, contracts) = accumulate(
-                &model, &data, group, &mut rng, pooling, &opt, &mut grads, state.step,
+            let (step_loss, contracts, terms) = accumulate(
+                model, data, group, &mut rng, pooling, &opt, &mut grads, state.step, objective,
             )?;
             window_samples += contracts;
             clip_grad_norm(&mut grads, t.max_grad_norm)?;
@@ -240,7 +277,7 @@ fn train_inner(
                     step: state.step,
                     epoch: state.epoch,
                     loss: step_loss,
-                    terms: BTreeMap::from([("ce".to_string(), step_loss)]),
+                    terms,
                     lr,
                     samples_per_s: window_samples as f64 / secs,
                 };
@@ -255,11 +292,11 @@ fn train_inner(
             state.rng = rng.state();
             state.train_seconds = base_seconds + clock.elapsed().as_secs_f64();
             if eval_now {
-                let improved = validate(&model, &data, cfg, pooling, &mut state, run, sink)?;
+                let improved = validate(model, data, cfg, pooling, &mut state, run, sink)?;
                 if improved {
-                    checkpoint::save(&run.checkpoint_dir("best"), &model, None, None)?;
+                    checkpoint::save(&run.checkpoint_dir("best"), model, None, None)?;
                 }
-                checkpoint::save(&last_dir, &model, Some(&opt), Some(&state))?;
+                checkpoint::save(&last_dir, model, Some(&opt), Some(&state))?;
                 emit(
                     run,
                     sink,
@@ -276,7 +313,7 @@ fn train_inner(
                 break 'epochs;
             }
             if stop.load(Ordering::SeqCst) {
-                checkpoint::save(&last_dir, &model, Some(&opt), Some(&state))?;
+                checkpoint::save(&last_dir, model, Some(&opt), Some(&state))?;
                 emit(
                     run,
                     sink,
@@ -292,7 +329,7 @@ fn train_inner(
             }
         }
     }
-    let summary = finish(&model, &data, cfg, role, pooling, &state, run)?;
+    let summary = finish(model, data, cfg, role, pooling, &state, run)?;
     run.write_summary(&summary)?;
     emit(
         run,
@@ -317,16 +354,20 @@ fn accumulate(
     opt: &AdamW,
     grads: &mut HashMap<String, Tensor>,
     step: u64,
-) -> Result<(f64, usize), TrainError> {
+    objective: &dyn Objective,
+) -> Result<(f64, usize, BTreeMap<String, f64>), TrainError> {
     let device = model.device().clone();
     let parts = group.len() as f64;
     let (mut mean_loss, mut contracts) = (0.0, 0);
+    let mut terms = BTreeMap::new();
     for batch in group {
         let chosen: Vec<&Sample> = batch.iter().map(|&i| &data.train[i]).collect();
         let logits = contract_logits(model, &chosen, &mut Mode::Train(rng), pooling)?;
-        let targets: Vec<&Target> = chosen.iter().map(|s| &s.target).collect();
-        let l = loss(&logits, &targets, data.class_weights.as_deref(), &device)?;
+        let (l, batch_terms) = objective.loss(&logits, &chosen, &device)?;
         let value = l.to_scalar::<f32>()? as f64;
+        for (k, v) in batch_terms {
+            *terms.entry(k).or_insert(0.0) += v / parts;
+        }
         if !value.is_finite() {
             return Err(TrainError::NonFinite {
                 step: step + 1,
@@ -346,7 +387,7 @@ fn accumulate(
         }
         contracts += chosen.len();
     }
-    Ok((mean_loss, contracts))
+    Ok((mean_loss, contracts, terms))
 }
 
 fn emit(run: &mut RunDir, sink: &mut dyn EventSink, event: &TrainEvent) {

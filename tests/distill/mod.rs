@@ -1,2 +1,3 @@
 mod layer_maps;
 mod losses;
+mod run;
