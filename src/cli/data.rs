@@ -83,7 +83,8 @@ pub enum DataCommand {
 pub struct InputArgs {
     /// A .jsonl or .csv file, or a folder of .sol files in label sub-folders.
     pub file: PathBuf,
-    /// A TOML config whose `[dataset]` section sets fields, classes, cleaning, splits.
+    /// An experiment config (TOML) whose `[dataset]` section sets fields, classes, cleaning,
+    /// splits and windows.
     #[arg(long)]
     pub config: Option<PathBuf>,
     #[arg(long)]
@@ -112,8 +113,9 @@ pub struct InputArgs {
 
 impl InputArgs {
     pub fn config(&self) -> anyhow::Result<DataConfig> {
+        // The `[dataset]` section of an experiment config, checked key by key like `train`'s.
         let mut cfg = match &self.config {
-            Some(path) => read_dataset_section(path)?,
+            Some(path) => alambic::train::ExperimentConfig::load(Some(path), &[])?.dataset,
             None => DataConfig::default(),
         };
         cfg.file = self.file.clone();
@@ -142,20 +144,6 @@ impl InputArgs {
         }
         Ok(cfg)
     }
-}
-
-fn read_dataset_section(path: &Path) -> anyhow::Result<DataConfig> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut table: toml::Table =
-        toml::from_str(&text).with_context(|| format!("{}: not valid TOML", path.display()))?;
-    let section = table
-        .remove("dataset")
-        .unwrap_or(toml::Value::Table(toml::Table::new()));
-    let cfg: DataConfig = section
-        .try_into()
-        .with_context(|| format!("{}: in [dataset]", path.display()))?;
-    Ok(cfg)
 }
 
 pub fn run(cmd: DataCommand) -> anyhow::Result<()> {

@@ -305,6 +305,13 @@ pub fn fit(
                         kind: "last".into(),
                     },
                 );
+                // Events that could not be written would be lost silently: stop instead.
+                if let Some(e) = run.write_error.take() {
+                    return Err(TrainError::Invalid(format!(
+                        "cannot write {}: {e}",
+                        run.path.join("events.jsonl").display()
+                    )));
+                }
                 if t.early_stopping > 0 && state.stale_evals >= t.early_stopping {
                     break 'epochs;
                 }

@@ -152,7 +152,7 @@ fn config_file_sets_fields_and_rejects_unknown_keys() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("bad.toml: in [dataset]") && err.contains("unknown field `min_cont`"),
+        err.contains("bad.toml: unknown key `dataset.min_cont`"),
         "{err}"
     );
 }
