@@ -1,0 +1,128 @@
+//! Validation during training and the final report: the best checkpoint scored on validation
+//! (choosing the binary threshold there) and on test, with bootstrap intervals.
+
+use super::TrainError;
+use super::checkpoint::{self, TrainState};
+use super::config::ExperimentConfig;
+use super::evaluate::{Pooling, Scores, predict, score};
+use super::samples::Target;
+use super::trainer::{Data, emit};
+use crate::data::Task;
+use crate::eval::best_threshold;
+use crate::model::Classifier;
+use crate::store::{EventSink, RunDir, TrainEvent};
+use serde_json::json;
+
+/// Validation macro-F1; returns whether it is the best so far.
+pub(crate) fn validate(
+    model: &Classifier,
+    data: &Data,
+    cfg: &ExperimentConfig,
+    pooling: Pooling,
+    state: &mut TrainState,
+    run: &mut RunDir,
+    sink: &mut dyn EventSink,
+) -> Result<bool, TrainError> {
+    if data.valid.is_empty() {
+        return Ok(true);
+    }
+    let probs = predict(
+        model,
+        &data.valid,
+        data.ds.task,
+        cfg.train.batch_size,
+        pooling,
+    )?;
+    let scores = score(
+        &data.valid,
+        &probs,
+        &data.ds.classes,
+        data.ds.task,
+        None,
+        false,
+    );
+    let f1 = scores.metrics.macro_f1;
+    emit(
+        run,
+        sink,
+        &TrainEvent::Eval {
+            step: state.step,
+            split: "valid".into(),
+            metrics: serde_json::to_value(&scores).unwrap_or_default(),
+        },
+    );
+    let improved = state.best_macro_f1.is_none_or(|b| f1 > b);
+    if improved {
+        state.best_macro_f1 = Some(f1);
+        state.best_step = state.step;
+        state.stale_evals = 0;
+    } else {
+        state.stale_evals += 1;
+    }
+    Ok(improved)
+}
+
+/// Test metrics for the best checkpoint only, with bootstrap intervals.
+pub(crate) fn finish(
+    last: &Classifier,
+    data: &Data,
+    cfg: &ExperimentConfig,
+    role: &str,
+    pooling: Pooling,
+    state: &TrainState,
+    run: &RunDir,
+) -> Result<serde_json::Value, TrainError> {
+    let best_dir = checkpoint::existing(&run.checkpoint_dir("best"));
+    let best = match &best_dir {
+        Some(dir) => Some(checkpoint::load_model(dir, cfg.train.seed, last.device())?.0),
+        None => None,
+    };
+    let model = best.as_ref().unwrap_or(last);
+    let task = data.ds.task;
+    let valid_probs = predict(model, &data.valid, task, cfg.train.batch_size, pooling)?;
+    let threshold = (task == Task::Binary && !data.valid.is_empty()).then(|| {
+        let s: Vec<f64> = valid_probs
+            .iter()
+            .map(|p| p.get(1).copied().unwrap_or(0.0) as f64)
+            .collect();
+        let pos: Vec<bool> = data
+            .valid
+            .iter()
+            .map(|x| x.target == Target::Class(1))
+            .collect();
+        best_threshold(&s, &pos)
+    });
+    let valid: Scores = score(
+        &data.valid,
+        &valid_probs,
+        &data.ds.classes,
+        task,
+        threshold,
+        false,
+    );
+    let test_probs = predict(model, &data.test, task, cfg.train.batch_size, pooling)?;
+    let test: Scores = score(
+        &data.test,
+        &test_probs,
+        &data.ds.classes,
+        task,
+        threshold,
+        true,
+    );
+    let counts = crate::model::info::info(model, &Default::default()).parameters;
+    Ok(json!({
+        "run_id": run.info.run_id,
+        "role": role,
+        "model": if role == "teacher" { &cfg.teacher.model } else { &cfg.student.model },
+        "task": task,
+        "classes": data.ds.classes,
+        "parameters": counts.total,
+        "steps": state.step,
+        "best_step": state.best_step,
+        "best_valid_macro_f1": state.best_macro_f1,
+        "train_seconds": state.train_seconds,
+        "contracts": {"train": data.train.len(), "valid": data.valid.len(), "test": data.test.len()},
+        "valid": valid,
+        "test": test,
+    }))
+}
