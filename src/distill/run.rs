@@ -18,7 +18,7 @@ use crate::train::checkpoint;
 use crate::train::loss::Objective;
 use crate::train::samples::{Sample, Target};
 use crate::train::setup::run_checkpoint;
-use crate::train::trainer::{fit, load_samples, model_for_run, prepare_data};
+use crate::train::trainer::{emit, fit, load_samples, model_for_run, prepare_data, record_failure};
 use crate::train::{ExperimentConfig, Outcome, TrainError, train};
 use candle_core::{Device, Result as CResult, Tensor};
 use std::collections::BTreeMap;
@@ -80,14 +80,7 @@ pub fn distill(
     resume: bool,
 ) -> Result<Outcome, TrainError> {
     let result = distill_inner(cfg, run, sink, stop, resume);
-    if let Err(e) = &result {
-        let event = TrainEvent::Failed {
-            error: e.to_string(),
-        };
-        run.emit(&event);
-        sink.emit(&event);
-    }
-    result
+    record_failure(run, sink, result)
 }
 
 fn distill_inner(
@@ -208,7 +201,6 @@ fn teacher_logits(
         bytes: std::fs::metadata(&path).map_or(0, |m| m.len()),
         seconds: clock.elapsed().as_secs_f64(),
     };
-    run.emit(&event);
-    sink.emit(&event);
+    emit(run, sink, &event);
     Ok(logits)
 }

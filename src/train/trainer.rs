@@ -113,6 +113,15 @@ pub fn train(
     resume: bool,
 ) -> Result<Outcome, TrainError> {
     let result = train_inner(cfg, role, run, sink, stop, resume);
+    record_failure(run, sink, result)
+}
+
+/// A run that fails says so in its events (viewers then show it failed, not dead).
+pub fn record_failure(
+    run: &mut RunDir,
+    sink: &mut dyn EventSink,
+    result: Result<Outcome, TrainError>,
+) -> Result<Outcome, TrainError> {
     if let Err(e) = &result {
         let event = TrainEvent::Failed {
             error: e.to_string(),
