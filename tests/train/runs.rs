@@ -277,6 +277,15 @@ fn predict_and_eval_commands_on_the_run() {
     assert!((total - 1.0).abs() < 1e-4);
     assert!(probs.contains_key(v[0]["verdict"].as_str().expect("verdict")));
     assert_eq!(v[0]["lines"][0], 1);
+    // A run folder is a model source for `model info` (and `model export`).
+    let out = alambic(&["model", "info", path.to_str().expect("p"), "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(info["labels"].as_array().map(Vec::len), Some(8));
 
     let out = alambic(&[
         "eval",
