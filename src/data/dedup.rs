@@ -245,10 +245,3 @@ impl UnionFind {
             .collect()
     }
 }
-
-/// Shingle Jaccard of two contracts, as duplicate detection measures it.
-pub fn similarity(a: &str, b: &str, shingle: usize) -> f64 {
-    let (_, sa) = shingles(&strip_comments(a), shingle.max(1));
-    let (_, sb) = shingles(&strip_comments(b), shingle.max(1));
-    jaccard(&sa, &sb)
-}

@@ -12,7 +12,7 @@ use candle_nn::{Embedding, Linear, VarBuilder};
 /// loss expects; exp(-10000) is exactly 0 in f32, so probabilities equal transformers').
 pub const MASKED_SCORE: f64 = -10000.0;
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct EncoderOutput {
     /// `num_layers + 1` tensors `[batch, seq, hidden]`; index 0 is the embedding output.
     pub hidden_states: Vec<Tensor>,
@@ -20,6 +20,8 @@ pub struct EncoderOutput {
     pub attentions: Vec<Tensor>,
     /// Per layer pre-softmax scores with the mask added, when asked for.
     pub scores: Vec<Tensor>,
+    /// `[batch, seq]` attention mask as 0/1 floats (for pooling heads).
+    pub mask: Tensor,
 }
 
 impl EncoderOutput {
@@ -152,7 +154,9 @@ impl Encoder {
             .unsqueeze(1)?;
         let mut out = EncoderOutput {
             hidden_states: vec![hidden.clone()],
-            ..EncoderOutput::default()
+            attentions: Vec::new(),
+            scores: Vec::new(),
+            mask,
         };
         for layer in &self.layers {
             let (next, probs, scores) = self.layer_forward(layer, &hidden, &additive, mode)?;

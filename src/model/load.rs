@@ -57,8 +57,6 @@ pub struct Output {
     pub encoder: EncoderOutput,
     /// `[batch, labels]`
     pub logits: Tensor,
-    /// `[batch, seq]` 0/1 floats.
-    pub mask: Tensor,
 }
 
 impl Classifier {
@@ -77,20 +75,8 @@ impl Classifier {
         want_scores: bool,
     ) -> candle_core::Result<Output> {
         let encoder = self.encoder.forward(batch, mode, want_scores)?;
-        let flat: Vec<f32> = batch
-            .attention_mask
-            .iter()
-            .flatten()
-            .map(|&m| m as f32)
-            .collect();
-        let rows = batch.attention_mask.len();
-        let mask = Tensor::from_vec(flat, (rows, flat_len(batch)), self.device())?;
-        let logits = self.head.forward(encoder.last()?, &mask, mode)?;
-        Ok(Output {
-            encoder,
-            logits,
-            mask,
-        })
+        let logits = self.head.forward(encoder.last()?, &encoder.mask, mode)?;
+        Ok(Output { encoder, logits })
     }
 
     /// Every variable by name, sorted (a `VarMap` is a `HashMap`; order matters for optimizer
@@ -223,10 +209,6 @@ impl Classifier {
         };
         Ok((model, report))
     }
-}
-
-fn flat_len(batch: &Batch) -> usize {
-    batch.attention_mask.first().map_or(0, Vec::len)
 }
 
 fn has_head(tensors: &HashMap<String, Tensor>) -> bool {
