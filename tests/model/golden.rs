@@ -3,7 +3,7 @@
 use crate::common::{fixture, golden_ids};
 use alambic::model::encoder::Batch;
 use alambic::model::heads::mean_pool;
-use alambic::model::load::{Classifier, LoadOptions};
+use alambic::model::load::{Classifier, LoadOptions, Output};
 use alambic::model::{Mode, load_source};
 use candle_core::{Device, Tensor};
 use std::collections::HashMap;
@@ -46,20 +46,30 @@ pub fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
         .expect("scalar")
 }
 
-fn check(model: &Classifier, fixture_name: &str, pad: u32, with_logits: bool, tol: f32) {
-    let dir = fixture(fixture_name);
-    let want = golden(&dir);
-    let (ids, mask) = padded(&dir, pad);
-    let out = model
+/// The model on a fixture's golden inputs (ids padded with `pad`).
+pub fn forward_fixture(
+    model: &Classifier,
+    fixture_name: &str,
+    pad: u32,
+    mode: &mut Mode,
+) -> Output {
+    let (ids, mask) = padded(&fixture(fixture_name), pad);
+    model
         .forward(
             &Batch {
                 input_ids: &ids,
                 attention_mask: &mask,
             },
-            &mut Mode::Eval,
+            mode,
             false,
         )
-        .expect("forward");
+        .expect("forward")
+}
+
+fn check(model: &Classifier, fixture_name: &str, pad: u32, with_logits: bool, tol: f32) {
+    let dir = fixture(fixture_name);
+    let want = golden(&dir);
+    let out = forward_fixture(model, fixture_name, pad, &mut Mode::Eval);
     for (i, h) in out.encoder.hidden_states.iter().enumerate() {
         let d = max_diff(h, &want[&format!("hidden_states.{i}")]);
         assert!(d < tol, "{fixture_name} hidden_states.{i}: max diff {d}");
@@ -155,18 +165,8 @@ fn real_minilm_hidden_states_and_sentence_embedding() {
     );
     check(&model, "minilm-golden", 0, false, 1e-4);
     let dir = fixture("minilm-golden");
-    let (ids, mask) = padded(&dir, 0);
-    let out = model
-        .forward(
-            &Batch {
-                input_ids: &ids,
-                attention_mask: &mask,
-            },
-            &mut Mode::Eval,
-            false,
-        )
-        .expect("forward");
-    let pooled = mean_pool(out.encoder.last().expect("last"), &out.mask).expect("pool");
+    let out = forward_fixture(&model, "minilm-golden", 0, &mut Mode::Eval);
+    let pooled = mean_pool(out.encoder.last().expect("last"), &out.encoder.mask).expect("pool");
     let norm = pooled
         .sqr()
         .and_then(|s| s.sum_keepdim(1))

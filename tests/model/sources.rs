@@ -1,8 +1,7 @@
 //! Model sources (folder, offline Hub cache, scratch, derive), export and info.
 
-use super::golden::{max_diff, padded};
+use super::golden::{forward_fixture, max_diff};
 use crate::common::{fixture, scratch_dir};
-use alambic::model::encoder::Batch;
 use alambic::model::export::export;
 use alambic::model::info::info;
 use alambic::model::load::{Classifier, LoadOptions};
@@ -12,18 +11,7 @@ use std::path::Path;
 use std::process::Command;
 
 fn logits(model: &Classifier, fixture_name: &str, pad: u32) -> Tensor {
-    let (ids, mask) = padded(&fixture(fixture_name), pad);
-    model
-        .forward(
-            &Batch {
-                input_ids: &ids,
-                attention_mask: &mask,
-            },
-            &mut Mode::Eval,
-            false,
-        )
-        .expect("forward")
-        .logits
+    forward_fixture(model, fixture_name, pad, &mut Mode::Eval).logits
 }
 
 fn load(src: &str) -> Classifier {

@@ -1,8 +1,7 @@
 //! Training mode: every variable receives a gradient; dropout is seeded; eval is deterministic.
 
-use super::golden::{max_diff, padded};
+use super::golden::{forward_fixture, max_diff};
 use crate::common::fixture;
-use alambic::model::encoder::Batch;
 use alambic::model::init::SeededRng;
 use alambic::model::load::{Classifier, LoadOptions};
 use alambic::model::{HeadKind, Mode, Pooling, load_source};
@@ -22,17 +21,7 @@ fn model(src: &str, head: Option<HeadKind>) -> Classifier {
 }
 
 fn logits(m: &Classifier, mode: &mut Mode, fixture_name: &str, pad: u32) -> Tensor {
-    let (ids, mask) = padded(&fixture(fixture_name), pad);
-    m.forward(
-        &Batch {
-            input_ids: &ids,
-            attention_mask: &mask,
-        },
-        mode,
-        false,
-    )
-    .expect("forward")
-    .logits
+    forward_fixture(m, fixture_name, pad, mode).logits
 }
 
 fn assert_every_variable_gets_a_gradient(m: &Classifier, fixture_name: &str, pad: u32) {
