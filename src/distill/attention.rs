@@ -29,3 +29,23 @@ pub fn prob_kl(student_scores: &Tensor, teacher_scores: &Tensor, mask: &Tensor) 
     let count = (mask.sum_all()? * heads as f64)?;
     total.div(&count)
 }
+
+/// The training-loop form of [`score_mse`]: padded query rows are left out (masked keys are 0
+/// on both sides already), and the mean runs over the real (query, key) pairs of every head,
+/// so the value does not depend on a batch's padding. With no padding it equals `score_mse`.
+pub fn masked_score_mse(student: &Tensor, teacher: &Tensor, mask: &Tensor) -> Result<Tensor> {
+    check_same("attention_score_mse", student, teacher)?;
+    let (_, heads, _, _) = student.dims4()?;
+    let clean = |x: &Tensor| -> Result<Tensor> {
+        let keep = x.gt(-100.0)?;
+        keep.where_cond(x, &x.zeros_like()?)
+    };
+    let rows = mask.unsqueeze(1)?.unsqueeze(D::Minus1)?;
+    let sq = (clean(student)? - clean(teacher)?)?
+        .sqr()?
+        .broadcast_mul(&rows)?
+        .sum_all()?;
+    // Σ over windows of (real tokens)², times heads.
+    let pairs = (mask.sum(D::Minus1)?.sqr()?.sum_all()? * heads as f64)?;
+    sq.div(&pairs)
+}

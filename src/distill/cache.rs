@@ -2,12 +2,14 @@
 //! once and kept as safetensors under `<out>/.cache/teacher/<key>.safetensors`. The key hashes
 //! everything that changes them: the teacher's weights and tokenizer, the dataset file and
 //! every `[dataset]` setting (cleaning, split and seed, max_len, stride, window selection) and
-//! the window pooling. Later runs and sweep cells with the same key read the file.
+//! the window pooling, the transfer set. Later runs and sweep cells with the same key read the
+//! file. Token-level terms add a second file beside it with the teacher's window outputs
+//! (`teacher_tokens.rs`), keyed by the same key and the layers it holds.
 
+use super::teacher_tokens::Needs;
 use crate::data::{Dataset, Split};
 use crate::model::Classifier;
 use crate::model::Mode;
-use crate::store::write_atomic;
 use crate::train::evaluate::{Pooling, contract_logits};
 use crate::train::samples::{Sample, samples};
 use crate::train::{ExperimentConfig, TrainError};
@@ -34,7 +36,29 @@ pub fn key(cfg: &ExperimentConfig, teacher: &Classifier) -> Result<String, Train
     h.update(&std::fs::read(&cfg.dataset.file).map_err(TrainError::Io)?);
     h.update(toml::to_string(&cfg.dataset).unwrap_or_default().as_bytes());
     h.update(cfg.train.pooling.as_bytes());
+    if !cfg.distill.transfer.is_empty() {
+        h.update(&std::fs::read(&cfg.distill.transfer).map_err(TrainError::Io)?);
+    }
     Ok(format!("{:016x}", h.digest()))
+}
+
+/// The file of the teacher's window-level outputs: the logits key plus which layers it holds.
+pub fn tokens_path(out: &Path, key: &str, needs: &Needs) -> PathBuf {
+    let layers = xxhash_rust::xxh3::xxh3_64(needs.describe().as_bytes());
+    out.join(".cache")
+        .join("teacher")
+        .join(format!("{key}-tokens-{layers:016x}.safetensors"))
+}
+
+/// Writes named tensors atomically (staged beside the target, then renamed).
+pub fn save_tensors(path: &Path, tensors: &HashMap<String, Tensor>) -> Result<u64, TrainError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".{}.tmp", std::process::id()));
+    candle_core::safetensors::save(tensors, &tmp)?;
+    let bytes = std::fs::metadata(&tmp)?.len();
+    std::fs::rename(&tmp, path)?;
+    Ok(bytes)
 }
 
 pub fn path(out: &Path, key: &str) -> PathBuf {
@@ -56,7 +80,7 @@ pub fn compute(
         .ok_or_else(|| TrainError::Invalid("the teacher has no tokenizer".into()))?;
     let pooling = Pooling::parse(&cfg.train.pooling).map_err(TrainError::Invalid)?;
     let mut out = HashMap::new();
-    for split in [Split::Train, Split::Valid] {
+    for split in [Split::Train, Split::Valid, Split::Unlabeled] {
         let list: Vec<Sample> = samples(ds, split, tok, &cfg.dataset)?;
         for chunk in list.chunks(cfg.train.batch_size.max(1)) {
             let refs: Vec<&Sample> = chunk.iter().collect();
@@ -90,14 +114,7 @@ pub fn save(path: &Path, logits: &TeacherLogits) -> Result<u64, TrainError> {
             )?,
         ),
     ]);
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".{}.tmp", std::process::id()));
-    candle_core::safetensors::save(&tensors, &tmp)?;
-    let bytes = std::fs::read(&tmp)?;
-    let _ = std::fs::remove_file(&tmp);
-    write_atomic(path, &bytes)?;
-    Ok(bytes.len() as u64)
+    save_tensors(path, &tensors)
 }
 
 pub fn load(path: &Path) -> Result<TeacherLogits, TrainError> {

@@ -17,3 +17,29 @@ pub fn projected_mse(student: &Tensor, teacher: &Tensor, projection: &Linear) ->
     }
     (projected - teacher)?.sqr()?.mean_all()
 }
+
+/// The training-loop form: the mean over real tokens only (`mask` `[windows, seq]` of 0/1), so
+/// the value does not depend on how much padding a batch happens to carry. With no padding it
+/// equals [`projected_mse`]. `projection` is `None` when both widths agree.
+pub fn masked_mse(
+    student: &Tensor,
+    teacher: &Tensor,
+    projection: Option<&Linear>,
+    mask: &Tensor,
+) -> Result<Tensor> {
+    let projected = match projection {
+        Some(p) => p.forward(student)?,
+        None => student.clone(),
+    };
+    if projected.dims() != teacher.dims() {
+        candle_core::bail!(
+            "hidden_mse: student {:?} does not match teacher {:?}",
+            projected.dims(),
+            teacher.dims()
+        );
+    }
+    let width = teacher.dim(candle_core::D::Minus1)? as f64;
+    let m = mask.unsqueeze(candle_core::D::Minus1)?;
+    let sq = (projected - teacher)?.sqr()?.broadcast_mul(&m)?.sum_all()?;
+    sq.div(&(mask.sum_all()? * width)?)
+}

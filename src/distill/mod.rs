@@ -10,9 +10,15 @@ pub mod cosine;
 pub mod hidden;
 pub mod layer_map;
 pub mod logits;
+pub mod objective;
 pub mod run;
+pub mod stages;
+pub mod teacher_tokens;
+pub mod transfer;
 
+pub use layer_map::LayerMapSpec;
 pub use run::distill;
+pub use stages::StageSpec;
 
 use serde::{Deserialize, Serialize};
 
@@ -23,7 +29,20 @@ pub struct DistillConfig {
     /// Weight of the teacher's soft targets; 1 − alpha weighs the labels.
     pub alpha: f64,
     pub temperature: f64,
+    /// Weights of the other terms in the `response` recipe (0 = off).
     pub logit_mse: f64,
+    pub hidden_mse: f64,
+    pub embedding_mse: f64,
+    pub attention_score_mse: f64,
+    pub attention_prob_kl: f64,
+    pub cosine: f64,
+    /// Which student layer learns from which teacher layer (token-level terms).
+    pub layer_map: LayerMapSpec,
+    /// `response`, `tinybert` or `stages` (the `stages` list).
+    pub recipe: String,
+    pub stages: Vec<StageSpec>,
+    /// Unlabelled contracts that feed the soft terms ("" = none).
+    pub transfer: String,
     pub cache: bool,
 }
 
@@ -31,10 +50,12 @@ pub struct DistillConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "term", rename_all = "snake_case", deny_unknown_fields)]
 pub enum LossSpec {
-    /// `alpha · soft_kl · T² + (1 − alpha) · hard_ce`.
+    /// `alpha · soft_kl · T² + (1 − alpha) · hard_ce`; alpha and T default to `[distill]`'s.
     Response {
-        alpha: f64,
-        temperature: f64,
+        #[serde(default)]
+        alpha: Option<f64>,
+        #[serde(default)]
+        temperature: Option<f64>,
     },
     LogitMse {
         weight: f64,
@@ -54,6 +75,20 @@ pub enum LossSpec {
     Cosine {
         weight: f64,
     },
+}
+
+impl LossSpec {
+    /// Terms that compare the two models token by token (same tokenizer needed).
+    pub fn token_level(&self) -> bool {
+        !matches!(self, Self::Response { .. } | Self::LogitMse { .. })
+    }
+
+    pub fn attention(&self) -> bool {
+        matches!(
+            self,
+            Self::AttentionScoreMse { .. } | Self::AttentionProbKl { .. }
+        )
+    }
 }
 
 /// Fails with the dims named when a loss gets tensors of the wrong shape.

@@ -1,75 +1,35 @@
-//! `alambic distill`: response-based distillation of the student from the teacher.
+//! `alambic distill`: the student learns from the teacher, stage after stage.
 //!
 //! The teacher is a run folder (its best checkpoint) or any model source; a source that is not
 //! a run folder is first fine-tuned on the dataset as a child run under `<out>/.teachers/`,
 //! keyed by the teacher, dataset and training settings, and reused by later distillations.
-//! Its logits come from the cache (see `cache.rs`). The student then trains on
-//! `alpha · KL·T² + (1 − alpha) · CE` (+ optional logit MSE) in the ordinary training loop, so
-//! the run folder, resume and evaluation are those of `alambic train`.
+//! Its logits (and, for token-level terms, its window outputs) come from the cache (see
+//! `cache.rs`) or, with `cache = false`, from the live teacher. The stages (see `stages.rs`)
+//! then run in the ordinary training loop, so the run folder, resume and evaluation are those
+//! of `alambic train`.
 
-use super::DistillConfig;
 use super::cache::{self, TeacherLogits};
-use super::logits::{logit_mse, response};
-use crate::data::{Dataset, Task};
+use super::layer_map::{check_attention, check_token_level, resolve};
+use super::objective::{DistillLoss, Projection, projection};
+use super::stages::{self, ResolvedStage};
+use super::teacher_tokens::{self, Needs, TeacherTokens};
+use super::{LossSpec, transfer};
+use crate::data::{Dataset, Split, Task};
 use crate::model::Classifier;
+use crate::model::ModelSource;
 use crate::store::runs::{Status, status_of};
 use crate::store::{EventSink, RunDir, TrainEvent};
 use crate::train::checkpoint;
-use crate::train::loss::Objective;
-use crate::train::samples::{Sample, Target};
+use crate::train::config::ModelSection;
+use crate::train::samples::samples;
 use crate::train::setup::run_checkpoint;
-use crate::train::trainer::{emit, fit, load_samples, model_for_run, prepare_data, record_failure};
+use crate::train::trainer::{
+    Data, Plan, Stage, emit, fit, load_samples, model_for_run, prepare_data, record_failure,
+};
 use crate::train::{ExperimentConfig, Outcome, TrainError, train};
-use candle_core::{Device, Result as CResult, Tensor};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
-
-struct ResponseLoss<'a> {
-    cfg: &'a DistillConfig,
-    teacher: &'a TeacherLogits,
-}
-
-impl Objective for ResponseLoss<'_> {
-    fn loss(
-        &self,
-        logits: &Tensor,
-        batch: &[&Sample],
-        device: &Device,
-    ) -> CResult<(Tensor, BTreeMap<String, f64>)> {
-        let mut rows = Vec::with_capacity(batch.len());
-        let mut labels = Vec::with_capacity(batch.len());
-        for s in batch {
-            let Some(row) = self.teacher.get(&s.record) else {
-                candle_core::bail!("no teacher logits for record {}", s.record);
-            };
-            rows.extend_from_slice(row);
-            labels.push(match s.target {
-                Target::Class(c) => c,
-                Target::Labels(_) => candle_core::bail!("distillation needs single-label targets"),
-            });
-        }
-        let teacher = Tensor::from_vec(rows, logits.dims(), device)?;
-        let (mut total, soft, hard) = response(
-            logits,
-            &teacher,
-            &labels,
-            self.cfg.alpha,
-            self.cfg.temperature,
-        )?;
-        let mut terms = BTreeMap::from([
-            ("soft_kl".to_string(), soft.to_scalar::<f32>()? as f64),
-            ("hard_ce".to_string(), hard.to_scalar::<f32>()? as f64),
-        ]);
-        if self.cfg.logit_mse > 0.0 {
-            let mse = logit_mse(logits, &teacher)?;
-            terms.insert("logit_mse".into(), mse.to_scalar::<f32>()? as f64);
-            total = (total + (mse * self.cfg.logit_mse)?)?;
-        }
-        Ok((total, terms))
-    }
-}
 
 /// Distils `[student]` from `[teacher]` into `run`.
 pub fn distill(
@@ -83,6 +43,62 @@ pub fn distill(
     record_failure(run, sink, result)
 }
 
+/// The layer pairs of the token-level terms, checked against both models.
+struct Layout {
+    hidden_pairs: Vec<(usize, usize)>,
+    attention_pairs: Vec<(usize, usize)>,
+    needs: Needs,
+}
+
+fn layout(
+    cfg: &ExperimentConfig,
+    plan: &[ResolvedStage],
+    student: &Classifier,
+    teacher: &Classifier,
+) -> Result<Layout, TrainError> {
+    let all: Vec<&LossSpec> = plan.iter().flat_map(|s| &s.terms).collect();
+    let mut needs = Needs::default();
+    if !all.iter().any(|t| t.token_level()) {
+        return Ok(Layout {
+            hidden_pairs: Vec::new(),
+            attention_pairs: Vec::new(),
+            needs,
+        });
+    }
+    if let (Some(s), Some(t)) = (&student.tokenizer, &teacher.tokenizer) {
+        check_token_level(s, t).map_err(TrainError::Invalid)?;
+    }
+    let (ls, lt) = (
+        student.config.num_hidden_layers,
+        teacher.config.num_hidden_layers,
+    );
+    let pairs = resolve(&cfg.distill.layer_map, ls, lt).map_err(TrainError::Invalid)?;
+    let has = |f: fn(&LossSpec) -> bool| all.iter().any(|t| f(t));
+    let mut attention_pairs = Vec::new();
+    if has(LossSpec::attention) {
+        check_attention(
+            &pairs,
+            student.config.num_attention_heads,
+            teacher.config.num_attention_heads,
+        )
+        .map_err(TrainError::Invalid)?;
+        attention_pairs = pairs.clone();
+        needs.scores = pairs.iter().map(|&(_, t)| t).collect();
+    }
+    if has(|t| matches!(t, LossSpec::HiddenMse { .. })) {
+        needs.hidden.extend(pairs.iter().map(|&(_, t)| t));
+    }
+    if has(|t| matches!(t, LossSpec::EmbeddingMse { .. })) {
+        needs.hidden.insert(0);
+    }
+    needs.pooled = has(|t| matches!(t, LossSpec::Cosine { .. }));
+    Ok(Layout {
+        hidden_pairs: pairs,
+        attention_pairs,
+        needs,
+    })
+}
+
 fn distill_inner(
     cfg: &ExperimentConfig,
     run: &mut RunDir,
@@ -91,7 +107,8 @@ fn distill_inner(
     resume: bool,
 ) -> Result<Outcome, TrainError> {
     let device = crate::train::device::device(&cfg.device)?;
-    let ds = prepare_data(cfg)?;
+    let plan = stages::resolve(&cfg.distill, &cfg.train).map_err(TrainError::Invalid)?;
+    let mut ds = prepare_data(cfg)?;
     if ds.task == Task::Multilabel {
         return Err(TrainError::Invalid(
             "distillation supports multiclass and binary tasks (dataset.task)".into(),
@@ -106,19 +123,136 @@ fn distill_inner(
         run.path.join("teacher.txt"),
         format!("{}\n", teacher_dir.display()),
     )?;
+    if !cfg.distill.transfer.is_empty() {
+        let report = transfer::attach(&mut ds, Path::new(&cfg.distill.transfer), &cfg.dataset)?;
+        let event = TrainEvent::Transfer {
+            file: report.file,
+            kept: report.kept,
+            dropped_leaking: report.dropped_leaking,
+        };
+        emit(run, sink, &event);
+    }
     let (teacher, _) = checkpoint::load_model(&teacher_dir, cfg.train.seed, &device)?;
     check_labels(&teacher, &ds)?;
-    let logits = teacher_logits(cfg, &ds, &teacher, &out, run, sink)?;
-    drop(teacher);
-    let (student, resumed) = model_for_run(cfg, &cfg.student, &ds, run, resume, &device)?;
-    let data = load_samples(cfg, ds, &student)?;
-    let objective = ResponseLoss {
-        cfg: &cfg.distill,
-        teacher: &logits,
+    let section = student_section(cfg, &teacher_dir);
+    let (student, resumed) = model_for_run(cfg, &section, &ds, run, resume, &device)?;
+    let layout = layout(cfg, &plan, &student, &teacher)?;
+    let key = cache::key(cfg, &teacher)?;
+    let logits = teacher_logits(cfg, &ds, &teacher, &out, &key, run, sink)?;
+    let mut data = load_samples(cfg, ds, &student)?;
+    if let Some(tok) = &student.tokenizer {
+        let extra = samples(&data.ds, Split::Unlabeled, tok, &cfg.dataset)?;
+        data.train.extend(extra);
+    }
+    let tokens = teacher_tokens(cfg, &layout.needs, teacher, &data, &out, &key, run, sink)?;
+    let projection: Option<Projection> = if layout.needs.hidden.is_empty() && !layout.needs.pooled {
+        None
+    } else {
+        let teacher_width = match &tokens {
+            Some(TeacherTokens::Live { model, .. }) => model.config.hidden_size,
+            _ => teacher_width(&teacher_dir)?,
+        };
+        projection(
+            student.config.hidden_size,
+            teacher_width,
+            cfg.train.seed,
+            &device,
+        )?
+    };
+    let objectives: Vec<DistillLoss> = plan
+        .iter()
+        .map(|s| DistillLoss {
+            terms: s.terms.clone(),
+            alpha: cfg.distill.alpha,
+            temperature: cfg.distill.temperature,
+            logits: &logits,
+            tokens: tokens.as_ref(),
+            hidden_pairs: layout.hidden_pairs.clone(),
+            attention_pairs: layout.attention_pairs.clone(),
+            projection: projection.as_ref().map(|p| &p.linear),
+        })
+        .collect();
+    let plan = Plan {
+        stages: plan
+            .iter()
+            .zip(&objectives)
+            .map(|(s, objective)| Stage {
+                name: s.name.clone(),
+                epochs: s.epochs,
+                lr: s.lr,
+                objective,
+            })
+            .collect(),
+        extra: projection
+            .as_ref()
+            .map(|p| p.vars.clone())
+            .unwrap_or_default(),
     };
     fit(
-        cfg, "distill", run, sink, stop, &student, &data, resumed, &objective,
+        cfg, "distill", run, sink, stop, &student, &data, resumed, &plan,
     )
+}
+
+/// A scratch student with no tokenizer named takes the teacher's (DESIGN.md), so token-level
+/// terms stay possible; any other source is used as written.
+fn student_section(cfg: &ExperimentConfig, teacher_dir: &Path) -> ModelSection {
+    let mut section = cfg.student.clone();
+    if let Ok(ModelSource::Scratch {
+        preset,
+        tokenizer: None,
+    }) = ModelSource::parse(&section.model)
+    {
+        section.model = format!("scratch:{preset}?tokenizer={}", teacher_dir.display());
+    }
+    section
+}
+
+/// The teacher's hidden width, from its checkpoint's config (the model itself may be gone).
+fn teacher_width(dir: &Path) -> Result<usize, TrainError> {
+    let config = crate::model::ModelConfig::from_file(&dir.join("config.json"))?;
+    Ok(config.hidden_size)
+}
+
+/// The teacher's window outputs for token-level terms: from the cache (built on a miss), or
+/// the live teacher itself when `cache = false`. `None` when no term needs them.
+#[allow(clippy::too_many_arguments)]
+fn teacher_tokens(
+    cfg: &ExperimentConfig,
+    needs: &Needs,
+    teacher: Classifier,
+    data: &Data,
+    out: &Path,
+    key: &str,
+    run: &mut RunDir,
+    sink: &mut dyn EventSink,
+) -> Result<Option<TeacherTokens>, TrainError> {
+    if needs.is_empty() {
+        return Ok(None);
+    }
+    if !cfg.distill.cache {
+        return Ok(Some(TeacherTokens::Live {
+            model: Box::new(teacher),
+            needs: needs.clone(),
+        }));
+    }
+    let clock = Instant::now();
+    let path = cache::tokens_path(out, key, needs);
+    let hit = path.is_file();
+    let tensors = if hit {
+        candle_core::safetensors::load(&path, &candle_core::Device::Cpu)?
+    } else {
+        let tensors = teacher_tokens::compute(&teacher, needs, &data.train, cfg.train.batch_size)?;
+        cache::save_tensors(&path, &tensors)?;
+        tensors
+    };
+    let event = TrainEvent::TeacherCache {
+        hit,
+        path: path.display().to_string(),
+        bytes: std::fs::metadata(&path).map_or(0, |m| m.len()),
+        seconds: clock.elapsed().as_secs_f64(),
+    };
+    emit(run, sink, &event);
+    Ok(Some(TeacherTokens::Cached { tensors }))
 }
 
 fn check_labels(teacher: &Classifier, ds: &Dataset) -> Result<(), TrainError> {
@@ -181,19 +315,22 @@ fn teacher_logits(
     ds: &Dataset,
     teacher: &Classifier,
     out: &Path,
+    key: &str,
     run: &mut RunDir,
     sink: &mut dyn EventSink,
 ) -> Result<TeacherLogits, TrainError> {
     let clock = Instant::now();
-    let path = cache::path(out, &cache::key(cfg, teacher)?);
-    let (logits, hit) = if cfg.distill.cache && path.is_file() {
-        (cache::load(&path)?, true)
+    if !cfg.distill.cache {
+        return cache::compute(cfg, ds, teacher);
+    }
+    let path = cache::path(out, key);
+    let hit = path.is_file();
+    let logits = if hit {
+        cache::load(&path)?
     } else {
         let logits = cache::compute(cfg, ds, teacher)?;
-        if cfg.distill.cache {
-            cache::save(&path, &logits)?;
-        }
-        (logits, false)
+        cache::save(&path, &logits)?;
+        logits
     };
     let event = TrainEvent::TeacherCache {
         hit,

@@ -16,6 +16,9 @@ pub enum TrainEvent {
     Step {
         step: u64,
         epoch: usize,
+        /// The stage's name, in multi-stage runs.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stage: Option<String>,
         loss: f64,
         terms: BTreeMap<String, f64>,
         lr: f64,
@@ -31,6 +34,12 @@ pub enum TrainEvent {
         kind: String,
     },
     /// The teacher's outputs for distillation: read from the cache (`hit`) or computed.
+    /// The transfer set joined the training contracts (soft terms only).
+    Transfer {
+        file: String,
+        kept: usize,
+        dropped_leaking: usize,
+    },
     TeacherCache {
         hit: bool,
         path: String,

@@ -8,7 +8,7 @@ use crate::model::init::RngState;
 use crate::model::load::{Classifier, LoadOptions, LoadReport};
 use crate::model::{HeadKind, ModelError};
 use crate::store::write_atomic;
-use candle_core::{Device, Tensor};
+use candle_core::{Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -30,6 +30,19 @@ pub struct TrainState {
     pub best_step: u64,
     pub stale_evals: usize,
     pub train_seconds: f64,
+    /// Index of the stage being trained (multi-stage distillation), and the step it began at.
+    #[serde(default)]
+    pub stage: usize,
+    #[serde(default)]
+    pub stage_start: u64,
+}
+
+/// What a `last` checkpoint keeps beside the weights so a run can resume exactly.
+pub struct ResumeState<'a> {
+    pub optimizer: &'a AdamW,
+    pub state: &'a TrainState,
+    /// Trainable variables outside the model (distillation projections).
+    pub extra: &'a [(String, Var)],
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ModelError + '_ {
@@ -39,8 +52,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ModelError + '_ {
 pub fn save(
     dir: &Path,
     model: &Classifier,
-    optimizer: Option<&AdamW>,
-    state: Option<&TrainState>,
+    resume: Option<&ResumeState>,
 ) -> Result<(), ModelError> {
     let staging = dir.with_extension("new");
     let _ = std::fs::remove_dir_all(&staging);
@@ -62,12 +74,21 @@ pub fn save(
     if let Some(tok) = &model.tokenizer {
         tok.save(&staging)?;
     }
-    if let Some(opt) = optimizer {
-        candle_core::safetensors::save(&opt.state(), staging.join("optimizer.safetensors"))?;
-    }
-    if let Some(state) = state {
-        write_atomic(&staging.join("state.json"), pretty(state).as_bytes())
+    if let Some(r) = resume {
+        candle_core::safetensors::save(
+            &r.optimizer.state(),
+            staging.join("optimizer.safetensors"),
+        )?;
+        write_atomic(&staging.join("state.json"), pretty(r.state).as_bytes())
             .map_err(io(&staging))?;
+        if !r.extra.is_empty() {
+            let extra: HashMap<String, Tensor> = r
+                .extra
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
+                .collect();
+            candle_core::safetensors::save(&extra, staging.join(EXTRA_FILE))?;
+        }
     }
     let old = dir.with_extension("old");
     let _ = std::fs::remove_dir_all(&old);
@@ -114,6 +135,24 @@ pub fn load_state(
     let text = std::fs::read_to_string(&path).map_err(io(&path))?;
     let state = serde_json::from_str(&text).map_err(|e| ModelError::file(&path, e.to_string()))?;
     Ok((opt, state))
+}
+
+const EXTRA_FILE: &str = "extra.safetensors";
+
+/// Sets `extra` from a checkpoint's saved values (left as they are when it has none).
+pub fn restore_extra(dir: &Path, extra: &[(String, Var)]) -> Result<(), ModelError> {
+    let path = dir.join(EXTRA_FILE);
+    if extra.is_empty() || !path.is_file() {
+        return Ok(());
+    }
+    let saved = candle_core::safetensors::load(&path, &Device::Cpu)?;
+    for (name, var) in extra {
+        let value = saved
+            .get(name)
+            .ok_or_else(|| ModelError::file(&path, format!("no tensor `{name}`")))?;
+        var.set(&value.to_device(var.device())?)?;
+    }
+    Ok(())
 }
 
 fn pretty<T: Serialize>(value: &T) -> String {

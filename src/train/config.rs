@@ -10,7 +10,12 @@ use toml::{Table, Value};
 pub const DEFAULTS: &str = include_str!("defaults.toml");
 
 /// Sections whose keys are free (class names, grids) or belong to later stages.
-const FREE_FORM: [&str; 2] = ["dataset.merge", "sweep"];
+const FREE_FORM: [&str; 4] = [
+    "dataset.merge",
+    "sweep",
+    "distill.layer_map",
+    "distill.stages",
+];
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

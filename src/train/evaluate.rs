@@ -1,10 +1,11 @@
 //! Running a model over samples (inference, windows pooled per contract) and scoring it.
 
-use super::batches::{eval_batches, pad};
+use super::batches::{Padded, eval_batches, pad};
 use super::samples::{Sample, Target};
 use crate::data::Task;
 use crate::eval::{self, Interval, Metrics};
 use crate::model::encoder::Batch;
+use crate::model::load::Output;
 use crate::model::{Classifier, Mode};
 use candle_core::{D, Result, Tensor};
 use serde::{Deserialize, Serialize};
@@ -26,6 +27,49 @@ impl Pooling {
     }
 }
 
+/// One forward pass over a batch of contracts: the contract-level logits `[batch, classes]`
+/// (each contract's window logits pooled), and the window-level outputs they came from (hidden
+/// states, attention, the padded batch) for losses that read inside the model.
+pub struct ContractForward {
+    pub logits: Tensor,
+    pub output: Output,
+    pub padded: Padded,
+}
+
+pub fn contract_forward(
+    model: &Classifier,
+    samples: &[&Sample],
+    mode: &mut Mode,
+    pooling: Pooling,
+    want_scores: bool,
+) -> Result<ContractForward> {
+    let padded = pad(samples, model.config.pad_token_id);
+    let output = model.forward(
+        &Batch {
+            input_ids: &padded.ids,
+            attention_mask: &padded.mask,
+        },
+        mode,
+        want_scores,
+    )?;
+    let pooled = padded
+        .rows
+        .iter()
+        .map(|&(start, n)| {
+            let rows = output.logits.narrow(0, start, n)?;
+            match pooling {
+                Pooling::Max => rows.max_keepdim(0),
+                Pooling::Mean => rows.mean_keepdim(0),
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(ContractForward {
+        logits: Tensor::cat(&pooled, 0)?,
+        output,
+        padded,
+    })
+}
+
 /// Contract-level logits `[batch, classes]`: each contract's window logits pooled.
 pub fn contract_logits(
     model: &Classifier,
@@ -33,27 +77,7 @@ pub fn contract_logits(
     mode: &mut Mode,
     pooling: Pooling,
 ) -> Result<Tensor> {
-    let padded = pad(samples, model.config.pad_token_id);
-    let out = model.forward(
-        &Batch {
-            input_ids: &padded.ids,
-            attention_mask: &padded.mask,
-        },
-        mode,
-        false,
-    )?;
-    let pooled = padded
-        .rows
-        .iter()
-        .map(|&(start, n)| {
-            let rows = out.logits.narrow(0, start, n)?;
-            match pooling {
-                Pooling::Max => rows.max_keepdim(0),
-                Pooling::Mean => rows.mean_keepdim(0),
-            }
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Tensor::cat(&pooled, 0)
+    Ok(contract_forward(model, samples, mode, pooling, false)?.logits)
 }
 
 /// Per contract: class probabilities (softmax), or per-label probabilities (sigmoid).
@@ -120,6 +144,7 @@ pub fn score(
         .map(|s| match &s.target {
             Target::Class(c) => *c,
             Target::Labels(v) => v.iter().position(|&x| x > 0.5).unwrap_or(0),
+            Target::Unlabeled => 0,
         })
         .collect();
     let predicted: Vec<usize> = probs
@@ -145,7 +170,7 @@ pub fn score(
             .iter()
             .map(|s| match &s.target {
                 Target::Labels(v) => v.iter().map(|&x| x > 0.5).collect(),
-                Target::Class(_) => Vec::new(),
+                Target::Class(_) | Target::Unlabeled => Vec::new(),
             })
             .collect();
         let p: Vec<Vec<bool>> = probs

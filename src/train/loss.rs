@@ -1,17 +1,22 @@
 //! Losses on contract-level logits.
 
+use super::evaluate::ContractForward;
 use super::samples::{Sample, Target};
 use candle_core::{D, Device, Result, Tensor};
 use std::collections::BTreeMap;
 
-/// What a training run minimises: the loss of a batch's contract logits, and its named terms
-/// (for the `terms` of step events).
+/// What a training stage minimises: the loss of one batch and its named terms (for the
+/// `terms` of step events). It sees the contract logits and the window-level forward outputs.
 pub trait Objective {
+    /// Whether the loss reads pre-softmax attention scores (the forward then keeps them).
+    fn wants_scores(&self) -> bool {
+        false
+    }
+
     fn loss(
         &self,
-        logits: &Tensor,
+        forward: &ContractForward,
         batch: &[&Sample],
-        device: &Device,
     ) -> Result<(Tensor, BTreeMap<String, f64>)>;
 }
 
@@ -23,12 +28,17 @@ pub struct LabelLoss {
 impl Objective for LabelLoss {
     fn loss(
         &self,
-        logits: &Tensor,
+        forward: &ContractForward,
         batch: &[&Sample],
-        device: &Device,
     ) -> Result<(Tensor, BTreeMap<String, f64>)> {
+        let logits = &forward.logits;
         let targets: Vec<&Target> = batch.iter().map(|s| &s.target).collect();
-        let l = loss(logits, &targets, self.class_weights.as_deref(), device)?;
+        let l = loss(
+            logits,
+            &targets,
+            self.class_weights.as_deref(),
+            logits.device(),
+        )?;
         let name = if matches!(targets.first(), Some(Target::Labels(_))) {
             "bce"
         } else {
@@ -83,7 +93,7 @@ pub fn loss(
                 .iter()
                 .flat_map(|t| match t {
                     Target::Labels(v) => v.clone(),
-                    Target::Class(_) => Vec::new(),
+                    Target::Class(_) | Target::Unlabeled => Vec::new(),
                 })
                 .collect();
             let y = Tensor::from_vec(rows, logits.dims(), device)?;
@@ -94,7 +104,7 @@ pub fn loss(
                 .iter()
                 .map(|t| match t {
                     Target::Class(c) => *c,
-                    Target::Labels(_) => 0,
+                    Target::Labels(_) | Target::Unlabeled => 0,
                 })
                 .collect();
             cross_entropy(logits, &classes, weights)

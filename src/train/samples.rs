@@ -11,6 +11,8 @@ pub enum Target {
     Class(usize),
     /// One 0/1 per class (multi-label).
     Labels(Vec<f32>),
+    /// A transfer-set contract: the teacher's soft targets only.
+    Unlabeled,
 }
 
 #[derive(Clone, Debug)]
@@ -30,6 +32,9 @@ impl Sample {
 }
 
 pub fn target_of(r: &Record, ds: &Dataset) -> Option<Target> {
+    if r.split == Some(Split::Unlabeled) {
+        return Some(Target::Unlabeled);
+    }
     match ds.task {
         Task::Multilabel => Some(Target::Labels(
             ds.classes

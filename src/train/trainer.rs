@@ -7,7 +7,7 @@ use super::TrainError;
 use super::batches::epoch_batches;
 use super::checkpoint::{self, TrainState};
 use super::config::ExperimentConfig;
-use super::evaluate::{Pooling, contract_logits};
+use super::evaluate::{Pooling, contract_forward};
 use super::loss::{LabelLoss, Objective};
 use super::optim::{AdamW, AdamWConfig, clip_grad_norm, lr_at};
 use super::samples::{Sample, Target, samples};
@@ -17,7 +17,7 @@ use crate::data::{Dataset, Split};
 use crate::model::init::SeededRng;
 use crate::model::{Classifier, Mode};
 use crate::store::{EventSink, RunDir, TrainEvent};
-use candle_core::Tensor;
+use candle_core::{Tensor, Var};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -155,9 +155,8 @@ fn train_inner(
     let objective = LabelLoss {
         class_weights: data.class_weights.clone(),
     };
-    fit(
-        cfg, role, run, sink, stop, &model, &data, resumed, &objective,
-    )
+    let plan = Plan::single(cfg, "train", &objective);
+    fit(cfg, role, run, sink, stop, &model, &data, resumed, &plan)
 }
 
 /// The model a run trains: its last checkpoint when resuming, else built from the section.
@@ -196,7 +195,41 @@ pub fn model_for_run(
 /// Optimizer moments and trainer position from a checkpoint.
 pub type Resumed = (HashMap<String, Tensor>, TrainState);
 
-/// The loop proper: `objective` turns a batch's contract logits into the loss and its terms.
+/// One stage of a training plan: what it minimises, for how many epochs, at which peak
+/// learning rate. Fine-tuning is one stage; TinyBERT's recipe is two (the intermediate layers,
+/// then the prediction layer). Each stage has its own optimizer and warm-up.
+pub struct Stage<'a> {
+    pub name: String,
+    pub epochs: usize,
+    pub lr: f64,
+    pub objective: &'a dyn Objective,
+}
+
+pub struct Plan<'a> {
+    pub stages: Vec<Stage<'a>>,
+    /// Trainable variables outside the model (distillation projections): optimised with it,
+    /// kept in `last` checkpoints for resuming, never exported.
+    pub extra: Vec<(String, Var)>,
+}
+
+impl<'a> Plan<'a> {
+    /// One stage over `[train] epochs` and `lr`.
+    pub fn single(cfg: &ExperimentConfig, name: &str, objective: &'a dyn Objective) -> Self {
+        Self {
+            stages: vec![Stage {
+                name: name.to_string(),
+                epochs: cfg.train.epochs,
+                lr: cfg.train.lr,
+                objective,
+            }],
+            extra: Vec::new(),
+        }
+    }
+}
+
+/// The loop proper, stage after stage. The step counter runs on across stages (curves stay
+/// one line); the learning-rate schedule, epochs and best checkpoint are per stage, so the
+/// `best` checkpoint is the best of the last stage.
 #[allow(clippy::too_many_arguments)]
 pub fn fit(
     cfg: &ExperimentConfig,
@@ -207,7 +240,7 @@ pub fn fit(
     model: &Classifier,
     data: &Data,
     resumed: Option<Resumed>,
-    objective: &dyn Objective,
+    plan: &Plan,
 ) -> Result<Outcome, TrainError> {
     let t = &cfg.train;
     let pooling = Pooling::parse(&t.pooling).map_err(TrainError::Invalid)?;
@@ -215,19 +248,23 @@ pub fn fit(
     let accumulation = t.accumulation.max(1);
     let batches_per_epoch = data.train.len().div_ceil(t.batch_size.max(1));
     let steps_per_epoch = batches_per_epoch.div_ceil(accumulation) as u64;
-    let mut total = steps_per_epoch * t.epochs as u64;
-    if t.max_steps > 0 {
-        total = total.min(t.max_steps);
-    }
-    let warmup = (t.warmup_ratio * total as f64).round() as u64;
-    let mut opt = AdamW::new(
-        model.named_vars(),
-        AdamWConfig {
-            lr: t.lr,
-            weight_decay: t.weight_decay,
-            ..AdamWConfig::default()
-        },
-    )?;
+    // `max_steps` caps each stage, so a smoke test still reaches every stage.
+    let stage_totals: Vec<u64> = plan
+        .stages
+        .iter()
+        .map(|s| {
+            let n = steps_per_epoch * s.epochs as u64;
+            if t.max_steps > 0 {
+                n.min(t.max_steps)
+            } else {
+                n
+            }
+        })
+        .collect();
+    let total: u64 = stage_totals.iter().sum();
+    let mut vars = model.named_vars();
+    vars.extend(plan.extra.iter().cloned());
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
     let mut state = TrainState {
         step: 0,
         epoch: 0,
@@ -237,11 +274,17 @@ pub fn fit(
         best_step: 0,
         stale_evals: 0,
         train_seconds: 0.0,
+        stage: 0,
+        stage_start: 0,
     };
     let resuming = resumed.is_some();
-    if let Some((moments, saved)) = resumed {
-        opt.restore(&moments, saved.step)?;
+    let mut moments = None;
+    if let Some((saved_moments, saved)) = resumed {
         state = saved;
+        moments = Some(saved_moments);
+        if let Some(dir) = checkpoint::existing(&last_dir) {
+            checkpoint::restore_extra(&dir, &plan.extra)?;
+        }
     }
     let mut rng = SeededRng::restore(&state.rng)
         .ok_or_else(|| TrainError::Invalid("corrupt generator state".into()))?;
@@ -258,90 +301,111 @@ pub fn fit(
     let mut window_clock = Instant::now();
     let mut window_samples = 0usize;
     let mut grads: HashMap<String, Tensor> = HashMap::new();
-    'epochs: while state.epoch < t.epochs && state.step < total {
-        let epoch = state.epoch;
-        let batches = epoch_batches(&data.train, t.batch_size, t.seed, epoch, t.bucket);
-        // Ends when the epoch rolls over (state.epoch moves on), so the next epoch reshuffles.
-        while state.epoch == epoch && state.next_batch < batches.len() {
-            let group_end = (state.next_batch + accumulation).min(batches.len());
-            let group = &batches[state.next_batch..group_end];
-            let (step_loss, contracts, terms) = accumulate(
-                model, data, group, &mut rng, pooling, &opt, &mut grads, state.step, objective,
-            )?;
-            window_samples += contracts;
-            clip_grad_norm(&mut grads, t.max_grad_norm)?;
-            let lr = lr_at(state.step, t.lr, warmup, total);
-            opt.step(&grads, lr)?;
-            grads.clear();
-            state.step += 1;
-            state.next_batch = group_end;
-            if state.next_batch >= batches.len() {
-                state.epoch += 1;
-                state.next_batch = 0;
-            }
-            if state.step.is_multiple_of(t.log_every.max(1)) || state.step == total {
-                let secs = window_clock.elapsed().as_secs_f64().max(1e-9);
-                let event = TrainEvent::Step {
-                    step: state.step,
-                    epoch: state.epoch,
-                    loss: step_loss,
-                    terms,
-                    lr,
-                    samples_per_s: window_samples as f64 / secs,
-                };
-                emit(run, sink, &event);
-                window_clock = Instant::now();
-                window_samples = 0;
-            }
-            let epoch_done = state.next_batch == 0;
-            let eval_now = (t.eval_every > 0 && state.step.is_multiple_of(t.eval_every))
-                || epoch_done
-                || state.step == total;
-            state.rng = rng.state();
-            state.train_seconds = base_seconds + clock.elapsed().as_secs_f64();
-            if eval_now {
-                let improved = validate(model, data, cfg, pooling, &mut state, run, sink)?;
-                if improved {
-                    checkpoint::save(&run.checkpoint_dir("best"), model, None, None)?;
+    let named_stages = plan.stages.len() > 1;
+    while state.stage < plan.stages.len() {
+        let stage = &plan.stages[state.stage];
+        let stage_total = stage_totals[state.stage];
+        let warmup = (t.warmup_ratio * stage_total as f64).round() as u64;
+        let mut opt = AdamW::new(
+            vars.clone(),
+            AdamWConfig {
+                lr: stage.lr,
+                weight_decay: t.weight_decay,
+                ..AdamWConfig::default()
+            },
+        )?;
+        if let Some(m) = moments.take() {
+            opt.restore(&m, state.step - state.stage_start)?;
+        }
+        'epochs: while state.epoch < stage.epochs && state.step - state.stage_start < stage_total {
+            let epoch = state.epoch;
+            let batches = epoch_batches(&data.train, t.batch_size, t.seed, epoch, t.bucket);
+            // Ends when the epoch rolls over (state.epoch moves on), so the next epoch reshuffles.
+            while state.epoch == epoch && state.next_batch < batches.len() {
+                let group_end = (state.next_batch + accumulation).min(batches.len());
+                let group = &batches[state.next_batch..group_end];
+                let (step_loss, contracts, terms) = accumulate(
+                    model,
+                    data,
+                    group,
+                    &mut rng,
+                    pooling,
+                    &opt,
+                    &mut grads,
+                    state.step,
+                    stage.objective,
+                )?;
+                window_samples += contracts;
+                clip_grad_norm(&mut grads, t.max_grad_norm)?;
+                let local = state.step - state.stage_start;
+                let lr = lr_at(local, stage.lr, warmup, stage_total);
+                opt.step(&grads, lr)?;
+                grads.clear();
+                state.step += 1;
+                let stage_done = local + 1 >= stage_total;
+                state.next_batch = group_end;
+                if state.next_batch >= batches.len() {
+                    state.epoch += 1;
+                    state.next_batch = 0;
                 }
-                checkpoint::save(&last_dir, model, Some(&opt), Some(&state))?;
-                emit(
-                    run,
-                    sink,
-                    &TrainEvent::Checkpoint {
+                if state.step.is_multiple_of(t.log_every.max(1)) || stage_done {
+                    let secs = window_clock.elapsed().as_secs_f64().max(1e-9);
+                    let event = TrainEvent::Step {
                         step: state.step,
-                        kind: "last".into(),
-                    },
-                );
-                // Events that could not be written would be lost silently: stop instead.
-                if let Some(e) = run.write_error.take() {
-                    return Err(TrainError::Invalid(format!(
-                        "cannot write {}: {e}",
-                        run.path.join("events.jsonl").display()
-                    )));
+                        epoch: state.epoch,
+                        stage: named_stages.then(|| stage.name.clone()),
+                        loss: step_loss,
+                        terms,
+                        lr,
+                        samples_per_s: window_samples as f64 / secs,
+                    };
+                    emit(run, sink, &event);
+                    window_clock = Instant::now();
+                    window_samples = 0;
                 }
-                if t.early_stopping > 0 && state.stale_evals >= t.early_stopping {
+                let epoch_done = state.next_batch == 0;
+                let eval_now = (t.eval_every > 0 && state.step.is_multiple_of(t.eval_every))
+                    || epoch_done
+                    || stage_done;
+                state.rng = rng.state();
+                state.train_seconds = base_seconds + clock.elapsed().as_secs_f64();
+                if eval_now {
+                    let improved = validate(model, data, cfg, pooling, &mut state, run, sink)?;
+                    if improved {
+                        checkpoint::save(&run.checkpoint_dir("best"), model, None)?;
+                    }
+                    save_last(run, model, &opt, &state, &plan.extra, "last", sink)?;
+                    // Events that could not be written would be lost silently: stop instead.
+                    if let Some(e) = run.write_error.take() {
+                        return Err(TrainError::Invalid(format!(
+                            "cannot write {}: {e}",
+                            run.path.join("events.jsonl").display()
+                        )));
+                    }
+                    if t.early_stopping > 0 && state.stale_evals >= t.early_stopping {
+                        break 'epochs;
+                    }
+                }
+                if stage_done {
+                    break 'epochs;
+                }
+                if stop.load(Ordering::SeqCst) {
+                    save_last(run, model, &opt, &state, &plan.extra, "interrupted", sink)?;
+                    return Ok(Outcome::Interrupted { step: state.step });
+                }
+                if state.epoch >= stage.epochs {
                     break 'epochs;
                 }
             }
-            if state.step >= total {
-                break 'epochs;
-            }
-            if stop.load(Ordering::SeqCst) {
-                checkpoint::save(&last_dir, model, Some(&opt), Some(&state))?;
-                emit(
-                    run,
-                    sink,
-                    &TrainEvent::Checkpoint {
-                        step: state.step,
-                        kind: "interrupted".into(),
-                    },
-                );
-                return Ok(Outcome::Interrupted { step: state.step });
-            }
-            if state.epoch >= t.epochs {
-                break 'epochs;
-            }
+        }
+        // The next stage starts afresh: epochs, schedule, and the best validation score.
+        state.stage += 1;
+        state.stage_start = state.step;
+        state.epoch = 0;
+        state.next_batch = 0;
+        if state.stage < plan.stages.len() {
+            state.best_macro_f1 = None;
+            state.stale_evals = 0;
         }
     }
     let summary = finish(model, data, cfg, role, pooling, &state, run)?;
@@ -354,6 +418,32 @@ pub fn fit(
         },
     );
     Ok(Outcome::Finished(summary))
+}
+
+fn save_last(
+    run: &mut RunDir,
+    model: &Classifier,
+    opt: &AdamW,
+    state: &TrainState,
+    extra: &[(String, Var)],
+    kind: &str,
+    sink: &mut dyn EventSink,
+) -> Result<(), TrainError> {
+    let resume = checkpoint::ResumeState {
+        optimizer: opt,
+        state,
+        extra,
+    };
+    checkpoint::save(&run.checkpoint_dir("last"), model, Some(&resume))?;
+    emit(
+        run,
+        sink,
+        &TrainEvent::Checkpoint {
+            step: state.step,
+            kind: kind.into(),
+        },
+    );
+    Ok(())
 }
 
 /// Forward and backward over the batches of one optimizer step, summing their gradients
@@ -371,14 +461,19 @@ fn accumulate(
     step: u64,
     objective: &dyn Objective,
 ) -> Result<(f64, usize, BTreeMap<String, f64>), TrainError> {
-    let device = model.device().clone();
     let parts = group.len() as f64;
     let (mut mean_loss, mut contracts) = (0.0, 0);
     let mut terms = BTreeMap::new();
     for batch in group {
         let chosen: Vec<&Sample> = batch.iter().map(|&i| &data.train[i]).collect();
-        let logits = contract_logits(model, &chosen, &mut Mode::Train(rng), pooling)?;
-        let (l, batch_terms) = objective.loss(&logits, &chosen, &device)?;
+        let forward = contract_forward(
+            model,
+            &chosen,
+            &mut Mode::Train(rng),
+            pooling,
+            objective.wants_scores(),
+        )?;
+        let (l, batch_terms) = objective.loss(&forward, &chosen)?;
         let value = l.to_scalar::<f32>()? as f64;
         for (k, v) in batch_terms {
             *terms.entry(k).or_insert(0.0) += v / parts;

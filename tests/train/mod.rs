@@ -1,4 +1,4 @@
 mod config;
 mod metrics;
 mod optimizer;
-mod runs;
+pub(crate) mod runs;

@@ -21,10 +21,10 @@ fn tiny(sets: &[&str]) -> ExperimentConfig {
 }
 
 /// Stops the run (as Ctrl-C would) once it has reported `at` steps.
-struct StopAt<'a> {
-    at: u64,
-    flag: &'a AtomicBool,
-    events: Vec<TrainEvent>,
+pub(crate) struct StopAt<'a> {
+    pub(crate) at: u64,
+    pub(crate) flag: &'a AtomicBool,
+    pub(crate) events: Vec<TrainEvent>,
 }
 
 impl EventSink for StopAt<'_> {
