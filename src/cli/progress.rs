@@ -49,21 +49,28 @@ impl EventSink for Progress {
             TrainEvent::Step {
                 step,
                 epoch,
+                stage,
                 loss,
                 lr,
                 samples_per_s,
                 ..
-            } => match &self.bar {
-                Some(bar) => {
-                    bar.set_position(*step);
-                    bar.set_message(format!(
-                        "loss {loss:.4}  lr {lr:.2e}  {samples_per_s:.1} contracts/s"
-                    ));
+            } => {
+                let stage = stage
+                    .as_ref()
+                    .map(|s| format!("{s}  "))
+                    .unwrap_or_default();
+                match &self.bar {
+                    Some(bar) => {
+                        bar.set_position(*step);
+                        bar.set_message(format!(
+                            "{stage}loss {loss:.4}  lr {lr:.2e}  {samples_per_s:.1} contracts/s"
+                        ));
+                    }
+                    None => println!(
+                        "step {step}  {stage}epoch {epoch}  loss {loss:.4}  lr {lr:.2e}  {samples_per_s:.1} contracts/s"
+                    ),
                 }
-                None => println!(
-                    "step {step}  epoch {epoch}  loss {loss:.4}  lr {lr:.2e}  {samples_per_s:.1} contracts/s"
-                ),
-            },
+            }
             TrainEvent::Eval {
                 step,
                 split,
@@ -79,9 +86,16 @@ impl EventSink for Progress {
                 bytes,
                 seconds,
             } => self.line(format!(
-                "teacher logits {} {path} ({:.1} kB, {seconds:.1} s)",
+                "teacher outputs {} {path} ({:.1} kB, {seconds:.1} s)",
                 if *hit { "read from" } else { "computed into" },
                 *bytes as f64 / 1e3
+            )),
+            TrainEvent::Transfer {
+                file,
+                kept,
+                dropped_leaking,
+            } => self.line(format!(
+                "transfer set {file}: {kept} contracts kept, {dropped_leaking} dropped (a duplicate is in validation or test)"
             )),
             TrainEvent::Checkpoint { step, kind } if kind == "interrupted" => {
                 self.line(format!("stopped at step {step}; checkpoint saved"))
@@ -90,8 +104,12 @@ impl EventSink for Progress {
                 if let Some(bar) = self.bar.take() {
                     bar.finish_and_clear();
                 }
+                let agreement = summary["teacher_agreement"]["test"]
+                    .as_f64()
+                    .map(|a| format!("; agrees with the teacher on {:.1}% of test", a * 100.0))
+                    .unwrap_or_default();
                 println!(
-                    "finished: best valid macro-F1 {:.4} (step {}); test macro-F1 {:.4}, accuracy {:.4}",
+                    "finished: best valid macro-F1 {:.4} (step {}); test macro-F1 {:.4}, accuracy {:.4}{agreement}",
                     summary["best_valid_macro_f1"].as_f64().unwrap_or(f64::NAN),
                     summary["best_step"],
                     summary["test"]["macro_f1"].as_f64().unwrap_or(f64::NAN),

@@ -21,12 +21,14 @@ use crate::store::runs::{Status, status_of};
 use crate::store::{EventSink, RunDir, TrainEvent};
 use crate::train::checkpoint;
 use crate::train::config::ModelSection;
+use crate::train::evaluate::{Pooling, argmax, predict};
 use crate::train::samples::samples;
 use crate::train::setup::run_checkpoint;
 use crate::train::trainer::{
     Data, Plan, Stage, emit, fit, load_samples, model_for_run, prepare_data, record_failure,
 };
 use crate::train::{ExperimentConfig, Outcome, TrainError, train};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
@@ -139,7 +141,9 @@ fn distill_inner(
     let layout = layout(cfg, &plan, &student, &teacher)?;
     let key = cache::key(cfg, &teacher)?;
     let logits = teacher_logits(cfg, &ds, &teacher, &out, &key, run, sink)?;
+    let votes = teacher_votes(cfg, &ds, &teacher)?;
     let mut data = load_samples(cfg, ds, &student)?;
+    data.teacher_votes = Some(votes);
     if let Some(tok) = &student.tokenizer {
         let extra = samples(&data.ds, Split::Unlabeled, tok, &cfg.dataset)?;
         data.train.extend(extra);
@@ -191,6 +195,28 @@ fn distill_inner(
     fit(
         cfg, "distill", run, sink, stop, &student, &data, resumed, &plan,
     )
+}
+
+/// The teacher's verdict (argmax of its pooled logits) on every validation and test contract.
+fn teacher_votes(
+    cfg: &ExperimentConfig,
+    ds: &Dataset,
+    teacher: &Classifier,
+) -> Result<HashMap<usize, usize>, TrainError> {
+    let tok = teacher
+        .tokenizer
+        .as_ref()
+        .ok_or_else(|| TrainError::Invalid("the teacher has no tokenizer".into()))?;
+    let pooling = Pooling::parse(&cfg.train.pooling).map_err(TrainError::Invalid)?;
+    let mut votes = HashMap::new();
+    for split in [Split::Valid, Split::Test] {
+        let list = samples(ds, split, tok, &cfg.dataset)?;
+        let probs = predict(teacher, &list, ds.task, cfg.train.batch_size, pooling)?;
+        for (s, p) in list.iter().zip(&probs) {
+            votes.insert(s.record, argmax(p));
+        }
+    }
+    Ok(votes)
 }
 
 /// A scratch student with no tokenizer named takes the teacher's (DESIGN.md), so token-level

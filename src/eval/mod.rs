@@ -10,3 +10,13 @@ pub use bootstrap::{Interval, bootstrap};
 pub use classification::{ClassMetrics, Metrics, classification};
 pub use multilabel::{MultilabelMetrics, multilabel};
 pub use ranking::{average_precision, best_threshold, roc_auc};
+
+/// Teacher–student agreement: the share of `(teacher, student)` verdict pairs that are equal;
+/// `None` for no pairs.
+pub fn agreement(pairs: &[(usize, usize)]) -> Option<f64> {
+    if pairs.is_empty() {
+        return None;
+    }
+    let same = pairs.iter().filter(|(a, b)| a == b).count();
+    Some(same as f64 / pairs.len() as f64)
+}

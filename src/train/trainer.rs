@@ -37,6 +37,8 @@ pub struct Data {
     pub valid: Vec<Sample>,
     pub test: Vec<Sample>,
     pub class_weights: Option<Vec<f32>>,
+    /// The teacher's verdict per record (distillation), for the agreement in the summary.
+    pub teacher_votes: Option<HashMap<usize, usize>>,
 }
 
 pub fn prepare_data(cfg: &ExperimentConfig) -> Result<Dataset, TrainError> {
@@ -99,6 +101,7 @@ pub fn load_samples(
         valid,
         test,
         class_weights,
+        teacher_votes: None,
     })
 }
 

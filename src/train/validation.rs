@@ -4,7 +4,7 @@
 use super::TrainError;
 use super::checkpoint::{self, TrainState};
 use super::config::ExperimentConfig;
-use super::evaluate::{Pooling, Scores, predict, score};
+use super::evaluate::{Pooling, Scores, argmax, predict, score};
 use super::samples::Target;
 use super::trainer::{Data, emit};
 use crate::data::Task;
@@ -110,7 +110,7 @@ pub(crate) fn finish(
         true,
     );
     let counts = crate::model::info::info(model, &Default::default()).parameters;
-    Ok(json!({
+    let mut summary = json!({
         "run_id": run.info.run_id,
         "role": role,
         "model": if role == "teacher" { &cfg.teacher.model } else { &cfg.student.model },
@@ -124,5 +124,26 @@ pub(crate) fn finish(
         "contracts": {"train": data.train.len(), "valid": data.valid.len(), "test": data.test.len()},
         "valid": valid,
         "test": test,
-    }))
+    });
+    if let Some(votes) = &data.teacher_votes {
+        summary["teacher_agreement"] = json!({
+            "valid": agreement(&data.valid, &valid_probs, votes),
+            "test": agreement(&data.test, &test_probs, votes),
+        });
+    }
+    Ok(summary)
+}
+
+/// The share of contracts on which the model's verdict (argmax) is the teacher's.
+fn agreement(
+    samples: &[super::samples::Sample],
+    probs: &[Vec<f32>],
+    votes: &std::collections::HashMap<usize, usize>,
+) -> Option<f64> {
+    let pairs: Vec<(usize, usize)> = samples
+        .iter()
+        .zip(probs)
+        .filter_map(|(s, p)| Some((votes.get(&s.record).copied()?, argmax(p))))
+        .collect();
+    crate::eval::agreement(&pairs)
 }

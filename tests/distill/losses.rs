@@ -136,3 +136,59 @@ fn shape_mismatches_name_the_dims() {
         "{err}"
     );
 }
+
+#[test]
+fn training_forms_equal_the_golden_terms_without_padding_and_ignore_padding() {
+    let (t, json) = golden();
+    let proj = Linear::new(t["proj.weight"].clone(), Some(t["proj.bias"].clone()));
+    let (s_h, t_h) = (&t["student_hidden"], &t["teacher_hidden"]);
+    let (batch, seq, _) = s_h.dims3().expect("dims");
+    let ones = Tensor::ones((batch, seq), candle_core::DType::F32, &Device::Cpu).expect("ones");
+    close(
+        "masked hidden_mse, no padding",
+        scalar(&hidden::masked_mse(s_h, t_h, Some(&proj), &ones).expect("hidden")),
+        &json["hidden_mse_with_projection"],
+    );
+    let (s_a, t_a) = (
+        &t["student_attention_scores"],
+        &t["teacher_attention_scores"],
+    );
+    close(
+        "masked attention_score_mse, no padding",
+        scalar(&attention::masked_score_mse(s_a, t_a, &ones).expect("att")),
+        &json["attention_score_mse_tinybert"],
+    );
+
+    // Two padded positions more: junk hidden states, keys masked at −10000, junk query rows.
+    let grow = |x: &Tensor, dim: usize, value: f64| {
+        let mut shape = x.dims().to_vec();
+        shape[dim] = 2;
+        let pad = (Tensor::ones(shape, candle_core::DType::F32, &Device::Cpu).expect("pad")
+            * value)
+            .expect("scale");
+        Tensor::cat(&[x, &pad], dim).expect("cat")
+    };
+    let mask = grow(&ones, 1, 0.0);
+    let padded_hidden = |x: &Tensor, junk| grow(x, 1, junk);
+    let got = hidden::masked_mse(
+        &padded_hidden(s_h, 3.0),
+        &padded_hidden(t_h, -7.0),
+        Some(&proj),
+        &mask,
+    )
+    .expect("padded hidden");
+    close(
+        "masked hidden_mse, padded",
+        scalar(&got),
+        &json["hidden_mse_with_projection"],
+    );
+    let padded_scores = |x: &Tensor, junk| grow(&grow(x, 3, -10000.0), 2, junk);
+    let got =
+        attention::masked_score_mse(&padded_scores(s_a, 5.0), &padded_scores(t_a, -2.0), &mask)
+            .expect("padded att");
+    close(
+        "masked attention_score_mse, padded",
+        scalar(&got),
+        &json["attention_score_mse_tinybert"],
+    );
+}

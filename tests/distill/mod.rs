@@ -1,3 +1,5 @@
 mod layer_maps;
 mod losses;
 mod run;
+mod stages;
+mod transfer;

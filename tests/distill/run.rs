@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
-fn config(sets: &[&str]) -> ExperimentConfig {
+pub(crate) fn config(sets: &[&str]) -> ExperimentConfig {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/configs/tiny.toml");
     let mut all =
         vec!["teacher.model=\"scratch:bert-tiny?tokenizer=data/demo/tokenizer.json\"".to_string()];
@@ -20,7 +20,7 @@ fn config(sets: &[&str]) -> ExperimentConfig {
     cfg
 }
 
-fn run(cfg: &ExperimentConfig, out: &Path) -> (PathBuf, Vec<TrainEvent>) {
+pub(crate) fn run(cfg: &ExperimentConfig, out: &Path) -> (PathBuf, Vec<TrainEvent>) {
     let mut run = RunDir::create(out, "distill", &cfg.to_toml()).expect("run dir");
     let mut sink = VecSink::default();
     let outcome =
@@ -111,7 +111,7 @@ fn distill_fine_tunes_the_teacher_once_and_caches_its_logits() {
 }
 
 /// The student's step events (after the teacher's cache events): (stage, terms).
-fn student_steps(events: &[TrainEvent]) -> Vec<(Option<String>, BTreeMap<String, f64>)> {
+pub(crate) fn student_steps(events: &[TrainEvent]) -> Vec<(Option<String>, BTreeMap<String, f64>)> {
     let start = events
         .iter()
         .position(|e| matches!(e, TrainEvent::TeacherCache { .. }))
@@ -317,4 +317,36 @@ fn tinybert_two_stages_resume_across_the_stage_boundary() {
             .expect("diff");
         assert_eq!(diff, 0.0, "{name} differs after resume");
     }
+}
+
+/// The point of distillation: the student learns the teacher's verdicts, not only the labels.
+/// Same student, seed and data; alpha = 0 is training on labels alone.
+#[test]
+fn a_distilled_student_agrees_with_its_teacher_more_than_one_trained_on_labels() {
+    let out = scratch_dir("distill-agreement");
+    let agreement = |alpha: &str| {
+        let sets = [
+            MINI_TEACHER,
+            "dataset.limit=240",
+            "train.max_steps=0",
+            "train.epochs=3",
+            "distill.temperature=2.0",
+            alpha,
+        ];
+        let (dir, _) = run(&config(&sets), &out);
+        let summary: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("summary.json")).expect("summary"),
+        )
+        .expect("json");
+        summary["teacher_agreement"]["valid"]
+            .as_f64()
+            .expect("agreement in the summary")
+    };
+    let labels_only = agreement("distill.alpha=0.0");
+    let distilled = agreement("distill.alpha=0.9");
+    assert!(
+        distilled > labels_only,
+        "validation agreement with the teacher: distilled {distilled:.3}, labels only {labels_only:.3}"
+    );
+    eprintln!("agreement: distilled {distilled:.3}, labels only {labels_only:.3}");
 }

@@ -1,0 +1,76 @@
+//! Recipes as stages: `response`, `tinybert`, and `[[distill.stages]]` written in TOML.
+
+use alambic::distill::LayerMapSpec;
+
+#[test]
+fn recipes_resolve_to_stages_and_custom_stages_parse_from_toml() {
+    use alambic::distill::LossSpec;
+    use alambic::distill::stages::resolve;
+    use alambic::train::ExperimentConfig;
+    let dir = crate::common::scratch_dir("stages-config");
+    let file = dir.join("stages.toml");
+    std::fs::write(
+        &file,
+        r#"
+[train]
+epochs = 2
+lr = 1e-4
+[distill]
+recipe = "stages"
+layer_map = [[1, 2], [2, 4]]
+[[distill.stages]]
+name = "hidden"
+epochs = 5
+terms = [{ term = "hidden_mse", weight = 2.0 }, { term = "attention_prob_kl", weight = 0.5 }]
+[[distill.stages]]
+name = "logits"
+lr = 3e-5
+terms = [{ term = "response", alpha = 0.9 }, { term = "logit_mse", weight = 0.1 }]
+"#,
+    )
+    .expect("write");
+    let cfg = ExperimentConfig::load(Some(&file), &[]).expect("config");
+    assert_eq!(
+        cfg.distill.layer_map,
+        LayerMapSpec::Pairs(vec![[1, 2], [2, 4]])
+    );
+    let stages = resolve(&cfg.distill, &cfg.train).expect("stages");
+    let summary: Vec<(&str, usize, f64, usize)> = stages
+        .iter()
+        .map(|s| (s.name.as_str(), s.epochs, s.lr, s.terms.len()))
+        .collect();
+    assert_eq!(summary, [("hidden", 5, 1e-4, 2), ("logits", 2, 3e-5, 2)]);
+    assert_eq!(
+        stages[1].terms[0],
+        LossSpec::Response {
+            alpha: Some(0.9),
+            temperature: None
+        }
+    );
+
+    // TinyBERT's recipe: intermediate layers, then the prediction layer.
+    let tiny = ExperimentConfig::load(None, &["distill.recipe=tinybert".into()]).expect("cfg");
+    let names: Vec<String> = resolve(&tiny.distill, &tiny.train)
+        .expect("tinybert")
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(names, ["intermediate", "prediction"]);
+
+    // A misspelt term fails when the config is read; an unknown recipe when it is resolved.
+    std::fs::write(
+        &file,
+        "[distill]\nrecipe = \"stages\"\n[[distill.stages]]\nname = \"x\"\nterms = [{ term = \"hiden_mse\", weight = 1.0 }]\n",
+    )
+    .expect("write");
+    let err = ExperimentConfig::load(Some(&file), &[])
+        .expect_err("typo")
+        .to_string();
+    assert!(err.contains("hiden_mse"), "{err}");
+    let odd = ExperimentConfig::load(None, &["distill.recipe=fitnet".into()]).expect("cfg");
+    let err = resolve(&odd.distill, &odd.train).expect_err("recipe");
+    assert!(
+        err.contains("distill.recipe `fitnet`: expected response, tinybert or stages"),
+        "{err}"
+    );
+}
