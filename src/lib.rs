@@ -11,6 +11,7 @@ pub mod distill;
 pub mod eval;
 pub mod model;
 pub mod store;
+pub mod sweep;
 pub mod testing;
 pub mod tokenize;
 pub mod train;

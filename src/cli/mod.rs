@@ -4,6 +4,7 @@ mod data;
 mod model;
 mod predict;
 mod progress;
+mod sweep;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +33,9 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Distil the student from the teacher (alpha weighs the teacher: alpha·KL·T² + (1 − alpha)·CE).
     Distill(train::TrainArgs),
+    /// A grid of distillations over any config keys (alpha × temperature by default),
+    /// resumable, shared by any number of workers; `sweep status DIR`, `sweep slurm DIR`.
+    Sweep(sweep::SweepArgs),
     /// Score a model (a run folder or any model source) on a dataset.
     Eval(predict::EvalArgs),
     /// Verdicts for .sol files, with class probabilities and the window that decided.
@@ -51,6 +55,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Model(cmd)) => model::run(cmd),
         Some(Command::Train(args)) => train::run(args),
         Some(Command::Distill(args)) => train::distill(args),
+        Some(Command::Sweep(args)) => sweep::run(args),
         Some(Command::Eval(args)) => predict::eval(args),
         Some(Command::Predict(args)) => predict::predict(args),
         Some(Command::Runs { dir, json }) => train::list(&dir, json),

@@ -7,14 +7,30 @@ use std::io::IsTerminal;
 
 pub struct Progress {
     bar: Option<ProgressBar>,
+    /// For sweep cells run side by side: no bar, no step lines, each line prefixed.
+    prefix: Option<String>,
 }
 
 impl Progress {
     pub fn new() -> Self {
-        Self { bar: None }
+        Self {
+            bar: None,
+            prefix: None,
+        }
+    }
+
+    pub fn for_cell(prefix: String) -> Self {
+        Self {
+            bar: None,
+            prefix: Some(prefix),
+        }
     }
 
     fn line(&self, text: String) {
+        let text = match &self.prefix {
+            Some(p) => format!("{p}  {text}"),
+            None => text,
+        };
         match &self.bar {
             Some(bar) => bar.println(text),
             None => println!("{text}"),
@@ -31,7 +47,7 @@ impl EventSink for Progress {
                 total_steps,
                 resumed_from,
             } => {
-                if std::io::stdout().is_terminal() {
+                if std::io::stdout().is_terminal() && self.prefix.is_none() {
                     let bar = ProgressBar::new(*total_steps);
                     if let Ok(style) = ProgressStyle::with_template(
                         "{bar:30} {pos}/{len} steps  {msg}  [{elapsed} < {eta}]",
@@ -60,6 +76,7 @@ impl EventSink for Progress {
                     .map(|s| format!("{s}  "))
                     .unwrap_or_default();
                 match &self.bar {
+                    _ if self.prefix.is_some() => {}
                     Some(bar) => {
                         bar.set_position(*step);
                         bar.set_message(format!(
@@ -104,23 +121,32 @@ impl EventSink for Progress {
                 if let Some(bar) = self.bar.take() {
                     bar.finish_and_clear();
                 }
-                let agreement = summary["teacher_agreement"]["test"]
+                let agreement = summary["teacher_agreement"]["valid"]
                     .as_f64()
-                    .map(|a| format!("; agrees with the teacher on {:.1}% of test", a * 100.0))
+                    .map(|a| format!("; agrees with the teacher on {:.1}% of validation", a * 100.0))
                     .unwrap_or_default();
-                println!(
-                    "finished: best valid macro-F1 {:.4} (step {}); test macro-F1 {:.4}, accuracy {:.4}{agreement}",
+                // Sweep cells leave test alone (only the best cell is scored on it).
+                let test = match summary["test"]["macro_f1"].as_f64() {
+                    Some(f1) => format!(
+                        "; test macro-F1 {f1:.4}, accuracy {:.4}",
+                        summary["test"]["accuracy"].as_f64().unwrap_or(f64::NAN)
+                    ),
+                    None => String::new(),
+                };
+                self.line(format!(
+                    "finished: best valid macro-F1 {:.4} (step {}){test}{agreement}",
                     summary["best_valid_macro_f1"].as_f64().unwrap_or(f64::NAN),
                     summary["best_step"],
-                    summary["test"]["macro_f1"].as_f64().unwrap_or(f64::NAN),
-                    summary["test"]["accuracy"].as_f64().unwrap_or(f64::NAN)
-                );
+                ));
             }
             TrainEvent::Failed { error } => {
                 if let Some(bar) = self.bar.take() {
                     bar.abandon();
                 }
-                eprintln!("failed: {error}");
+                match &self.prefix {
+                    Some(_) => self.line(format!("failed: {error}")),
+                    None => eprintln!("failed: {error}"),
+                }
             }
             _ => {}
         }

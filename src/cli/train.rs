@@ -30,7 +30,7 @@ pub struct TrainArgs {
 }
 
 /// Ctrl-C and SIGTERM ask the run to finish its step, checkpoint and exit.
-fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
+pub fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
     let flag = Arc::new(AtomicBool::new(false));
     let f = flag.clone();
     ctrlc::set_handler(move || f.store(true, Ordering::SeqCst))

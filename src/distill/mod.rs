@@ -13,6 +13,7 @@ pub mod logits;
 pub mod objective;
 pub mod run;
 pub mod stages;
+pub mod teacher;
 pub mod teacher_tokens;
 pub mod transfer;
 

@@ -8,30 +8,28 @@
 //! then run in the ordinary training loop, so the run folder, resume and evaluation are those
 //! of `alambic train`.
 
-use super::cache::{self, TeacherLogits};
+use super::cache;
 use super::layer_map::{check_attention, check_token_level, resolve};
 use super::objective::{DistillLoss, Projection, projection};
 use super::stages::{self, ResolvedStage};
-use super::teacher_tokens::{self, Needs, TeacherTokens};
+use super::teacher::{
+    TeacherLock, teacher_checkpoint, teacher_logits, teacher_tokens, teacher_votes,
+};
+use super::teacher_tokens::{Needs, TeacherTokens};
 use super::{LossSpec, transfer};
 use crate::data::{Dataset, Split, Task};
 use crate::model::Classifier;
 use crate::model::ModelSource;
-use crate::store::runs::{Status, status_of};
 use crate::store::{EventSink, RunDir, TrainEvent};
 use crate::train::checkpoint;
 use crate::train::config::ModelSection;
-use crate::train::evaluate::{Pooling, argmax, predict};
 use crate::train::samples::samples;
-use crate::train::setup::run_checkpoint;
 use crate::train::trainer::{
-    Data, Plan, Stage, emit, fit, load_samples, model_for_run, prepare_data, record_failure,
+    Plan, Stage, emit, fit, load_samples, model_for_run, prepare_data, record_failure,
 };
-use crate::train::{ExperimentConfig, Outcome, TrainError, train};
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use crate::train::{ExperimentConfig, Outcome, TrainError};
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
-use std::time::Instant;
 
 /// Distils `[student]` from `[teacher]` into `run`.
 pub fn distill(
@@ -117,6 +115,8 @@ fn distill_inner(
         ));
     }
     let out = run.path.parent().map(Path::to_path_buf).unwrap_or_default();
+    // Runs started together prepare the teacher one at a time; the first does the work.
+    let lock = TeacherLock::acquire(&out)?;
     let teacher_dir = match teacher_checkpoint(cfg, &out, sink, stop)? {
         Ok(dir) => dir,
         Err(outcome) => return Ok(outcome),
@@ -125,8 +125,7 @@ fn distill_inner(
         run.path.join("teacher.txt"),
         format!("{}\n", teacher_dir.display()),
     )?;
-    if !cfg.distill.transfer.is_empty() {
-        let report = transfer::attach(&mut ds, Path::new(&cfg.distill.transfer), &cfg.dataset)?;
+    if let Some(report) = attach_transfer(cfg, &mut ds)? {
         let event = TrainEvent::Transfer {
             file: report.file,
             kept: report.kept,
@@ -140,7 +139,10 @@ fn distill_inner(
     let (student, resumed) = model_for_run(cfg, &section, &ds, run, resume, &device)?;
     let layout = layout(cfg, &plan, &student, &teacher)?;
     let key = cache::key(cfg, &teacher)?;
-    let logits = teacher_logits(cfg, &ds, &teacher, &out, &key, run, sink)?;
+    let (logits, event) = teacher_logits(cfg, &ds, &teacher, &out, &key)?;
+    if let Some(event) = event {
+        emit(run, sink, &event);
+    }
     let votes = teacher_votes(cfg, &ds, &teacher)?;
     let mut data = load_samples(cfg, ds, &student)?;
     data.teacher_votes = Some(votes);
@@ -148,7 +150,11 @@ fn distill_inner(
         let extra = samples(&data.ds, Split::Unlabeled, tok, &cfg.dataset)?;
         data.train.extend(extra);
     }
-    let tokens = teacher_tokens(cfg, &layout.needs, teacher, &data, &out, &key, run, sink)?;
+    let (tokens, event) = teacher_tokens(cfg, &layout.needs, teacher, &data, &out, &key)?;
+    if let Some(event) = event {
+        emit(run, sink, &event);
+    }
+    drop(lock);
     let projection: Option<Projection> = if layout.needs.hidden.is_empty() && !layout.needs.pooled {
         None
     } else {
@@ -197,26 +203,19 @@ fn distill_inner(
     )
 }
 
-/// The teacher's verdict (argmax of its pooled logits) on every validation and test contract.
-fn teacher_votes(
+/// Appends `[distill] transfer` to the dataset, if set.
+pub(crate) fn attach_transfer(
     cfg: &ExperimentConfig,
-    ds: &Dataset,
-    teacher: &Classifier,
-) -> Result<HashMap<usize, usize>, TrainError> {
-    let tok = teacher
-        .tokenizer
-        .as_ref()
-        .ok_or_else(|| TrainError::Invalid("the teacher has no tokenizer".into()))?;
-    let pooling = Pooling::parse(&cfg.train.pooling).map_err(TrainError::Invalid)?;
-    let mut votes = HashMap::new();
-    for split in [Split::Valid, Split::Test] {
-        let list = samples(ds, split, tok, &cfg.dataset)?;
-        let probs = predict(teacher, &list, ds.task, cfg.train.batch_size, pooling)?;
-        for (s, p) in list.iter().zip(&probs) {
-            votes.insert(s.record, argmax(p));
-        }
+    ds: &mut Dataset,
+) -> Result<Option<transfer::TransferReport>, TrainError> {
+    if cfg.distill.transfer.is_empty() {
+        return Ok(None);
     }
-    Ok(votes)
+    Ok(Some(transfer::attach(
+        ds,
+        Path::new(&cfg.distill.transfer),
+        &cfg.dataset,
+    )?))
 }
 
 /// A scratch student with no tokenizer named takes the teacher's (DESIGN.md), so token-level
@@ -239,48 +238,6 @@ fn teacher_width(dir: &Path) -> Result<usize, TrainError> {
     Ok(config.hidden_size)
 }
 
-/// The teacher's window outputs for token-level terms: from the cache (built on a miss), or
-/// the live teacher itself when `cache = false`. `None` when no term needs them.
-#[allow(clippy::too_many_arguments)]
-fn teacher_tokens(
-    cfg: &ExperimentConfig,
-    needs: &Needs,
-    teacher: Classifier,
-    data: &Data,
-    out: &Path,
-    key: &str,
-    run: &mut RunDir,
-    sink: &mut dyn EventSink,
-) -> Result<Option<TeacherTokens>, TrainError> {
-    if needs.is_empty() {
-        return Ok(None);
-    }
-    if !cfg.distill.cache {
-        return Ok(Some(TeacherTokens::Live {
-            model: Box::new(teacher),
-            needs: needs.clone(),
-        }));
-    }
-    let clock = Instant::now();
-    let path = cache::tokens_path(out, key, needs);
-    let hit = path.is_file();
-    let tensors = if hit {
-        candle_core::safetensors::load(&path, &candle_core::Device::Cpu)?
-    } else {
-        let tensors = teacher_tokens::compute(&teacher, needs, &data.train, cfg.train.batch_size)?;
-        cache::save_tensors(&path, &tensors)?;
-        tensors
-    };
-    let event = TrainEvent::TeacherCache {
-        hit,
-        path: path.display().to_string(),
-        bytes: std::fs::metadata(&path).map_or(0, |m| m.len()),
-        seconds: clock.elapsed().as_secs_f64(),
-    };
-    emit(run, sink, &event);
-    Ok(Some(TeacherTokens::Cached { tensors }))
-}
-
 fn check_labels(teacher: &Classifier, ds: &Dataset) -> Result<(), TrainError> {
     if teacher.labels != ds.classes {
         return Err(TrainError::Invalid(format!(
@@ -290,80 +247,4 @@ fn check_labels(teacher: &Classifier, ds: &Dataset) -> Result<(), TrainError> {
         )));
     }
     Ok(())
-}
-
-/// The teacher's best checkpoint: a run folder as given, else a fine-tuned child run (found
-/// again next time by its key). `Err(outcome)` if the child run was interrupted.
-fn teacher_checkpoint(
-    cfg: &ExperimentConfig,
-    out: &Path,
-    sink: &mut dyn EventSink,
-    stop: &AtomicBool,
-) -> Result<std::result::Result<PathBuf, Outcome>, TrainError> {
-    if let Some(dir) = run_checkpoint(&cfg.teacher.model) {
-        return Ok(Ok(dir));
-    }
-    let key = format!(
-        "{:016x}",
-        xxhash_rust::xxh3::xxh3_64(
-            format!(
-                "{}{}{}{}",
-                toml::to_string(&cfg.teacher).unwrap_or_default(),
-                toml::to_string(&cfg.dataset).unwrap_or_default(),
-                toml::to_string(&cfg.train).unwrap_or_default(),
-                std::fs::read(&cfg.dataset.file)
-                    .map(|b| xxhash_rust::xxh3::xxh3_64(&b))
-                    .unwrap_or(0)
-            )
-            .as_bytes()
-        )
-    );
-    let teachers = out.join(".teachers").join(key);
-    if let Ok(entries) = std::fs::read_dir(&teachers) {
-        for e in entries.filter_map(std::result::Result::ok) {
-            let finished = status_of(&e.path()).is_some_and(|s| s.status == Status::Finished);
-            if let (true, Some(dir)) = (finished, run_checkpoint(&e.path().display().to_string())) {
-                return Ok(Ok(dir));
-            }
-        }
-    }
-    let mut child = RunDir::create(&teachers, "teacher", &cfg.to_toml())?;
-    match train(cfg, "teacher", &mut child, sink, stop, false)? {
-        Outcome::Finished(_) => run_checkpoint(&child.path.display().to_string())
-            .map(Ok)
-            .ok_or_else(|| TrainError::Invalid("the fine-tuned teacher left no checkpoint".into())),
-        interrupted => Ok(Err(interrupted)),
-    }
-}
-
-fn teacher_logits(
-    cfg: &ExperimentConfig,
-    ds: &Dataset,
-    teacher: &Classifier,
-    out: &Path,
-    key: &str,
-    run: &mut RunDir,
-    sink: &mut dyn EventSink,
-) -> Result<TeacherLogits, TrainError> {
-    let clock = Instant::now();
-    if !cfg.distill.cache {
-        return cache::compute(cfg, ds, teacher);
-    }
-    let path = cache::path(out, key);
-    let hit = path.is_file();
-    let logits = if hit {
-        cache::load(&path)?
-    } else {
-        let logits = cache::compute(cfg, ds, teacher)?;
-        cache::save(&path, &logits)?;
-        logits
-    };
-    let event = TrainEvent::TeacherCache {
-        hit,
-        path: path.display().to_string(),
-        bytes: std::fs::metadata(&path).map_or(0, |m| m.len()),
-        seconds: clock.elapsed().as_secs_f64(),
-    };
-    emit(run, sink, &event);
-    Ok(logits)
 }

@@ -44,10 +44,14 @@ impl RunDir {
             format!("{config_toml}{stamp}{}", std::process::id()).as_bytes(),
         );
         let name = format!("{}-{role}-{:06x}", time_label(stamp), hash & 0xff_ffff);
-        let path = out.join(name);
+        Self::create_at(&out.join(name), role, config_toml)
+    }
+
+    /// A new run folder at `path` (a sweep names its cells' folders itself).
+    pub fn create_at(path: &Path, role: &str, config_toml: &str) -> std::io::Result<Self> {
         std::fs::create_dir_all(path.join("checkpoints"))?;
         write_atomic(&path.join("config.toml"), config_toml.as_bytes())?;
-        Self::open(&path, role, true)
+        Self::open(path, role, true)
     }
 
     /// Opens an existing run folder to continue it (resume).

@@ -44,6 +44,7 @@ pub struct TrainConfig {
     pub log_every: u64,
     pub max_steps: u64,
     pub bucket: bool,
+    pub test: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -507,3 +507,24 @@ pub(crate) fn emit(run: &mut RunDir, sink: &mut dyn EventSink, event: &TrainEven
     run.emit(event);
     sink.emit(event);
 }
+
+/// Scores a finished run's best checkpoint as its end of training does (threshold chosen on
+/// validation), test split included: how a sweep scores its best cell, and only that one.
+pub fn score_run(
+    cfg: &ExperimentConfig,
+    run: &RunDir,
+    role: &str,
+) -> Result<serde_json::Value, TrainError> {
+    let device = super::device::device(&cfg.device)?;
+    let ds = prepare_data(cfg)?;
+    let last = checkpoint::existing(&run.checkpoint_dir("last")).ok_or_else(|| {
+        TrainError::Invalid(format!("{}: no checkpoint to score", run.path.display()))
+    })?;
+    let (model, _) = checkpoint::load_model(&last, cfg.train.seed, &device)?;
+    let (_, state) = checkpoint::load_state(&last, &device)?;
+    let data = load_samples(cfg, ds, &model)?;
+    let pooling = Pooling::parse(&cfg.train.pooling).map_err(TrainError::Invalid)?;
+    let mut cfg = cfg.clone();
+    cfg.train.test = true;
+    finish(&model, &data, &cfg, role, pooling, &state, run)
+}

@@ -100,15 +100,13 @@ pub(crate) fn finish(
         threshold,
         false,
     );
-    let test_probs = predict(model, &data.test, task, cfg.train.batch_size, pooling)?;
-    let test: Scores = score(
-        &data.test,
-        &test_probs,
-        &data.ds.classes,
-        task,
-        threshold,
-        true,
-    );
+    let (test, test_probs) = if cfg.train.test {
+        let probs = predict(model, &data.test, task, cfg.train.batch_size, pooling)?;
+        let scores = score(&data.test, &probs, &data.ds.classes, task, threshold, true);
+        (Some(scores), probs)
+    } else {
+        (None, Vec::new())
+    };
     let counts = crate::model::info::info(model, &Default::default()).parameters;
     let mut summary = json!({
         "run_id": run.info.run_id,
@@ -128,7 +126,7 @@ pub(crate) fn finish(
     if let Some(votes) = &data.teacher_votes {
         summary["teacher_agreement"] = json!({
             "valid": agreement(&data.valid, &valid_probs, votes),
-            "test": agreement(&data.test, &test_probs, votes),
+            "test": test.as_ref().and_then(|_| agreement(&data.test, &test_probs, votes)),
         });
     }
     Ok(summary)

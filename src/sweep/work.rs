@@ -1,0 +1,164 @@
+//! A sweep worker: prepares the teacher once, then claims cells one at a time and runs each as
+//! an ordinary distillation run folder, until none is left. Any number of workers (threads of
+//! one `--parallel` process, other processes, other machines on a shared filesystem) may work
+//! on one sweep; the claims keep them apart. The last worker to see every cell done scores the
+//! best cell on test and writes `summary.json`.
+
+use super::SweepError;
+use super::cells::{self, CellEvent, CellState};
+use super::claim::{Attempt, try_claim};
+use super::folder::{SweepDir, cell_name};
+use super::spec::Cell;
+use super::summary::{self, lookup};
+use crate::distill::teacher::{TeacherPass, prepare};
+use crate::store::{EventSink, RunDir, write_atomic};
+use crate::train::Outcome;
+use crate::train::checkpoint;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Makes the event sink of one cell's run (the CLI prints, tests collect).
+pub type SinkFactory<'a> = dyn Fn(&Cell) -> Box<dyn EventSink> + Sync + 'a;
+
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct WorkReport {
+    /// Cells this worker ran to the end (finished or failed).
+    pub ran: Vec<usize>,
+    /// Whether it stopped on request (Ctrl-C) with work left.
+    pub interrupted: bool,
+}
+
+/// Prepares the teacher once for the whole sweep (under its lock; later workers find it done)
+/// and records how long that took in `teacher.json`.
+pub fn prepare_teacher(
+    sweep: &SweepDir,
+    sink: &mut dyn EventSink,
+    stop: &AtomicBool,
+) -> Result<Option<TeacherPass>, SweepError> {
+    let Some(first) = sweep.spec.cells.first() else {
+        return Ok(None);
+    };
+    let cfg = sweep.config(first)?;
+    let out = sweep.path.join("cells");
+    match prepare(&cfg, &out, sink, stop)? {
+        Ok(pass) => {
+            let file = sweep.path.join("teacher.json");
+            // The first pass (a cache miss) is the one worth keeping.
+            if !file.is_file() || !pass.cache_hit {
+                let text = serde_json::to_string_pretty(&pass).unwrap_or_default();
+                write_atomic(&file, text.as_bytes())?;
+            }
+            Ok(Some(pass))
+        }
+        Err(_) => Ok(None),
+    }
+}
+
+/// Runs cells until none is left to claim (`only`: just that cell, as a Slurm task does).
+pub fn work(
+    sweep: &SweepDir,
+    only: Option<usize>,
+    sinks: &SinkFactory,
+    stop: &AtomicBool,
+) -> Result<WorkReport, SweepError> {
+    let mut report = WorkReport::default();
+    let log = sweep.cells_log();
+    let chosen: Vec<&Cell> = sweep
+        .spec
+        .cells
+        .iter()
+        .filter(|c| only.is_none_or(|i| c.index == i))
+        .collect();
+    if let Some(i) = only
+        && chosen.is_empty()
+    {
+        return Err(SweepError::Invalid(format!(
+            "the sweep has {} cells (0..{}); there is no cell {i}",
+            sweep.spec.cells.len(),
+            sweep.spec.cells.len().saturating_sub(1)
+        )));
+    }
+    for cell in chosen {
+        if stop.load(Ordering::SeqCst) {
+            report.interrupted = true;
+            break;
+        }
+        if done(&log, cell.index) {
+            continue;
+        }
+        let name = cell_name(cell.index);
+        let (claim, previous) = match try_claim(&sweep.claims(), &name, sweep.spec.stale_after)? {
+            Attempt::Claimed(c) => (c, None),
+            Attempt::TakenOver(c, prev) => (c, Some(prev)),
+            Attempt::Held(_) => continue,
+        };
+        // Another worker may have finished it between our look and our claim.
+        if done(&log, cell.index) {
+            continue;
+        }
+        let label = cell.label();
+        if let Some(prev) = previous {
+            let mut e = CellEvent::new(cell.index, CellState::TakenOver, &label);
+            e.previous = prev;
+            cells::append(&log, &e)?;
+        }
+        cells::append(
+            &log,
+            &CellEvent::new(cell.index, CellState::Running, &label),
+        )?;
+        let mut sink = sinks(cell);
+        let result = run_cell(sweep, cell, sink.as_mut(), stop);
+        let mut event = CellEvent::new(cell.index, CellState::Finished, &label);
+        match result {
+            Ok(Outcome::Finished(summary)) => {
+                event.objective = lookup(&summary, &sweep.spec.objective);
+                report.ran.push(cell.index);
+            }
+            Ok(Outcome::Interrupted { .. }) => {
+                event.state = CellState::Stopped;
+                cells::append(&log, &event)?;
+                report.interrupted = true;
+                drop(claim);
+                break;
+            }
+            Err(e) => {
+                event.state = CellState::Failed;
+                event.error = Some(e.to_string());
+                report.ran.push(cell.index);
+            }
+        }
+        cells::append(&log, &event)?;
+        drop(claim);
+    }
+    if !report.interrupted {
+        summary::finish_if_complete(sweep)?;
+    }
+    Ok(report)
+}
+
+fn done(log: &Path, index: usize) -> bool {
+    cells::latest(&cells::read(log))
+        .get(&index)
+        .is_some_and(|e| matches!(e.state, CellState::Finished | CellState::Failed))
+}
+
+/// One cell's distillation: a new run folder, or the existing one resumed from its checkpoint.
+fn run_cell(
+    sweep: &SweepDir,
+    cell: &Cell,
+    sink: &mut dyn EventSink,
+    stop: &AtomicBool,
+) -> Result<Outcome, SweepError> {
+    let cfg = sweep.config(cell)?;
+    let dir = sweep.cell_dir(cell.index);
+    let resumable = checkpoint::existing(&dir.join("checkpoints").join("last")).is_some();
+    let mut run = if resumable {
+        RunDir::open(&dir, "distill", false)?
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+        RunDir::create_at(&dir, "distill", &cfg.to_toml())?
+    };
+    Ok(crate::distill::distill(
+        &cfg, &mut run, sink, stop, resumable,
+    )?)
+}
