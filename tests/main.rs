@@ -5,5 +5,6 @@ mod common;
 mod data;
 mod distill;
 mod model;
+mod sweep;
 mod tokenize;
 mod train;

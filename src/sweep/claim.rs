@@ -156,8 +156,10 @@ pub fn try_claim(dir: &Path, name: &str, stale_after: f64) -> std::io::Result<At
         return Ok(Attempt::Held(previous));
     }
     write_info(&mut file, &info)?;
-    Ok(Attempt::TakenOver(
-        Claim::start(file, path, info, every)?,
-        previous,
-    ))
+    let claim = Claim::start(file, path, info, every)?;
+    // A claim released in good order (heartbeat 0) is simply free again.
+    if previous.as_ref().is_some_and(|p| p.heartbeat == 0.0) {
+        return Ok(Attempt::Claimed(claim));
+    }
+    Ok(Attempt::TakenOver(claim, previous))
 }

@@ -1,0 +1,3 @@
+mod claims;
+mod grid;
+mod runs;
