@@ -15,3 +15,4 @@ pub mod sweep;
 pub mod testing;
 pub mod tokenize;
 pub mod train;
+pub mod tui;

@@ -8,3 +8,4 @@ mod model;
 mod sweep;
 mod tokenize;
 mod train;
+mod tui;

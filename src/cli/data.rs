@@ -266,27 +266,3 @@ fn clean(
     );
     Ok(())
 }
-
-/// What `alambic` alone shows until the workbench exists: the demo dataset's statistics.
-pub fn demo_overview() -> anyhow::Result<()> {
-    let path = PathBuf::from(DEMO_DATA);
-    if !path.exists() {
-        bail!(
-            "{DEMO_DATA} is missing: run `alambic data synth` from the repository root to make it"
-        );
-    }
-    let cfg = DataConfig {
-        file: path,
-        ..DataConfig::default()
-    };
-    println!("Alambic: the demo dataset (`alambic --help` lists the commands)\n");
-    print_stats(
-        &cfg,
-        None,
-        WindowSpec {
-            max_len: 512,
-            stride: 0,
-        },
-        false,
-    )
-}

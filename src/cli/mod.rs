@@ -40,6 +40,9 @@ pub enum Command {
     Eval(predict::EvalArgs),
     /// Verdicts for .sol files, with class probabilities and the window that decided.
     Predict(predict::PredictArgs),
+    /// The workbench (what `alambic` alone opens, on data/demo.toml): dataset, training,
+    /// compare and sweep panes; attaches to run and sweep folders given as arguments.
+    Tui(TuiArgs),
     /// List run folders: role, status (running, finished, failed, stopped, dead), best F1.
     Runs {
         #[arg(default_value = "runs")]
@@ -47,6 +50,54 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+const DEMO_CONFIG: &str = "data/demo.toml";
+
+#[derive(clap::Args, Default)]
+pub struct TuiArgs {
+    /// Experiment config: the dataset shown and the runs started from the TUI.
+    #[arg(long)]
+    pub config: Option<std::path::PathBuf>,
+    /// Theme: a file themes/NAME.toml or dark, light, monochrome (NO_COLOR selects monochrome).
+    #[arg(long)]
+    pub theme: Option<String>,
+    /// Draw charts and borders with ASCII only (for terminals and fonts without box glyphs).
+    #[arg(long)]
+    pub ascii: bool,
+    /// Where runs are listed and started.
+    #[arg(long, default_value = "runs")]
+    pub runs: std::path::PathBuf,
+    /// Run folders, sweep folders or folders of runs to follow.
+    pub paths: Vec<std::path::PathBuf>,
+}
+
+fn tui(args: TuiArgs) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        anyhow::bail!(
+            "the workbench needs a terminal (stdout is not one). Headless, the same engine runs as:\n  \
+             alambic train|distill|sweep --config FILE   (progress as plain lines)\n  \
+             alambic runs [DIR]   ·   alambic sweep status DIR   ·   alambic data stats FILE"
+        );
+    }
+    let config = args.config.filter(|c| {
+        // `alambic` alone outside the repository: open without the demo config.
+        c.as_os_str() != DEMO_CONFIG || c.is_file()
+    });
+    let opts = alambic::tui::Options {
+        config,
+        paths: args.paths,
+        theme: args.theme,
+        ascii: args.ascii,
+        runs_dir: if args.runs.as_os_str().is_empty() {
+            "runs".into()
+        } else {
+            args.runs
+        },
+    };
+    alambic::tui::run(&opts)?;
+    Ok(())
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -59,7 +110,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Eval(args)) => predict::eval(args),
         Some(Command::Predict(args)) => predict::predict(args),
         Some(Command::Runs { dir, json }) => train::list(&dir, json),
-        // The workbench opens here once it exists; meanwhile, the demo dataset at a glance.
-        None => data::demo_overview(),
+        Some(Command::Tui(args)) => tui(args),
+        None => tui(TuiArgs {
+            config: Some(std::path::PathBuf::from(DEMO_CONFIG)),
+            ..TuiArgs::default()
+        }),
     }
 }

@@ -24,6 +24,10 @@ pub struct TrainArgs {
     /// Override a key: section.key=VALUE (TOML value), repeatable.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<String>,
+    /// Write the run into this folder instead of a new one under --out (the TUI names the
+    /// folders of the runs it starts).
+    #[arg(long, value_name = "DIR", hide = true)]
+    pub run_dir: Option<PathBuf>,
     /// Continue an interrupted run from its last checkpoint.
     #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["config", "sets"])]
     pub resume: Option<PathBuf>,
@@ -56,9 +60,13 @@ fn open_run(
             let cfg = ExperimentConfig::load(args.config.as_deref(), &args.sets)?;
             // A device this build cannot use is an error before any run folder exists.
             alambic::train::device::device(&cfg.device)?;
-            let run = RunDir::create(&args.out, role, &cfg.to_toml()).with_context(|| {
-                format!("cannot create a run folder under {}", args.out.display())
-            })?;
+            let run = match &args.run_dir {
+                Some(dir) => RunDir::create_at(dir, role, &cfg.to_toml())
+                    .with_context(|| format!("cannot create the run folder {}", dir.display()))?,
+                None => RunDir::create(&args.out, role, &cfg.to_toml()).with_context(|| {
+                    format!("cannot create a run folder under {}", args.out.display())
+                })?,
+            };
             Ok((cfg, role.to_string(), run, false))
         }
     }

@@ -136,7 +136,7 @@ pub fn read_info(path: &Path) -> Option<RunInfo> {
 }
 
 /// UTC `YYYYMMDD-HHMMSS` without a date library.
-fn time_label(t: f64) -> String {
+pub fn time_label(t: f64) -> String {
     let secs = t as i64;
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);

@@ -100,6 +100,7 @@ pub(crate) fn finish(
         threshold,
         false,
     );
+    let clock = std::time::Instant::now();
     let (test, test_probs) = if cfg.train.test {
         let probs = predict(model, &data.test, task, cfg.train.batch_size, pooling)?;
         let scores = score(&data.test, &probs, &data.ds.classes, task, threshold, true);
@@ -108,6 +109,19 @@ pub(crate) fn finish(
         (None, Vec::new())
     };
     let counts = crate::model::info::info(model, &Default::default()).parameters;
+    // Inference time per contract on the test split (all windows, batched): the speed column
+    // of the teacher-vs-student comparison.
+    let latency_ms = (!data.test.is_empty() && cfg.train.test)
+        .then(|| clock.elapsed().as_secs_f64() * 1e3 / data.test.len() as f64);
+    write_predictions(
+        data,
+        &[
+            ("valid", &data.valid, &valid_probs),
+            ("test", &data.test, &test_probs),
+        ],
+        threshold,
+        run,
+    )?;
     let mut summary = json!({
         "run_id": run.info.run_id,
         "role": role,
@@ -115,6 +129,7 @@ pub(crate) fn finish(
         "task": task,
         "classes": data.ds.classes,
         "parameters": counts.total,
+        "latency_ms_per_contract": latency_ms,
         "steps": state.step,
         "best_step": state.best_step,
         "best_valid_macro_f1": state.best_macro_f1,
@@ -130,6 +145,47 @@ pub(crate) fn finish(
         });
     }
     Ok(summary)
+}
+
+/// A split's name, its samples and their predicted probabilities.
+type ScoredSplit<'a> = (&'a str, &'a [super::samples::Sample], &'a Vec<Vec<f32>>);
+
+/// `predictions.json`: per split, each scored contract's predicted (`p`) and true (`t`) class
+/// by id, so views can join a teacher's and a student's verdicts contract by contract.
+fn write_predictions(
+    data: &Data,
+    splits: &[ScoredSplit],
+    threshold: Option<f64>,
+    run: &RunDir,
+) -> Result<(), TrainError> {
+    if data.ds.task == Task::Multilabel {
+        return Ok(());
+    }
+    let mut out = serde_json::Map::new();
+    for (name, samples, probs) in splits {
+        let verdicts: serde_json::Map<String, serde_json::Value> = samples
+            .iter()
+            .zip(probs.iter())
+            .map(|(s, p)| {
+                let class = match threshold {
+                    Some(t) => usize::from(p.get(1).copied().unwrap_or(0.0) as f64 >= t),
+                    None => argmax(p),
+                };
+                let truth = match &s.target {
+                    Target::Class(c) => Some(*c),
+                    _ => None,
+                };
+                (
+                    data.ds.records[s.record].id.clone(),
+                    json!({"p": class, "t": truth}),
+                )
+            })
+            .collect();
+        out.insert((*name).to_string(), serde_json::Value::Object(verdicts));
+    }
+    let text = serde_json::to_string(&out).unwrap_or_default();
+    crate::store::write_atomic(&run.path.join("predictions.json"), text.as_bytes())?;
+    Ok(())
 }
 
 /// The share of contracts on which the model's verdict (argmax) is the teacher's.

@@ -1,0 +1,299 @@
+//! The workbench's state and the only place it changes: `App::update(Action)`. Keys become
+//! actions in `keymap.rs`; the loop (`event_loop.rs`) feeds key actions and `Tick`s (which poll
+//! the followed run folders); panes only read.
+
+use super::dataset::DatasetView;
+use super::launch::{Launcher, RunKind};
+use super::store::{RunState, RunView};
+use super::theme::Theme;
+use crate::sweep::SweepDir;
+use crate::sweep::summary::{SweepStatus, status};
+use std::path::PathBuf;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pane {
+    Dataset,
+    Training,
+    Compare,
+    Sweep,
+}
+
+impl Pane {
+    pub const ALL: [Pane; 4] = [Pane::Dataset, Pane::Training, Pane::Compare, Pane::Sweep];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Pane::Dataset => "1 Dataset",
+            Pane::Training => "2 Training",
+            Pane::Compare => "3 Compare",
+            Pane::Sweep => "4 Sweep",
+        }
+    }
+
+    fn index(self) -> usize {
+        Self::ALL.iter().position(|p| *p == self).unwrap_or(0)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    Show(Pane),
+    NextPane,
+    PrevPane,
+    Up,
+    Down,
+    Left,
+    Right,
+    Enter,
+    /// `/`: start typing a filter (dataset list).
+    StartFilter,
+    FilterChar(char),
+    FilterBackspace,
+    EndFilter,
+    /// `c` / `s`: cycle the class and split filters of the contract list.
+    CycleClass,
+    CycleSplit,
+    ToggleHelp,
+    /// `z`: the recent window of the curves, or the whole history.
+    ToggleZoom,
+    Start(RunKind),
+    /// `x`: ask the selected run to checkpoint and stop.
+    StopRun,
+    Tick,
+    Quit,
+}
+
+pub struct App {
+    pub pane: Pane,
+    pub help: bool,
+    pub quit: bool,
+    pub ascii: bool,
+    pub theme: Theme,
+    pub runs: Vec<RunView>,
+    pub selected_run: usize,
+    pub zoom_recent: bool,
+    pub dataset: DatasetView,
+    pub sweep: Option<(PathBuf, SweepStatus)>,
+    pub sweep_cursor: usize,
+    /// The last thing worth telling the user (a run started, an error).
+    pub message: Option<String>,
+    pub config: Option<PathBuf>,
+    pub runs_dir: PathBuf,
+    pub launcher: Box<dyn Launcher>,
+}
+
+impl App {
+    pub fn new(theme: Theme, ascii: bool, launcher: Box<dyn Launcher>) -> Self {
+        Self {
+            pane: Pane::Dataset,
+            help: false,
+            quit: false,
+            ascii,
+            theme,
+            runs: Vec::new(),
+            selected_run: 0,
+            zoom_recent: false,
+            dataset: DatasetView::default(),
+            sweep: None,
+            sweep_cursor: 0,
+            message: None,
+            config: None,
+            runs_dir: PathBuf::from("runs"),
+            launcher,
+        }
+    }
+
+    /// Follows a run folder (once).
+    pub fn attach_run(&mut self, path: &std::path::Path) {
+        if self.runs.iter().any(|r| r.path == path) {
+            return;
+        }
+        let mut view = RunView::new(path);
+        view.poll();
+        self.runs.push(view);
+    }
+
+    pub fn attach_sweep(&mut self, path: &std::path::Path) -> Result<(), String> {
+        let sweep = SweepDir::open(path).map_err(|e| e.to_string())?;
+        self.sweep = Some((path.to_path_buf(), status(&sweep)));
+        Ok(())
+    }
+
+    /// Every run folder under the runs directory (the run list).
+    pub fn discover_runs(&mut self) {
+        let Ok(entries) = std::fs::read_dir(&self.runs_dir) else {
+            return;
+        };
+        let mut found: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.join("run.json").is_file())
+            .collect();
+        found.sort();
+        for p in found {
+            self.attach_run(&p);
+        }
+    }
+
+    pub fn selected(&self) -> Option<&RunView> {
+        self.runs.get(self.selected_run)
+    }
+
+    pub fn update(&mut self, action: Action) -> Option<Action> {
+        if self.dataset.filtering {
+            return self.update_filter(action);
+        }
+        match action {
+            Action::Quit => self.quit = true,
+            Action::ToggleHelp => self.help = !self.help,
+            _ if self.help => self.help = false,
+            Action::Show(p) => self.pane = p,
+            Action::NextPane => self.pane = Pane::ALL[(self.pane.index() + 1) % 4],
+            Action::PrevPane => self.pane = Pane::ALL[(self.pane.index() + 3) % 4],
+            Action::Up | Action::Down => self.move_vertical(action == Action::Down),
+            Action::Left | Action::Right => self.move_horizontal(action == Action::Right),
+            Action::Enter => return self.enter(),
+            Action::StartFilter if self.pane == Pane::Dataset => self.dataset.filtering = true,
+            Action::CycleClass => self.dataset.cycle_class(),
+            Action::CycleSplit => self.dataset.cycle_split(),
+            Action::ToggleZoom => self.zoom_recent = !self.zoom_recent,
+            Action::Start(kind) => self.start(kind),
+            Action::StopRun => self.stop_selected(),
+            Action::Tick => self.tick(),
+            _ => {}
+        }
+        None
+    }
+
+    fn update_filter(&mut self, action: Action) -> Option<Action> {
+        match action {
+            Action::FilterChar(c) => self.dataset.filter.push(c),
+            Action::FilterBackspace => {
+                self.dataset.filter.pop();
+            }
+            Action::EndFilter | Action::Enter => self.dataset.filtering = false,
+            Action::Quit => self.quit = true,
+            Action::Tick => self.tick(),
+            _ => {}
+        }
+        self.dataset.clamp_selection();
+        None
+    }
+
+    fn move_vertical(&mut self, down: bool) {
+        match self.pane {
+            Pane::Dataset => self.dataset.move_selection(down),
+            Pane::Training | Pane::Compare => {
+                let n = self.runs.len();
+                if n > 0 {
+                    self.selected_run = if down {
+                        (self.selected_run + 1).min(n - 1)
+                    } else {
+                        self.selected_run.saturating_sub(1)
+                    };
+                }
+            }
+            Pane::Sweep => self.move_sweep(if down {
+                self.sweep_columns() as isize
+            } else {
+                -(self.sweep_columns() as isize)
+            }),
+        }
+    }
+
+    fn move_horizontal(&mut self, right: bool) {
+        match self.pane {
+            Pane::Sweep => self.move_sweep(if right { 1 } else { -1 }),
+            Pane::Dataset => self.dataset.scroll_viewer(right),
+            _ => {}
+        }
+    }
+
+    fn sweep_columns(&self) -> usize {
+        self.sweep
+            .as_ref()
+            .and_then(|(_, s)| (s.axes.len() == 2).then(|| s.axes[1].1.len()))
+            .unwrap_or(1)
+    }
+
+    fn move_sweep(&mut self, by: isize) {
+        let n = self.sweep.as_ref().map_or(0, |(_, s)| s.cells.len());
+        if n == 0 {
+            return;
+        }
+        let next = self.sweep_cursor as isize + by;
+        if (0..n as isize).contains(&next) {
+            self.sweep_cursor = next as usize;
+        }
+    }
+
+    /// Enter on a sweep cell opens its run in the training pane.
+    fn enter(&mut self) -> Option<Action> {
+        if self.pane != Pane::Sweep {
+            return None;
+        }
+        let (dir, _) = self.sweep.as_ref()?;
+        let path = dir
+            .join("cells")
+            .join(crate::sweep::folder::cell_name(self.sweep_cursor));
+        if !path.join("run.json").is_file() {
+            self.message = Some(format!(
+                "{} has not started yet",
+                crate::sweep::folder::cell_name(self.sweep_cursor)
+            ));
+            return None;
+        }
+        self.attach_run(&path);
+        self.selected_run = self.runs.iter().position(|r| r.path == path).unwrap_or(0);
+        self.pane = Pane::Training;
+        None
+    }
+
+    fn start(&mut self, kind: RunKind) {
+        let Some(config) = self.config.clone() else {
+            self.message = Some("no config to start a run from (alambic tui --config FILE)".into());
+            return;
+        };
+        match self.launcher.start(kind, &config, &self.runs_dir) {
+            Ok(path) => {
+                self.message = Some(format!("started {} in {}", kind.name(), path.display()));
+                if kind == RunKind::Sweep {
+                    let _ = self.attach_sweep(&path);
+                    self.pane = Pane::Sweep;
+                } else {
+                    self.attach_run(&path);
+                    self.selected_run = self.runs.len() - 1;
+                    self.pane = Pane::Training;
+                }
+            }
+            Err(e) => self.message = Some(format!("could not start {}: {e}", kind.name())),
+        }
+    }
+
+    fn stop_selected(&mut self) {
+        let Some(run) = self.runs.get(self.selected_run) else {
+            return;
+        };
+        let (Some(info), RunState::Running) = (&run.info, run.state()) else {
+            self.message = Some(format!("{} is not running", run.name()));
+            return;
+        };
+        self.message = Some(match self.launcher.stop(info.pid) {
+            Ok(()) => format!("asked {} to checkpoint and stop", run.name()),
+            Err(e) => format!("could not stop {}: {e}", run.name()),
+        });
+    }
+
+    /// Polls every followed run folder and the sweep.
+    pub fn tick(&mut self) {
+        for r in &mut self.runs {
+            r.poll();
+        }
+        if let Some((dir, s)) = &mut self.sweep
+            && let Ok(sweep) = SweepDir::open(dir)
+        {
+            *s = status(&sweep);
+        }
+        self.dataset.poll_loading();
+    }
+}

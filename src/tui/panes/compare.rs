@@ -1,0 +1,268 @@
+//! Teacher vs students: accuracy, macro-F1, per-class F1, size, CPU latency per contract,
+//! speed-up, the share of the teacher's macro-F1 kept; the test confusion matrices of the
+//! teacher and the selected student side by side, and where they agree and disagree.
+
+use super::super::app::App;
+use super::super::store::{RunState, RunView};
+use super::block;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Row, Table};
+use serde_json::Value;
+
+fn finished(app: &App) -> Vec<&RunView> {
+    app.runs
+        .iter()
+        .filter(|r| r.state() == RunState::Finished && r.summary.is_some())
+        .collect()
+}
+
+/// The latest finished teacher.
+fn teacher<'a>(runs: &[&'a RunView]) -> Option<&'a RunView> {
+    runs.iter().rev().find(|r| r.role == "teacher").copied()
+}
+
+fn num(r: &RunView, path: &str) -> Option<f64> {
+    r.summary_number(path)
+}
+
+fn cell(v: Option<f64>, digits: usize) -> String {
+    v.map_or("-".into(), |x| format!("{x:.digits$}"))
+}
+
+pub fn draw(f: &mut Frame, area: Rect, app: &App) {
+    let t = &app.theme;
+    let runs = finished(app);
+    if runs.is_empty() {
+        f.render_widget(
+            Paragraph::new(
+                "No finished runs yet: the comparison fills in as teacher and student runs finish.",
+            )
+            .block(block("Compare", t, app.ascii, true)),
+            area,
+        );
+        return;
+    }
+    let teacher = teacher(&runs);
+    let [table_area, lower] = Layout::vertical([
+        Constraint::Length(runs.len() as u16 + 3),
+        Constraint::Min(3),
+    ])
+    .areas(area);
+    let t_f1 = teacher.and_then(|r| num(r, "test.macro_f1"));
+    let t_lat = teacher.and_then(|r| num(r, "latency_ms_per_contract"));
+    let header = Row::new([
+        "run",
+        "role",
+        "params",
+        "MB",
+        "ms/contract",
+        "speed-up",
+        "accuracy",
+        "macro-F1",
+        "kept",
+    ])
+    .style(t.title(false));
+    let rows: Vec<Row> = runs
+        .iter()
+        .map(|r| {
+            let params = num(r, "parameters");
+            let f1 = num(r, "test.macro_f1");
+            let lat = num(r, "latency_ms_per_contract");
+            let speed = t_lat.zip(lat).map(|(a, b)| a / b.max(1e-9));
+            let kept = t_f1.zip(f1).map(|(a, b)| 100.0 * b / a.max(1e-9));
+            let name = r.name();
+            let short: String = name
+                .chars()
+                .rev()
+                .take(22)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            Row::new(vec![
+                short,
+                r.role.clone(),
+                params.map_or("-".into(), |p| format!("{:.2}M", p / 1e6)),
+                params.map_or("-".into(), |p| format!("{:.1}", p * 4.0 / 1e6)),
+                cell(lat, 2),
+                speed.map_or("-".into(), |s| format!("{s:.1}x")),
+                cell(num(r, "test.accuracy"), 4),
+                cell(f1, 4),
+                kept.map_or("-".into(), |k| format!("{k:.0}%")),
+            ])
+            .style(if r.role == "teacher" {
+                t.fg("teacher")
+            } else {
+                t.fg("student")
+            })
+        })
+        .collect();
+    let widths = [
+        Constraint::Length(22),
+        Constraint::Length(8),
+        Constraint::Length(7),
+        Constraint::Length(6),
+        Constraint::Length(11),
+        Constraint::Length(8),
+        Constraint::Length(8),
+        Constraint::Length(8),
+        Constraint::Length(5),
+    ];
+    f.render_widget(
+        Table::new(rows, widths).header(header).block(block(
+            "Teacher vs students (test split)",
+            t,
+            app.ascii,
+            true,
+        )),
+        table_area,
+    );
+    let student = app
+        .selected()
+        .filter(|r| r.role != "teacher" && r.summary.is_some())
+        .or_else(|| runs.iter().rev().find(|r| r.role != "teacher").copied());
+    let [left, middle, right] = Layout::horizontal([
+        Constraint::Percentage(36),
+        Constraint::Percentage(36),
+        Constraint::Percentage(28),
+    ])
+    .areas(lower);
+    draw_confusion(f, left, app, teacher, "Teacher confusion (test)");
+    draw_confusion(f, middle, app, student, "Student confusion (test)");
+    draw_agreement(f, right, app, teacher, student);
+}
+
+fn draw_confusion(f: &mut Frame, area: Rect, app: &App, run: Option<&RunView>, title: &str) {
+    let t = &app.theme;
+    let b = block(title, t, app.ascii, false);
+    let Some(summary) = run.and_then(|r| r.summary.as_ref()) else {
+        f.render_widget(Paragraph::new("-").block(b), area);
+        return;
+    };
+    let classes: Vec<String> = summary["classes"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| c.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let matrix: Vec<Vec<u64>> = summary["test"]["confusion"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .map(|r| {
+                    r.as_array()
+                        .map(|c| c.iter().filter_map(Value::as_u64).collect())
+                        .unwrap_or_default()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut lines = vec![Line::from(Span::styled(
+        format!(
+            "{:>10} {}",
+            "true\\pred",
+            (0..classes.len())
+                .map(|i| format!("{i:>4}"))
+                .collect::<String>()
+        ),
+        t.muted(),
+    ))];
+    for (i, row) in matrix.iter().enumerate() {
+        let name: String = classes
+            .get(i)
+            .map_or(String::new(), |c| c.chars().take(7).collect());
+        let mut spans = vec![Span::styled(format!("{i:>2} {name:<7} "), t.muted())];
+        for (j, v) in row.iter().enumerate() {
+            let style = if i == j {
+                t.fg("good")
+            } else if *v > 0 {
+                t.fg("warning")
+            } else {
+                t.muted()
+            };
+            spans.push(Span::styled(format!("{v:>4}"), style));
+        }
+        lines.push(Line::from(spans));
+    }
+    let per_class: Vec<String> = summary["test"]["per_class"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .enumerate()
+                .map(|(i, c)| format!("{i}:{:.2}", c["f1"].as_f64().unwrap_or(0.0)))
+                .collect()
+        })
+        .unwrap_or_default();
+    lines.push(Line::from(Span::styled(
+        format!("F1 {}", per_class.join(" ")),
+        t.text(),
+    )));
+    f.render_widget(Paragraph::new(lines).block(b), area);
+}
+
+/// Contract by contract on test: both right, teacher right and student wrong, the reverse,
+/// both wrong; and how often their verdicts match.
+pub fn agreement_counts(teacher: &Value, student: &Value) -> Option<[usize; 5]> {
+    let (a, b) = (
+        teacher.get("test")?.as_object()?,
+        student.get("test")?.as_object()?,
+    );
+    let mut counts = [0usize; 5];
+    for (id, tv) in a {
+        let Some(sv) = b.get(id) else { continue };
+        let (tp, sp, truth) = (tv["p"].as_u64(), sv["p"].as_u64(), tv["t"].as_u64());
+        let (Some(tp), Some(sp), Some(truth)) = (tp, sp, truth) else {
+            continue;
+        };
+        let idx = match (tp == truth, sp == truth) {
+            (true, true) => 0,
+            (true, false) => 1,
+            (false, true) => 2,
+            (false, false) => 3,
+        };
+        counts[idx] += 1;
+        counts[4] += usize::from(tp == sp);
+    }
+    Some(counts)
+}
+
+fn draw_agreement(
+    f: &mut Frame,
+    area: Rect,
+    app: &App,
+    teacher: Option<&RunView>,
+    student: Option<&RunView>,
+) {
+    let t = &app.theme;
+    let counts = teacher
+        .and_then(|r| r.predictions.as_ref())
+        .zip(student.and_then(|r| r.predictions.as_ref()))
+        .and_then(|(a, b)| agreement_counts(a, b));
+    let lines = match counts {
+        Some([both, t_only, s_only, neither, same]) => {
+            let n = (both + t_only + s_only + neither).max(1);
+            vec![
+                Line::from(format!("both right      {both:>5}")),
+                Line::from(format!("teacher only    {t_only:>5}")),
+                Line::from(format!("student only    {s_only:>5}")),
+                Line::from(format!("both wrong      {neither:>5}")),
+                Line::from(Span::styled(
+                    format!("same verdict {:>5.1}%", 100.0 * same as f64 / n as f64),
+                    t.title(false),
+                )),
+            ]
+        }
+        None => vec![Line::from(Span::styled(
+            "needs both runs' predictions",
+            t.muted(),
+        ))],
+    };
+    f.render_widget(
+        Paragraph::new(lines).block(block("Agreement (test)", t, app.ascii, false)),
+        area,
+    );
+}

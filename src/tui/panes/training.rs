@@ -1,0 +1,218 @@
+//! The training pane: the followed runs (live, finished, dead), and for the selected one its
+//! progress and curves — the loss and every distillation term, validation macro-F1 of all runs
+//! overlaid, the learning rate. `z` shows the recent window instead of the whole history.
+
+use super::super::app::App;
+use super::super::store::{RunState, RunView};
+use super::plot::{Plot, PlotSeries};
+use super::{block, duration};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{List, ListItem, Paragraph};
+
+/// Steps shown by the recent window.
+const RECENT: f64 = 200.0;
+
+pub fn draw(f: &mut Frame, area: Rect, app: &App) {
+    let [list, main] =
+        Layout::horizontal([Constraint::Length(34), Constraint::Min(10)]).areas(area);
+    draw_runs(f, list, app);
+    let Some(run) = app.selected() else {
+        f.render_widget(
+            Paragraph::new("No runs yet: start one (T teacher, S student, D distill, W sweep) or open a run folder: alambic tui RUN_DIR")
+                .wrap(ratatui::widgets::Wrap { trim: true })
+                .block(block("Training", &app.theme, app.ascii, true)),
+            main,
+        );
+        return;
+    };
+    let [head, curves, lower] = Layout::vertical([
+        Constraint::Length(4),
+        Constraint::Percentage(55),
+        Constraint::Min(3),
+    ])
+    .areas(main);
+    draw_header(f, head, app, run);
+    let from = if app.zoom_recent {
+        (run.step as f64 - RECENT).max(0.0)
+    } else {
+        0.0
+    };
+    let t = &app.theme;
+    let mut series = vec![PlotSeries {
+        name: "loss".into(),
+        points: run.loss.since(from),
+        style: t.series(0),
+    }];
+    for (i, (name, s)) in run.terms.iter().enumerate() {
+        // A single term equal to the loss (plain fine-tuning) would only repeat it.
+        if run.terms.len() > 1 {
+            series.push(PlotSeries {
+                name: name.clone(),
+                points: s.since(from),
+                style: t.series(i + 1),
+            });
+        }
+    }
+    let title = if app.zoom_recent {
+        "Loss and terms (recent, z: all)"
+    } else {
+        "Loss and terms (z: recent)"
+    };
+    draw_plot(f, curves, app, title, series, None);
+    let [f1, lr] =
+        Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(lower);
+    let f1_series = app
+        .runs
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| !r.valid_f1.points.is_empty())
+        .map(|(i, r)| PlotSeries {
+            name: short_name(r),
+            points: r.valid_f1.since(from),
+            style: t.series(i),
+        })
+        .collect();
+    draw_plot(
+        f,
+        f1,
+        app,
+        "Validation macro-F1",
+        f1_series,
+        Some((0.0, 1.0)),
+    );
+    let lr_series = vec![PlotSeries {
+        name: "lr".into(),
+        points: run.lr.since(from),
+        style: t.series(3),
+    }];
+    draw_plot(f, lr, app, "Learning rate", lr_series, None);
+}
+
+fn short_name(r: &RunView) -> String {
+    let name = r.name();
+    let tail: String = name
+        .chars()
+        .rev()
+        .take(14)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("{} {tail}", r.role)
+}
+
+fn draw_plot(
+    f: &mut Frame,
+    area: Rect,
+    app: &App,
+    title: &str,
+    series: Vec<PlotSeries>,
+    y_range: Option<(f64, f64)>,
+) {
+    let b = block(title, &app.theme, app.ascii, false);
+    let inner = b.inner(area);
+    f.render_widget(b, area);
+    let plot = Plot {
+        series,
+        ascii: app.ascii,
+        theme: &app.theme,
+        y_range,
+    };
+    plot.render(inner, f.buffer_mut());
+}
+
+fn draw_runs(f: &mut Frame, area: Rect, app: &App) {
+    let t = &app.theme;
+    let items: Vec<ListItem> = app
+        .runs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let state = r.state();
+            let style = match state {
+                RunState::Failed | RunState::Dead => t.fg("error"),
+                RunState::Running => t.fg("good"),
+                _ => t.text(),
+            };
+            let line = Line::from(vec![
+                Span::styled(format!("{:<8}", r.role), t.title(false)),
+                Span::styled(format!("{:<9}", state.name()), style),
+                Span::styled(format!("{:>5}/{:<5}", r.step, r.total_steps), t.muted()),
+            ]);
+            let item = ListItem::new(vec![
+                line,
+                Line::from(Span::styled(format!(" {}", r.name()), t.muted())),
+            ]);
+            if i == app.selected_run {
+                item.style(t.selected())
+            } else {
+                item
+            }
+        })
+        .collect();
+    f.render_widget(
+        List::new(items).block(block("Runs", t, app.ascii, true)),
+        area,
+    );
+}
+
+fn draw_header(f: &mut Frame, area: Rect, app: &App, run: &RunView) {
+    let t = &app.theme;
+    let progress = if run.total_steps > 0 {
+        run.step as f64 / run.total_steps as f64
+    } else {
+        0.0
+    };
+    let width = 20usize;
+    let filled = (progress * width as f64).round() as usize;
+    let (full, empty) = if app.ascii {
+        ("#", ".")
+    } else {
+        ("█", "░")
+    };
+    let bar = format!(
+        "{}{}",
+        full.repeat(filled),
+        empty.repeat(width - filled.min(width))
+    );
+    let eta = run
+        .eta_seconds()
+        .map(|s| format!("  ETA {}", duration(s)))
+        .unwrap_or_default();
+    let stage = run
+        .stage
+        .as_ref()
+        .map(|s| format!("  stage {s}"))
+        .unwrap_or_default();
+    let line1 = Line::from(vec![
+        Span::styled(format!("{} ", run.role), t.title(true)),
+        Span::styled(format!("{}  ", run.state().name()), t.text()),
+        Span::styled(bar, t.series(1)),
+        Span::styled(
+            format!(
+                "  step {}/{}  epoch {}{stage}  {:.1} contracts/s{eta}",
+                run.step, run.total_steps, run.epoch, run.samples_per_s
+            ),
+            t.text(),
+        ),
+    ]);
+    let last = |v: Option<f64>| v.map_or("-".into(), |x| format!("{x:.4}"));
+    let mut line2 = vec![
+        Span::styled("loss ", t.muted()),
+        Span::styled(last(run.loss.last()), t.text()),
+        Span::styled("  valid macro-F1 ", t.muted()),
+        Span::styled(last(run.valid_f1.last()), t.text()),
+    ];
+    if let Some(f1) = run.summary_number("test.macro_f1") {
+        line2.push(Span::styled("  test macro-F1 ", t.muted()));
+        line2.push(Span::styled(format!("{f1:.4}"), t.fg("good")));
+    }
+    if let Some(e) = &run.error {
+        line2.push(Span::styled(format!("  error: {e}"), t.fg("error")));
+    }
+    let name = run.name();
+    let p = Paragraph::new(vec![line1, Line::from(line2)]).block(block(&name, t, app.ascii, false));
+    f.render_widget(p, area);
+}

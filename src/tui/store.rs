@@ -1,0 +1,260 @@
+//! What the TUI knows about a run: it follows the run folder (tails `events.jsonl` from the
+//! last byte read, reads `run.json` for liveness and `summary.json` once finished), so it works
+//! the same for runs it started, runs started by hand, and runs on this machine reached over
+//! SSH. Series are bounded: past `cap` points they are halved (pairs averaged), so a run with
+//! 100,000 steps costs a few thousand points, and the whole history stays drawable.
+
+use crate::store::TrainEvent;
+use crate::store::run_dir::{RunInfo, now, read_info};
+use crate::store::runs::pid_alive;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+/// Points kept per series before halving.
+pub const SERIES_CAP: usize = 2048;
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Series {
+    pub points: Vec<(f64, f64)>,
+}
+
+impl Series {
+    pub fn push(&mut self, x: f64, y: f64) {
+        if !y.is_finite() {
+            return;
+        }
+        self.points.push((x, y));
+        if self.points.len() > SERIES_CAP {
+            self.points = self
+                .points
+                .chunks(2)
+                .map(|c| {
+                    let n = c.len() as f64;
+                    (
+                        c.iter().map(|p| p.0).sum::<f64>() / n,
+                        c.iter().map(|p| p.1).sum::<f64>() / n,
+                    )
+                })
+                .collect();
+        }
+    }
+
+    pub fn last(&self) -> Option<f64> {
+        self.points.last().map(|p| p.1)
+    }
+
+    /// The points with x ≥ `from`.
+    pub fn since(&self, from: f64) -> &[(f64, f64)] {
+        let i = self.points.partition_point(|p| p.0 < from);
+        &self.points[i..]
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunState {
+    Running,
+    Finished,
+    Failed,
+    Stopped,
+    Dead,
+}
+
+impl RunState {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Finished => "finished",
+            Self::Failed => "failed",
+            Self::Stopped => "stopped",
+            Self::Dead => "dead",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct RunView {
+    pub path: PathBuf,
+    pub info: Option<RunInfo>,
+    pub role: String,
+    /// From the events; `None` while running.
+    pub ended: Option<RunState>,
+    pub error: Option<String>,
+    pub total_steps: u64,
+    pub step: u64,
+    pub epoch: usize,
+    pub stage: Option<String>,
+    pub samples_per_s: f64,
+    pub loss: Series,
+    pub terms: BTreeMap<String, Series>,
+    pub lr: Series,
+    pub valid_f1: Series,
+    pub valid_accuracy: Series,
+    pub summary: Option<Value>,
+    pub predictions: Option<Value>,
+    pub events_read: u64,
+    offset: u64,
+    partial: Vec<u8>,
+}
+
+impl RunView {
+    pub fn new(path: &Path) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            info: None,
+            role: String::new(),
+            ended: None,
+            error: None,
+            total_steps: 0,
+            step: 0,
+            epoch: 0,
+            stage: None,
+            samples_per_s: 0.0,
+            loss: Series::default(),
+            terms: BTreeMap::new(),
+            lr: Series::default(),
+            valid_f1: Series::default(),
+            valid_accuracy: Series::default(),
+            summary: None,
+            predictions: None,
+            events_read: 0,
+            offset: 0,
+            partial: Vec::new(),
+        }
+    }
+
+    pub fn name(&self) -> String {
+        self.path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    pub fn ingest(&mut self, event: &TrainEvent) {
+        self.events_read += 1;
+        match event {
+            TrainEvent::Started {
+                role, total_steps, ..
+            } => {
+                self.role = role.clone();
+                self.total_steps = *total_steps;
+                self.ended = None;
+            }
+            TrainEvent::Step {
+                step,
+                epoch,
+                stage,
+                loss,
+                terms,
+                lr,
+                samples_per_s,
+            } => {
+                let x = *step as f64;
+                self.step = *step;
+                self.epoch = *epoch;
+                self.stage = stage.clone();
+                self.samples_per_s = *samples_per_s;
+                self.loss.push(x, *loss);
+                self.lr.push(x, *lr);
+                for (name, v) in terms {
+                    self.terms.entry(name.clone()).or_default().push(x, *v);
+                }
+            }
+            TrainEvent::Eval {
+                step,
+                split,
+                metrics,
+            } if split == "valid" => {
+                let x = *step as f64;
+                if let Some(f1) = metrics["macro_f1"].as_f64() {
+                    self.valid_f1.push(x, f1);
+                }
+                if let Some(a) = metrics["accuracy"].as_f64() {
+                    self.valid_accuracy.push(x, a);
+                }
+            }
+            TrainEvent::Finished { summary } => {
+                self.ended = Some(RunState::Finished);
+                self.summary = Some(summary.clone());
+            }
+            TrainEvent::Failed { error } => {
+                self.ended = Some(RunState::Failed);
+                self.error = Some(error.clone());
+            }
+            TrainEvent::Checkpoint { kind, .. } if kind == "interrupted" => {
+                self.ended = Some(RunState::Stopped);
+            }
+            _ => {}
+        }
+    }
+
+    /// Reads what was appended since the last poll; true if anything changed.
+    pub fn poll(&mut self) -> bool {
+        self.info = read_info(&self.path);
+        if self.role.is_empty()
+            && let Some(info) = &self.info
+        {
+            self.role = info.role.clone();
+        }
+        let Ok(mut file) = std::fs::File::open(self.path.join("events.jsonl")) else {
+            return false;
+        };
+        if file.seek(SeekFrom::Start(self.offset)).is_err() {
+            return false;
+        }
+        let mut bytes = Vec::new();
+        if file.read_to_end(&mut bytes).is_err() || bytes.is_empty() {
+            return false;
+        }
+        self.offset += bytes.len() as u64;
+        self.partial.extend_from_slice(&bytes);
+        // Only complete lines: a line being written stays for the next poll.
+        let complete = match self.partial.iter().rposition(|&b| b == b'\n') {
+            Some(i) => i + 1,
+            None => return false,
+        };
+        let chunk: Vec<u8> = self.partial.drain(..complete).collect();
+        for line in chunk.split(|&b| b == b'\n') {
+            if let Ok(event) = serde_json::from_slice::<TrainEvent>(line) {
+                self.ingest(&event);
+            }
+        }
+        if self.ended == Some(RunState::Finished) && self.predictions.is_none() {
+            self.predictions = std::fs::read_to_string(self.path.join("predictions.json"))
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok());
+        }
+        true
+    }
+
+    pub fn state(&self) -> RunState {
+        if let Some(s) = self.ended {
+            return s;
+        }
+        match &self.info {
+            Some(i) if i.pid != 0 && pid_alive(i.pid) => RunState::Running,
+            // Another machine's run (shared filesystem): trust a recent heartbeat.
+            Some(i) if i.host != local_host() && now() - i.heartbeat < 120.0 => RunState::Running,
+            _ => RunState::Dead,
+        }
+    }
+
+    /// Seconds left at the recent pace, while running.
+    pub fn eta_seconds(&self) -> Option<f64> {
+        let info = self.info.as_ref()?;
+        if self.step == 0 || self.total_steps <= self.step || self.state() != RunState::Running {
+            return None;
+        }
+        let elapsed = info.heartbeat - info.started;
+        Some(elapsed / self.step as f64 * (self.total_steps - self.step) as f64)
+    }
+
+    pub fn summary_number(&self, path: &str) -> Option<f64> {
+        crate::sweep::summary::lookup(self.summary.as_ref()?, path)
+    }
+}
+
+fn local_host() -> String {
+    gethostname::gethostname().to_string_lossy().into_owned()
+}

@@ -1,0 +1,4 @@
+mod e2e;
+mod fixtures;
+mod panes;
+mod update;

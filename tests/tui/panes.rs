@@ -1,0 +1,67 @@
+//! Every pane on fixed data, as text (ratatui's TestBackend, 100 × 30), in the default and
+//! ASCII modes, plus the help overlay; and every pane at 20 × 5 without a panic.
+
+use super::fixtures::app;
+use alambic::tui::app::Pane;
+use alambic::tui::panes::draw;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+fn screen(pane: Pane, ascii: bool, help: bool, w: u16, h: u16) -> String {
+    let (mut app, _) = app(ascii);
+    app.pane = pane;
+    app.help = help;
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).expect("terminal");
+    terminal.draw(|f| draw(f, &app)).expect("draw");
+    terminal.backend().to_string()
+}
+
+fn name(pane: Pane) -> &'static str {
+    match pane {
+        Pane::Dataset => "dataset",
+        Pane::Training => "training",
+        Pane::Compare => "compare",
+        Pane::Sweep => "sweep",
+    }
+}
+
+#[test]
+fn every_pane_as_text() {
+    for pane in Pane::ALL {
+        for ascii in [false, true] {
+            let text = screen(pane, ascii, false, 100, 30);
+            let mode = if ascii { "ascii" } else { "unicode" };
+            insta::assert_snapshot!(format!("{}_{mode}", name(pane)), text);
+            if ascii {
+                assert!(
+                    text.is_ascii(),
+                    "{} in --ascii mode drew non-ASCII:\n{text}",
+                    name(pane)
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn help_overlay_lists_every_key() {
+    for ascii in [false, true] {
+        let text = screen(Pane::Training, ascii, true, 100, 30);
+        let mode = if ascii { "ascii" } else { "unicode" };
+        insta::assert_snapshot!(format!("help_{mode}"), text);
+        for (keys, what) in alambic::tui::keymap::BINDINGS {
+            let start: String = what.chars().take(20).collect();
+            assert!(text.contains(&start), "help lacks {keys}: {what}\n{text}");
+        }
+    }
+}
+
+#[test]
+fn every_pane_draws_at_20_by_5() {
+    for pane in Pane::ALL {
+        for help in [false, true] {
+            let text = screen(pane, false, help, 20, 5);
+            assert_eq!(text.lines().count(), 5);
+        }
+    }
+}
