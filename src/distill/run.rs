@@ -143,7 +143,7 @@ fn distill_inner(
     if let Some(event) = event {
         emit(run, sink, &event);
     }
-    let votes = teacher_votes(cfg, &ds, &teacher)?;
+    let votes = teacher_votes(cfg, &ds, &teacher, &teacher_dir)?;
     let mut data = load_samples(cfg, ds, &student)?;
     data.teacher_votes = Some(votes);
     if let Some(tok) = &student.tokenizer {

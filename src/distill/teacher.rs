@@ -10,7 +10,7 @@ use crate::data::{Dataset, Split};
 use crate::model::Classifier;
 use crate::store::runs::{Status, status_of};
 use crate::store::{EventSink, RunDir, TrainEvent};
-use crate::train::evaluate::{Pooling, argmax, predict};
+use crate::train::evaluate::{Pooling, predict};
 use crate::train::samples::samples;
 use crate::train::setup::run_checkpoint;
 use crate::train::trainer::Data;
@@ -40,11 +40,21 @@ impl TeacherLock {
 }
 
 /// The teacher's verdict (argmax of its pooled logits) on every validation and test contract.
+///
+/// A binary teacher votes at the threshold its own run chose on validation (its
+/// `summary.json`, two folders above the checkpoint), as its reported metrics do.
 pub fn teacher_votes(
     cfg: &ExperimentConfig,
     ds: &Dataset,
     teacher: &Classifier,
+    checkpoint: &Path,
 ) -> Result<HashMap<usize, usize>, TrainError> {
+    let threshold = checkpoint
+        .parent()
+        .and_then(Path::parent)
+        .and_then(|run| std::fs::read_to_string(run.join("summary.json")).ok())
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|s| s["valid"]["threshold"].as_f64());
     let tok = teacher
         .tokenizer
         .as_ref()
@@ -55,7 +65,7 @@ pub fn teacher_votes(
         let list = samples(ds, split, tok, &cfg.dataset)?;
         let probs = predict(teacher, &list, ds.task, cfg.train.batch_size, pooling)?;
         for (s, p) in list.iter().zip(&probs) {
-            votes.insert(s.record, argmax(p));
+            votes.insert(s.record, crate::train::validation::verdict(p, threshold));
         }
     }
     Ok(votes)

@@ -12,7 +12,7 @@ pub mod optim;
 pub mod samples;
 pub mod setup;
 pub mod trainer;
-mod validation;
+pub(crate) mod validation;
 
 pub use config::ExperimentConfig;
 pub use trainer::{Outcome, train};

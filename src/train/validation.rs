@@ -140,8 +140,8 @@ pub(crate) fn finish(
     });
     if let Some(votes) = &data.teacher_votes {
         summary["teacher_agreement"] = json!({
-            "valid": agreement(&data.valid, &valid_probs, votes),
-            "test": test.as_ref().and_then(|_| agreement(&data.test, &test_probs, votes)),
+            "valid": agreement(&data.valid, &valid_probs, votes, threshold),
+            "test": test.as_ref().and_then(|_| agreement(&data.test, &test_probs, votes, threshold)),
         });
     }
     Ok(summary)
@@ -167,10 +167,7 @@ fn write_predictions(
             .iter()
             .zip(probs.iter())
             .map(|(s, p)| {
-                let class = match threshold {
-                    Some(t) => usize::from(p.get(1).copied().unwrap_or(0.0) as f64 >= t),
-                    None => argmax(p),
-                };
+                let class = verdict(p, threshold);
                 let truth = match &s.target {
                     Target::Class(c) => Some(*c),
                     _ => None,
@@ -188,16 +185,26 @@ fn write_predictions(
     Ok(())
 }
 
-/// The share of contracts on which the model's verdict (argmax) is the teacher's.
+/// A verdict: the class over the binary threshold, else the most probable class.
+pub(crate) fn verdict(p: &[f32], threshold: Option<f64>) -> usize {
+    match threshold {
+        Some(t) => usize::from(p.get(1).copied().unwrap_or(0.0) as f64 >= t),
+        None => argmax(p),
+    }
+}
+
+/// The share of contracts on which the model's verdict (at its own threshold) is the
+/// teacher's (at the teacher's).
 fn agreement(
     samples: &[super::samples::Sample],
     probs: &[Vec<f32>],
     votes: &std::collections::HashMap<usize, usize>,
+    threshold: Option<f64>,
 ) -> Option<f64> {
     let pairs: Vec<(usize, usize)> = samples
         .iter()
         .zip(probs)
-        .filter_map(|(s, p)| Some((votes.get(&s.record).copied()?, argmax(p))))
+        .filter_map(|(s, p)| Some((votes.get(&s.record).copied()?, verdict(p, threshold))))
         .collect();
     crate::eval::agreement(&pairs)
 }
