@@ -203,22 +203,31 @@ impl RunView {
         if file.seek(SeekFrom::Start(self.offset)).is_err() {
             return false;
         }
-        let mut bytes = Vec::new();
-        if file.read_to_end(&mut bytes).is_err() || bytes.is_empty() {
-            return false;
-        }
-        self.offset += bytes.len() as u64;
-        self.partial.extend_from_slice(&bytes);
-        // Only complete lines: a line being written stays for the next poll.
-        let complete = match self.partial.iter().rposition(|&b| b == b'\n') {
-            Some(i) => i + 1,
-            None => return false,
-        };
-        let chunk: Vec<u8> = self.partial.drain(..complete).collect();
-        for line in chunk.split(|&b| b == b'\n') {
-            if let Ok(event) = serde_json::from_slice::<TrainEvent>(line) {
-                self.ingest(&event);
+        // In chunks, so following a long history never holds all of it in memory at once.
+        let mut chunk = vec![0u8; 1 << 20];
+        let mut changed = false;
+        loop {
+            let n = match file.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            self.offset += n as u64;
+            self.partial.extend_from_slice(&chunk[..n]);
+            // Only complete lines: a line being written stays for the next read.
+            let Some(end) = self.partial.iter().rposition(|&b| b == b'\n') else {
+                continue;
+            };
+            let rest = self.partial.split_off(end + 1);
+            let lines = std::mem::replace(&mut self.partial, rest);
+            for line in lines.split(|&b| b == b'\n') {
+                if let Ok(event) = serde_json::from_slice::<TrainEvent>(line) {
+                    self.ingest(&event);
+                    changed = true;
+                }
             }
+        }
+        if !changed {
+            return false;
         }
         if self.ended == Some(RunState::Finished) && self.predictions.is_none() {
             self.predictions = std::fs::read_to_string(self.path.join("predictions.json"))
