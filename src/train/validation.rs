@@ -42,13 +42,17 @@ pub(crate) fn validate(
         false,
     );
     let f1 = scores.metrics.macro_f1;
+    let mut metrics = serde_json::to_value(&scores).unwrap_or_default();
+    if let Some(loss) = label_loss(&data.valid, &probs) {
+        metrics["loss"] = json!(loss);
+    }
     emit(
         run,
         sink,
         &TrainEvent::Eval {
             step: state.step,
             split: "valid".into(),
-            metrics: serde_json::to_value(&scores).unwrap_or_default(),
+            metrics,
         },
     );
     let improved = state.best_macro_f1.is_none_or(|b| f1 > b);
@@ -183,6 +187,34 @@ fn write_predictions(
     let text = serde_json::to_string(&out).unwrap_or_default();
     crate::store::write_atomic(&run.path.join("predictions.json"), text.as_bytes())?;
     Ok(())
+}
+
+/// The validation loss the curves show: mean cross-entropy of the contracts' pooled
+/// probabilities (binary cross-entropy per label for multi-label tasks); `None` without targets.
+fn label_loss(samples: &[super::samples::Sample], probs: &[Vec<f32>]) -> Option<f64> {
+    let eps = 1e-7f64;
+    let losses: Vec<f64> = samples
+        .iter()
+        .zip(probs)
+        .filter_map(|(s, p)| match &s.target {
+            Target::Class(c) => Some(-(p.get(*c).copied().unwrap_or(0.0) as f64).max(eps).ln()),
+            Target::Labels(y) => {
+                let n = y.len().max(1) as f64;
+                Some(
+                    y.iter()
+                        .zip(p)
+                        .map(|(&y, &q)| {
+                            let q = (q as f64).clamp(eps, 1.0 - eps);
+                            -(y as f64 * q.ln() + (1.0 - y as f64) * (1.0 - q).ln())
+                        })
+                        .sum::<f64>()
+                        / n,
+                )
+            }
+            Target::Unlabeled => None,
+        })
+        .collect();
+    (!losses.is_empty()).then(|| losses.iter().sum::<f64>() / losses.len() as f64)
 }
 
 /// A verdict: the class over the binary threshold, else the most probable class.

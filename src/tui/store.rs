@@ -91,6 +91,7 @@ pub struct RunView {
     pub lr: Series,
     pub valid_f1: Series,
     pub valid_accuracy: Series,
+    pub valid_loss: Series,
     pub summary: Option<Value>,
     pub predictions: Option<Value>,
     pub events_read: u64,
@@ -116,6 +117,7 @@ impl RunView {
             lr: Series::default(),
             valid_f1: Series::default(),
             valid_accuracy: Series::default(),
+            valid_loss: Series::default(),
             summary: None,
             predictions: None,
             events_read: 0,
@@ -172,6 +174,9 @@ impl RunView {
                 }
                 if let Some(a) = metrics["accuracy"].as_f64() {
                     self.valid_accuracy.push(x, a);
+                }
+                if let Some(l) = metrics["loss"].as_f64() {
+                    self.valid_loss.push(x, l);
                 }
             }
             TrainEvent::Finished { summary } => {

@@ -127,6 +127,14 @@ fn events_come_in_order_and_the_run_folder_is_complete() {
         .filter(|e| matches!(e, TrainEvent::Eval { .. }))
         .count();
     assert!(evals >= 3, "one per epoch and at the end: {evals}");
+    // The validation loss (mean cross-entropy of the pooled probabilities) for the curves:
+    // with 8 classes, between a perfect 0 and far worse than chance (ln 8 ≈ 2.08).
+    for e in events {
+        if let TrainEvent::Eval { metrics, .. } = e {
+            let loss = metrics["loss"].as_f64().expect("validation loss");
+            assert!(loss > 0.0 && loss < 10.0, "{loss}");
+        }
+    }
     for f in [
         "config.toml",
         "events.jsonl",

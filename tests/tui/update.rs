@@ -111,6 +111,7 @@ fn events_fill_the_run_and_series_stay_bounded() {
         [(10.0, 0.5 / 3.0), (20.0, 0.5 * 2.0 / 3.0), (30.0, 0.5)]
     );
     assert_eq!(r.summary_number("test.macro_f1"), Some(0.5));
+    assert_eq!(r.valid_loss.points, [(10.0, 1.4), (20.0, 1.3), (30.0, 1.2)]);
 
     let mut s = Series::default();
     for i in 0..100_000 {

@@ -55,6 +55,13 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             });
         }
     }
+    if !run.valid_loss.points.is_empty() {
+        series.push(PlotSeries {
+            name: "valid loss".into(),
+            points: run.valid_loss.since(from),
+            style: t.fg("valid"),
+        });
+    }
     let title = if app.zoom_recent {
         "Loss and terms (recent, z: all)"
     } else {
