@@ -62,11 +62,20 @@ impl SweepDir {
     /// The cell's config: the sweep's, its values set, and no test scoring (only the best cell
     /// is scored on test).
     pub fn config(&self, cell: &Cell) -> Result<ExperimentConfig, SweepError> {
-        let mut sets = cell.sets();
+        let invalid =
+            |e: String| SweepError::Invalid(format!("cell {} ({}): {e}", cell.index, cell.label()));
+        let (stage_keys, plain): (Vec<_>, Vec<_>) = cell
+            .values
+            .iter()
+            .partition(|(k, _)| k.starts_with("distill.stages."));
+        let mut sets: Vec<String> = plain.iter().map(|(k, v)| format!("{k}={v}")).collect();
         sets.push("train.test=false".into());
-        ExperimentConfig::load(Some(&self.path.join(SWEEP_FILE)), &sets).map_err(|e| {
-            SweepError::Invalid(format!("cell {} ({}): {e}", cell.index, cell.label()))
-        })
+        let mut cfg = ExperimentConfig::load(Some(&self.path.join(SWEEP_FILE)), &sets)
+            .map_err(|e| invalid(e.to_string()))?;
+        for (key, value) in stage_keys {
+            set_stage_key(&mut cfg, key, value).map_err(invalid)?;
+        }
+        Ok(cfg)
     }
 
     pub fn cells_log(&self) -> PathBuf {
@@ -84,4 +93,76 @@ impl SweepDir {
 
 pub fn cell_name(index: usize) -> String {
     format!("cell-{index:03}")
+}
+
+/// `distill.stages.<stage>.<field>`: a key of one stage (`epochs`, `lr`, `alpha` or
+/// `temperature` of its response term, or a term's name for its weight). A named recipe is
+/// written out as its stages first, so `distill.stages.prediction.lr` works with `tinybert`.
+fn set_stage_key(cfg: &mut ExperimentConfig, key: &str, value: &toml::Value) -> Result<(), String> {
+    use crate::distill::{LossSpec, StageSpec};
+    let rest = key.trim_start_matches("distill.stages.");
+    let (stage, field) = rest
+        .rsplit_once('.')
+        .ok_or_else(|| format!("`{key}`: expected distill.stages.<stage>.<field>"))?;
+    if cfg.distill.recipe != "stages" {
+        cfg.distill.stages = crate::distill::stages::resolve(&cfg.distill, &cfg.train)?
+            .into_iter()
+            .map(|s| StageSpec {
+                name: s.name,
+                epochs: s.epochs,
+                lr: s.lr,
+                terms: s.terms,
+            })
+            .collect();
+        cfg.distill.recipe = "stages".into();
+    }
+    let names: Vec<String> = cfg.distill.stages.iter().map(|s| s.name.clone()).collect();
+    let spec = cfg
+        .distill
+        .stages
+        .iter_mut()
+        .find(|s| s.name == stage)
+        .ok_or_else(|| format!("`{key}`: no stage `{stage}` (stages: {})", names.join(", ")))?;
+    let number = value
+        .as_float()
+        .or_else(|| value.as_integer().map(|i| i as f64))
+        .ok_or_else(|| format!("`{key}` must be a number"))?;
+    match field {
+        "epochs" => spec.epochs = number as usize,
+        "lr" => spec.lr = number,
+        "alpha" | "temperature" => {
+            let mut found = false;
+            for t in &mut spec.terms {
+                if let LossSpec::Response { alpha, temperature } = t {
+                    *if field == "alpha" { alpha } else { temperature } = Some(number);
+                    found = true;
+                }
+            }
+            if !found {
+                return Err(format!("`{key}`: stage `{stage}` has no response term"));
+            }
+        }
+        term => {
+            let weight = spec.terms.iter_mut().find_map(|t| {
+                let name = serde_json::to_value(&*t).ok()?["term"]
+                    .as_str()?
+                    .to_string();
+                (name == term).then_some(t)
+            });
+            match weight {
+                Some(LossSpec::LogitMse { weight })
+                | Some(LossSpec::HiddenMse { weight })
+                | Some(LossSpec::EmbeddingMse { weight })
+                | Some(LossSpec::AttentionScoreMse { weight })
+                | Some(LossSpec::AttentionProbKl { weight })
+                | Some(LossSpec::Cosine { weight }) => *weight = number,
+                _ => {
+                    return Err(format!(
+                        "`{key}`: `{term}` is not epochs, lr, alpha, temperature or a weighted term of stage `{stage}`"
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
 }

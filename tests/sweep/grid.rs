@@ -110,3 +110,44 @@ log = ["train.lr"]
     let again = SweepSpec::from_table(&a.to_table(table(text).get("random")), &[]).expect("again");
     assert_eq!(again.cells, a.cells);
 }
+
+#[test]
+fn grid_keys_may_name_a_stage() {
+    use alambic::distill::LossSpec;
+    use alambic::sweep::SweepDir;
+    use alambic::train::ExperimentConfig;
+    let cfg = ExperimentConfig::load(None, &["distill.recipe=tinybert".into()]).expect("cfg");
+    let dir = crate::common::scratch_dir("sweep-stage-keys");
+    let grid = [
+        "distill.stages.prediction.lr=1e-3,2e-3".to_string(),
+        "distill.stages.intermediate.hidden_mse=0.5".to_string(),
+        "distill.stages.prediction.alpha=0.9".to_string(),
+    ];
+    let sweep = SweepDir::create(&dir, &cfg, &grid).expect("sweep");
+    assert_eq!(sweep.spec.cells.len(), 2);
+    let c = sweep.config(&sweep.spec.cells[1]).expect("cell config");
+    assert_eq!(c.distill.recipe, "stages");
+    let names: Vec<&str> = c.distill.stages.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["intermediate", "prediction"]);
+    assert_eq!(c.distill.stages[1].lr, 2e-3);
+    assert!(
+        c.distill.stages[0]
+            .terms
+            .contains(&LossSpec::HiddenMse { weight: 0.5 })
+    );
+    assert_eq!(
+        c.distill.stages[1].terms[0],
+        LossSpec::Response {
+            alpha: Some(0.9),
+            temperature: None
+        }
+    );
+    let err = SweepDir::create(&dir, &cfg, &["distill.stages.final.lr=1e-3".to_string()])
+        .err()
+        .expect("no such stage")
+        .to_string();
+    assert!(
+        err.contains("no stage `final` (stages: intermediate, prediction)"),
+        "{err}"
+    );
+}
