@@ -156,3 +156,17 @@ fn config_file_sets_fields_and_rejects_unknown_keys() {
         "{err}"
     );
 }
+
+#[test]
+fn without_a_terminal_the_workbench_points_to_the_headless_commands() {
+    for args in [&[][..], &["tui"][..]] {
+        let out = alambic(args);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("the workbench needs a terminal")
+                && err.contains("alambic train|distill|sweep --config FILE"),
+            "{err}"
+        );
+    }
+}
