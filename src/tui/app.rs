@@ -75,6 +75,8 @@ pub struct App {
     pub dataset: DatasetView,
     pub sweep: Option<(PathBuf, SweepStatus)>,
     pub sweep_cursor: usize,
+    /// The sweep teacher's validation macro-F1 (the heat map's reference).
+    pub sweep_teacher: Option<f64>,
     /// The last thing worth telling the user (a run started, an error).
     pub message: Option<String>,
     pub config: Option<PathBuf>,
@@ -96,6 +98,7 @@ impl App {
             dataset: DatasetView::default(),
             sweep: None,
             sweep_cursor: 0,
+            sweep_teacher: None,
             message: None,
             config: None,
             runs_dir: PathBuf::from("runs"),
@@ -293,6 +296,7 @@ impl App {
             && let Ok(sweep) = SweepDir::open(dir)
         {
             *s = status(&sweep);
+            self.sweep_teacher = super::panes::sweep::teacher_score(dir);
         }
         self.dataset.poll_loading();
     }

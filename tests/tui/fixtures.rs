@@ -170,6 +170,7 @@ pub fn app(ascii: bool) -> (App, FakeLauncher) {
     );
     app.dataset.loaded = Some(alambic::tui::dataset::load(&cfg, &[&tok]).expect("demo data"));
     app.sweep = Some((PathBuf::from("runs/sweep-0000"), sweep_status()));
+    app.sweep_teacher = Some(0.62);
     app.config = Some(PathBuf::from("data/demo.toml"));
     (app, launcher)
 }

@@ -14,8 +14,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use std::path::Path;
 
-/// The teacher's best validation macro-F1, from the run its `teacher.json` names.
-fn teacher_score(dir: &Path) -> Option<f64> {
+/// The teacher's best validation macro-F1, from the run its `teacher.json` names (read on
+/// the app's tick, not per frame).
+pub fn teacher_score(dir: &Path) -> Option<f64> {
     let pass: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("teacher.json")).ok()?).ok()?;
     let ckpt = std::path::PathBuf::from(pass["checkpoint"].as_str()?);
@@ -120,7 +121,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         ),
         t.text(),
     )));
-    if let Some(v) = teacher_score(dir) {
+    if let Some(v) = app.sweep_teacher {
         lines.push(Line::from(Span::styled(
             format!("teacher (reference): valid macro-F1 {v:.4}"),
             t.fg("teacher"),
