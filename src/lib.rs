@@ -10,6 +10,7 @@ pub mod data;
 pub mod distill;
 pub mod eval;
 pub mod model;
+pub mod report;
 pub mod store;
 pub mod sweep;
 pub mod testing;

@@ -36,6 +36,17 @@ pub enum Command {
     /// A grid of distillations over any config keys (alpha × temperature by default),
     /// resumable, shared by any number of workers; `sweep status DIR`, `sweep slurm DIR`.
     Sweep(sweep::SweepArgs),
+    /// One self-contained HTML page (inline SVG, no script) from run and sweep folders:
+    /// dataset, curves, teacher vs students, confusion matrices, sweep grid, frontier, configs.
+    Report {
+        /// Run folders and sweep folders.
+        #[arg(required = true)]
+        paths: Vec<std::path::PathBuf>,
+        #[arg(short, long, default_value = "report.html")]
+        out: std::path::PathBuf,
+        #[arg(long, default_value = "Alambic — weekly report")]
+        title: String,
+    },
     /// Score a model (a run folder or any model source) on a dataset.
     Eval(predict::EvalArgs),
     /// Verdicts for .sol files, with class probabilities and the window that decided.
@@ -111,6 +122,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Predict(args)) => predict::predict(args),
         Some(Command::Runs { dir, json }) => train::list(&dir, json),
         Some(Command::Tui(args)) => tui(args),
+        Some(Command::Report { paths, out, title }) => {
+            let report = alambic::report::collect(&paths)?;
+            let html = alambic::report::html::render(&report, &title);
+            alambic::store::write_atomic(&out, html.as_bytes())?;
+            println!(
+                "wrote {} ({} runs, {} sweeps, {:.0} kB)",
+                out.display(),
+                report.runs.len(),
+                report.sweeps.len(),
+                html.len() as f64 / 1e3
+            );
+            Ok(())
+        }
         None => tui(TuiArgs {
             config: Some(std::path::PathBuf::from(DEMO_CONFIG)),
             ..TuiArgs::default()

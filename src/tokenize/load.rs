@@ -46,6 +46,21 @@ impl std::fmt::Debug for TextTokenizer {
 impl TextTokenizer {
     /// A folder (tokenizer.json, else vocab.json + merges.txt, else vocab.txt) or one of
     /// those files.
+    /// The tokenizer the first of these model sources names (a scratch model's `?tokenizer=`,
+    /// or a model folder's own), for statistics that need one; `None` if none names one.
+    pub fn named_by(sources: &[&str]) -> Option<Self> {
+        use crate::model::ModelSource;
+        sources
+            .iter()
+            .find_map(|s| match ModelSource::parse(s).ok()? {
+                ModelSource::Scratch {
+                    tokenizer: Some(t), ..
+                } => Self::load(t).ok(),
+                ModelSource::Folder(p) => Self::load(p).ok(),
+                _ => None,
+            })
+    }
+
     pub fn load(source: impl AsRef<Path>) -> Result<Self, TokenizeError> {
         let path = source.as_ref();
         if path.is_dir() {

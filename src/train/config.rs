@@ -103,6 +103,17 @@ impl ExperimentConfig {
         )
     }
 
+    /// A config from TOML text (e.g. a run folder's resolved `config.toml`), over the defaults.
+    pub fn from_text(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let mut table: Table =
+            toml::from_str(DEFAULTS).map_err(|e| err("defaults.toml", e.to_string()))?;
+        let defaults = table.clone();
+        let user: Table =
+            toml::from_str(text).map_err(|e| err(origin, format!("not valid TOML: {e}")))?;
+        merge(&mut table, user, &defaults, "", origin)?;
+        Self::from_table(table, origin.to_string())
+    }
+
     fn from_table(table: Table, origin: String) -> Result<Self, ConfigError> {
         Value::Table(table)
             .try_into()

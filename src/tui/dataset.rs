@@ -4,7 +4,6 @@
 
 use crate::data::stats::{self, DataStats};
 use crate::data::{DataConfig, Dataset, Split};
-use crate::model::ModelSource;
 use crate::tokenize::{TextTokenizer, WindowSpec};
 use std::sync::mpsc::{Receiver, channel};
 
@@ -36,23 +35,10 @@ pub struct DatasetView {
     pub viewer_scroll: usize,
 }
 
-/// A tokenizer named by the config (the student's, else the teacher's), for token lengths.
-fn config_tokenizer(sources: &[&str]) -> Option<TextTokenizer> {
-    sources
-        .iter()
-        .find_map(|s| match ModelSource::parse(s).ok()? {
-            ModelSource::Scratch {
-                tokenizer: Some(t), ..
-            } => TextTokenizer::load(t).ok(),
-            ModelSource::Folder(p) => TextTokenizer::load(p).ok(),
-            _ => None,
-        })
-}
-
 pub fn load(cfg: &DataConfig, sources: &[&str]) -> Result<Loaded, String> {
     let ds = Dataset::prepare(cfg).map_err(|e| e.to_string())?;
     let mut stats = stats::compute(&ds);
-    if let Some(tok) = config_tokenizer(sources) {
+    if let Some(tok) = TextTokenizer::named_by(sources) {
         let spec = WindowSpec {
             max_len: cfg.max_len,
             stride: cfg.stride,

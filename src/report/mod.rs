@@ -1,0 +1,158 @@
+//! `alambic report`: one self-contained HTML page (inline SVG, no script, no network) from
+//! run and sweep folders — what a researcher shows a supervisor each week. Everything is read
+//! from the folders (`summary.json`, `events.jsonl`, `predictions.json`, `config.toml`,
+//! `cells.jsonl`), so a report can be made on any machine that sees them.
+
+pub mod html;
+pub mod plots;
+
+use crate::data::Dataset;
+use crate::data::stats::{self, DataStats};
+use crate::store::TrainEvent;
+use crate::store::events::read_events;
+use crate::sweep::SweepDir;
+use crate::sweep::summary::{SweepStatus, status};
+use crate::tokenize::{TextTokenizer, WindowSpec};
+use crate::train::ExperimentConfig;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Points kept per curve (evenly thinned): enough for a 640-pixel-wide plot.
+const CURVE_POINTS: usize = 600;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+#[derive(Clone, Debug)]
+pub struct RunData {
+    pub path: PathBuf,
+    pub name: String,
+    pub role: String,
+    pub summary: Value,
+    pub config: String,
+    pub loss: Vec<(f64, f64)>,
+    pub terms: BTreeMap<String, Vec<(f64, f64)>>,
+    pub valid_f1: Vec<(f64, f64)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct SweepData {
+    pub path: PathBuf,
+    pub status: SweepStatus,
+    pub summary: Option<Value>,
+    pub config: String,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    pub runs: Vec<RunData>,
+    pub sweeps: Vec<SweepData>,
+    pub dataset: Option<DataStats>,
+}
+
+fn thin(points: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
+    let step = points.len().div_ceil(CURVE_POINTS).max(1);
+    points.into_iter().step_by(step).collect()
+}
+
+pub fn read_run(path: &Path) -> Result<RunData, ReportError> {
+    let text = std::fs::read_to_string(path.join("summary.json")).map_err(|e| {
+        ReportError::Invalid(format!(
+            "{}: no summary.json ({e}); only finished runs go in a report",
+            path.display()
+        ))
+    })?;
+    let summary: Value = serde_json::from_str(&text)
+        .map_err(|e| ReportError::Invalid(format!("{}/summary.json: {e}", path.display())))?;
+    let mut loss = Vec::new();
+    let mut terms: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+    let mut valid_f1 = Vec::new();
+    for e in read_events(&path.join("events.jsonl")).unwrap_or_default() {
+        match e {
+            TrainEvent::Step {
+                step,
+                loss: l,
+                terms: t,
+                ..
+            } => {
+                loss.push((step as f64, l));
+                for (k, v) in t {
+                    terms.entry(k).or_default().push((step as f64, v));
+                }
+            }
+            TrainEvent::Eval {
+                step,
+                split,
+                metrics,
+            } if split == "valid" => {
+                if let Some(f) = metrics["macro_f1"].as_f64() {
+                    valid_f1.push((step as f64, f));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(RunData {
+        path: path.to_path_buf(),
+        name: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        role: summary["role"].as_str().unwrap_or("run").to_string(),
+        config: std::fs::read_to_string(path.join("config.toml")).unwrap_or_default(),
+        summary,
+        loss: thin(loss),
+        terms: terms.into_iter().map(|(k, v)| (k, thin(v))).collect(),
+        valid_f1,
+    })
+}
+
+/// Runs and sweeps from the folders given; a sweep brings its finished cells' runs along.
+pub fn collect(paths: &[PathBuf]) -> Result<Report, ReportError> {
+    let mut report = Report::default();
+    for p in paths {
+        if p.join("sweep.toml").is_file() {
+            let sweep = SweepDir::open(p).map_err(|e| ReportError::Invalid(e.to_string()))?;
+            let summary = std::fs::read_to_string(p.join("summary.json"))
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok());
+            report.sweeps.push(SweepData {
+                path: p.clone(),
+                status: status(&sweep),
+                summary,
+                config: std::fs::read_to_string(p.join("sweep.toml")).unwrap_or_default(),
+            });
+        } else if p.join("run.json").is_file() {
+            report.runs.push(read_run(p)?);
+        } else {
+            return Err(ReportError::Invalid(format!(
+                "{}: neither a run folder (run.json) nor a sweep folder (sweep.toml)",
+                p.display()
+            )));
+        }
+    }
+    report.dataset = report.runs.first().and_then(|r| dataset_stats(&r.config));
+    Ok(report)
+}
+
+/// The dataset section, from a run's config (its `[dataset]`, and a tokenizer its models name).
+fn dataset_stats(config: &str) -> Option<DataStats> {
+    let cfg = ExperimentConfig::from_text(config, "config.toml").ok()?;
+    let ds = Dataset::prepare(&cfg.dataset).ok()?;
+    let mut s = stats::compute(&ds);
+    let sources = [cfg.student.model.as_str(), cfg.teacher.model.as_str()];
+    if let Some(tok) = TextTokenizer::named_by(&sources) {
+        let spec = WindowSpec {
+            max_len: cfg.dataset.max_len,
+            stride: cfg.dataset.stride,
+        };
+        s.tokens = stats::token_stats(&ds, &tok, spec).ok();
+    }
+    Some(s)
+}

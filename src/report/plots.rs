@@ -1,0 +1,161 @@
+//! SVG plots for the report (plotters' SVG backend): training curves and the efficiency
+//! frontier. Every plot has axis labels with units and a legend, so it reads on paper too.
+
+use plotters::prelude::*;
+
+const PALETTE: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+];
+
+pub struct Line<'a> {
+    pub name: &'a str,
+    pub points: &'a [(f64, f64)],
+}
+
+fn bounds(lines: &[Line]) -> (f64, f64, f64, f64) {
+    let pts = lines.iter().flat_map(|l| l.points.iter());
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for &(x, y) in pts {
+        x0 = x0.min(x);
+        x1 = x1.max(x);
+        y0 = y0.min(y);
+        y1 = y1.max(y);
+    }
+    if x0 > x1 {
+        return (0.0, 1.0, 0.0, 1.0);
+    }
+    if x1 - x0 < 1e-9 {
+        x1 = x0 + 1.0;
+    }
+    if y1 - y0 < 1e-9 {
+        y1 = y0 + 1.0;
+    }
+    (x0, x1, y0, y1)
+}
+
+/// Line series against the step; one `<path>` per series.
+pub fn lines(title: &str, x_label: &str, y_label: &str, lines: &[Line]) -> String {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (640, 320)).into_drawing_area();
+        let _ = root.fill(&WHITE);
+        let (x0, x1, y0, y1) = bounds(lines);
+        let chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(36)
+            .y_label_area_size(56)
+            .build_cartesian_2d(x0..x1, y0..y1);
+        let Ok(mut chart) = chart else {
+            return svg_error(title);
+        };
+        let _ = chart
+            .configure_mesh()
+            .x_desc(x_label)
+            .y_desc(y_label)
+            .light_line_style(WHITE.mix(0.0))
+            .draw();
+        for (i, l) in lines.iter().enumerate() {
+            let color = PALETTE[i % PALETTE.len()];
+            if let Ok(series) = chart.draw_series(LineSeries::new(
+                l.points.iter().copied(),
+                color.stroke_width(2),
+            )) {
+                series.label(l.name).legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+                });
+            }
+        }
+        let _ = chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.3))
+            .position(SeriesLabelPosition::UpperRight)
+            .draw();
+        let _ = root.present();
+    }
+    svg
+}
+
+/// Named points with their Pareto frontier (higher y and lower x are better) drawn as a line.
+pub fn frontier(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    points: &[(String, f64, f64)],
+) -> String {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (640, 320)).into_drawing_area();
+        let _ = root.fill(&WHITE);
+        let all: Vec<(f64, f64)> = points.iter().map(|p| (p.1, p.2)).collect();
+        let (x0, x1, y0, y1) = bounds(&[Line {
+            name: "",
+            points: &all,
+        }]);
+        let pad_x = (x1 - x0) * 0.15;
+        let pad_y = (y1 - y0) * 0.15;
+        let chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(36)
+            .y_label_area_size(56)
+            .build_cartesian_2d(
+                (x0 - pad_x).max(0.0)..x1 + pad_x,
+                (y0 - pad_y).max(0.0)..(y1 + pad_y).min(1.0),
+            );
+        let Ok(mut chart) = chart else {
+            return svg_error(title);
+        };
+        let _ = chart
+            .configure_mesh()
+            .x_desc(x_label)
+            .y_desc(y_label)
+            .draw();
+        let pareto = pareto(points);
+        let mut front: Vec<(f64, f64)> =
+            pareto.iter().map(|&i| (points[i].1, points[i].2)).collect();
+        front.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let _ = chart.draw_series(LineSeries::new(front, PALETTE[3].stroke_width(1)));
+        for (i, (name, x, y)) in points.iter().enumerate() {
+            let on = pareto.contains(&i);
+            let color = if on { PALETTE[3] } else { PALETTE[0] };
+            let _ = chart.draw_series(std::iter::once(Circle::new((*x, *y), 5, color.filled())));
+            let label = if on {
+                format!("{name} (Pareto)")
+            } else {
+                name.clone()
+            };
+            let _ = chart.draw_series(std::iter::once(Text::new(
+                label,
+                (*x, *y),
+                ("sans-serif", 12),
+            )));
+        }
+        let _ = root.present();
+    }
+    svg
+}
+
+/// Indices of the points no other point beats on both axes (smaller x, larger y).
+pub fn pareto(points: &[(String, f64, f64)]) -> Vec<usize> {
+    (0..points.len())
+        .filter(|&i| {
+            !points.iter().enumerate().any(|(j, q)| {
+                j != i
+                    && q.1 <= points[i].1
+                    && q.2 >= points[i].2
+                    && (q.1 < points[i].1 || q.2 > points[i].2)
+            })
+        })
+        .collect()
+}
+
+fn svg_error(title: &str) -> String {
+    format!("<p>could not draw {title}</p>")
+}

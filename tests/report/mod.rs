@@ -1,0 +1,147 @@
+//! `alambic report` on a tiny distillation (its child teacher and the student) and a 2 × 2
+//! sweep: the page parses, every section is there, the tables carry the runs' own numbers, the
+//! plots carry their series.
+
+use crate::common::scratch_dir;
+use alambic::distill::distill;
+use alambic::report::{collect, html::render};
+use alambic::store::{RunDir, VecSink};
+use alambic::sweep::{SweepDir, prepare_teacher, work};
+use alambic::train::ExperimentConfig;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+fn tiny(sets: &[&str]) -> ExperimentConfig {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/configs/tiny.toml");
+    let mut all =
+        vec!["teacher.model=\"scratch:bert-tiny?tokenizer=data/demo/tokenizer.json\"".to_string()];
+    all.extend(sets.iter().map(|s| s.to_string()));
+    let mut cfg = ExperimentConfig::load(Some(&path), &all).expect("config");
+    cfg.dataset.file = Path::new(env!("CARGO_MANIFEST_DIR")).join(&cfg.dataset.file);
+    cfg
+}
+
+fn summary(run: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).expect("summary"))
+        .expect("json")
+}
+
+#[test]
+fn a_report_of_runs_and_a_sweep_has_every_section_and_the_runs_numbers() {
+    let out = scratch_dir("report");
+    let cfg = tiny(&["train.max_steps=4"]);
+    let mut run = RunDir::create(&out.join("runs"), "distill", &cfg.to_toml()).expect("run");
+    distill(
+        &cfg,
+        &mut run,
+        &mut VecSink::default(),
+        &AtomicBool::new(false),
+        false,
+    )
+    .expect("distill");
+    let teacher_ckpt = std::fs::read_to_string(run.path.join("teacher.txt")).expect("teacher");
+    let teacher = PathBuf::from(teacher_ckpt.trim())
+        .parent()
+        .and_then(Path::parent)
+        .expect("teacher run")
+        .to_path_buf();
+    let grid = [
+        "distill.alpha=0.2,0.8".to_string(),
+        "distill.temperature=1,4".to_string(),
+    ];
+    let sweep =
+        SweepDir::create(&out.join("sweeps"), &tiny(&["train.max_steps=2"]), &grid).expect("sweep");
+    let stop = AtomicBool::new(false);
+    prepare_teacher(&sweep, &mut VecSink::default(), &stop).expect("teacher");
+    let quiet = |_: &alambic::sweep::Cell| -> Box<dyn alambic::store::EventSink> {
+        Box::new(VecSink::default())
+    };
+    work(&sweep, None, &quiet, &stop).expect("sweep");
+
+    let report =
+        collect(&[teacher.clone(), run.path.clone(), sweep.path.clone()]).expect("collect");
+    let html = render(&report, "Weekly report");
+    let opts = roxmltree::ParsingOptions {
+        allow_dtd: true,
+        ..Default::default()
+    };
+    let doc = roxmltree::Document::parse_with_options(&html, opts).expect("the page parses as XML");
+    let ids: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("section"))
+        .filter_map(|n| n.attribute("id"))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "dataset",
+            "curves",
+            "comparison",
+            "confusion",
+            "sweep",
+            "frontier",
+            "configs"
+        ]
+    );
+    // The comparison table holds each run's own test numbers.
+    for dir in [&teacher, &run.path] {
+        let s = summary(dir);
+        for key in ["accuracy", "macro_f1"] {
+            let v = format!("{:.4}", s["test"][key].as_f64().expect(key));
+            assert!(
+                html.contains(&format!("<td>{v}</td>")),
+                "{key} {v} of {}",
+                dir.display()
+            );
+        }
+    }
+    // The sweep: every cell's objective in the grid, the best one marked, its test score.
+    let sweep_summary = summary(&sweep.path);
+    for c in sweep_summary["cells"].as_array().expect("cells") {
+        let v = format!("{:.4}", c["objective"].as_f64().expect("objective"));
+        assert!(html.contains(&format!("{v}</td>")), "cell {v}");
+    }
+    assert_eq!(
+        doc.descendants()
+            .filter(|n| n.attribute("class") == Some("best"))
+            .count(),
+        1
+    );
+    let best_test = format!(
+        "test macro-F1 {:.4}",
+        sweep_summary["best"]["test"]["macro_f1"]
+            .as_f64()
+            .expect("best test")
+    );
+    assert!(html.contains(&best_test), "{best_test}");
+    // Curves: the distillation's figure carries loss, hard_ce and soft_kl; each figure says how
+    // many series it has and names each in its legend.
+    let figures: Vec<roxmltree::Node> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("figure") && n.attribute("data-series").is_some())
+        .collect();
+    let distill_fig = figures
+        .iter()
+        .find(|f| {
+            f.descendants().any(|t| {
+                t.text()
+                    .is_some_and(|x| x.contains(&format!("{} (distill)", run.info.run_id)))
+            })
+        })
+        .expect("the distillation's curves");
+    assert_eq!(distill_fig.attribute("data-series"), Some("3"));
+    let texts: Vec<&str> = distill_fig.descendants().filter_map(|n| n.text()).collect();
+    for name in ["loss", "hard_ce", "soft_kl"] {
+        assert!(
+            texts.iter().any(|t| t.trim() == name),
+            "legend lacks {name}"
+        );
+    }
+    assert_eq!(
+        doc.descendants()
+            .filter(|n| n.has_tag_name("script"))
+            .count(),
+        0
+    );
+    std::fs::write(out.join("report.html"), &html).expect("write");
+}
