@@ -81,18 +81,26 @@ fn dataset(h: &mut String, r: &Report) {
             .iter()
             .map(|&(lo, hi, n)| ((lo + hi) as f64 / 2.0, n as f64))
             .collect();
+        let top = bins.iter().map(|b| b.1).fold(0.0, f64::max);
+        let cut = [(t.max_len as f64, 0.0), (t.max_len as f64, top)];
         let svg = plots::lines(
-            &format!("Token lengths (max_len {} marked below)", t.max_len),
-            "tokens per contract",
+            "Token lengths per contract",
+            "tokens per contract (bin centre)",
             "contracts",
-            &[Line {
-                name: "contracts per length bin",
-                points: &bins,
-            }],
+            &[
+                Line {
+                    name: "contracts per length bin",
+                    points: &bins,
+                },
+                Line {
+                    name: "max_len (truncation)",
+                    points: &cut,
+                },
+            ],
         );
         let _ = writeln!(
             h,
-            "<figure data-series=\"1\">{svg}<figcaption>median {} tokens; {:.0}% of contracts fit in max_len {}; truncation would lose {:.0}% of tokens.</figcaption></figure>",
+            "<figure data-series=\"2\">{svg}<figcaption>median {} tokens; {:.0}% of contracts fit in max_len {}; truncation would lose {:.0}% of tokens.</figcaption></figure>",
             t.median,
             t.fit_share * 100.0,
             t.max_len,
@@ -213,14 +221,29 @@ fn confusion(h: &mut String, r: &Report) {
         };
         let _ = write!(
             h,
-            "<h3>{} ({})</h3><table>",
+            "<h3>{} ({})</h3><table><tr><th class=\"l\">true \\ predicted</th>",
             escape(&run.name),
             escape(&run.role)
         );
-        for row in m {
-            h.push_str("<tr>");
-            for v in row.as_array().into_iter().flatten() {
-                let _ = write!(h, "<td>{}</td>", v.as_u64().unwrap_or(0));
+        let classes: Vec<&str> = run.summary["classes"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        for j in 0..m.len() {
+            let _ = write!(h, "<th>{j}</th>");
+        }
+        h.push_str("</tr>");
+        for (i, row) in m.iter().enumerate() {
+            let name = classes.get(i).copied().unwrap_or("");
+            let _ = write!(h, "<tr><th class=\"l\">{i} {}</th>", escape(name));
+            for (j, v) in row.as_array().into_iter().flatten().enumerate() {
+                let n = v.as_u64().unwrap_or(0);
+                // The diagonal (right answers) in bold.
+                if i == j {
+                    let _ = write!(h, "<td><b>{n}</b></td>");
+                } else {
+                    let _ = write!(h, "<td>{n}</td>");
+                }
             }
             h.push_str("</tr>");
         }

@@ -29,11 +29,12 @@ fn bounds(lines: &[Line]) -> (f64, f64, f64, f64) {
     if x0 > x1 {
         return (0.0, 1.0, 0.0, 1.0);
     }
+    // A single value sits in the middle of its axis, not on the frame.
     if x1 - x0 < 1e-9 {
-        x1 = x0 + 1.0;
+        (x0, x1) = (x0 - 0.5, x1 + 0.5);
     }
     if y1 - y0 < 1e-9 {
-        y1 = y0 + 1.0;
+        (y0, y1) = (y0 - 0.5, y1 + 0.5);
     }
     (x0, x1, y0, y1)
 }
@@ -62,6 +63,8 @@ pub fn lines(title: &str, x_label: &str, y_label: &str, lines: &[Line]) -> Strin
             .draw();
         for (i, l) in lines.iter().enumerate() {
             let color = PALETTE[i % PALETTE.len()];
+            // Marks as well as the line: a series of one point (one evaluation) still shows.
+            let _ = chart.draw_series(l.points.iter().map(|&p| Circle::new(p, 3, color.filled())));
             if let Ok(series) = chart.draw_series(LineSeries::new(
                 l.points.iter().copied(),
                 color.stroke_width(2),
