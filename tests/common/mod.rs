@@ -73,3 +73,15 @@ pub fn alambic(args: &[&str]) -> std::process::Output {
         .output()
         .expect("run alambic")
 }
+
+/// The tiny config every training test uses (`tests/configs/tiny.toml`) with `--set`-style
+/// overrides, its dataset path made absolute.
+pub fn tiny(sets: &[&str]) -> alambic::train::ExperimentConfig {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    let mut cfg =
+        alambic::train::ExperimentConfig::load(Some(&root.join("tests/configs/tiny.toml")), &sets)
+            .expect("tiny config");
+    cfg.dataset.file = root.join(&cfg.dataset.file);
+    cfg
+}

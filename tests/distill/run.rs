@@ -11,13 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 pub(crate) fn config(sets: &[&str]) -> ExperimentConfig {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/configs/tiny.toml");
-    let mut all =
-        vec!["teacher.model=\"scratch:bert-tiny?tokenizer=data/demo/tokenizer.json\"".to_string()];
-    all.extend(sets.iter().map(|s| s.to_string()));
-    let mut cfg = ExperimentConfig::load(Some(&path), &all).expect("config");
-    cfg.dataset.file = Path::new(env!("CARGO_MANIFEST_DIR")).join(&cfg.dataset.file);
-    cfg
+    let mut all = vec!["teacher.model=\"scratch:bert-tiny?tokenizer=data/demo/tokenizer.json\""];
+    all.extend_from_slice(sets);
+    crate::common::tiny(&all)
 }
 
 pub(crate) fn run(cfg: &ExperimentConfig, out: &Path) -> (PathBuf, Vec<TrainEvent>) {

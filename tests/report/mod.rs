@@ -12,13 +12,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 fn tiny(sets: &[&str]) -> ExperimentConfig {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/configs/tiny.toml");
-    let mut all =
-        vec!["teacher.model=\"scratch:bert-tiny?tokenizer=data/demo/tokenizer.json\"".to_string()];
-    all.extend(sets.iter().map(|s| s.to_string()));
-    let mut cfg = ExperimentConfig::load(Some(&path), &all).expect("config");
-    cfg.dataset.file = Path::new(env!("CARGO_MANIFEST_DIR")).join(&cfg.dataset.file);
-    cfg
+    let mut all = vec!["teacher.model=\"scratch:bert-tiny?tokenizer=data/demo/tokenizer.json\""];
+    all.extend_from_slice(sets);
+    crate::common::tiny(&all)
 }
 
 fn summary(run: &Path) -> serde_json::Value {

@@ -7,15 +7,12 @@ use alambic::store::{EventSink, TrainEvent, VecSink};
 use alambic::sweep::cells::{self, CellState};
 use alambic::sweep::summary::{render, status};
 use alambic::sweep::{Cell, SweepDir, prepare_teacher, work};
-use alambic::train::ExperimentConfig;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 fn tiny_sweep(name: &str) -> SweepDir {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/configs/tiny.toml");
-    let mut cfg = ExperimentConfig::load(Some(&path), &["train.max_steps=3".into()]).expect("cfg");
-    cfg.dataset.file = Path::new(env!("CARGO_MANIFEST_DIR")).join(&cfg.dataset.file);
+    let cfg = crate::common::tiny(&["train.max_steps=3"]);
     let grid = [
         "distill.alpha=0.2,0.8".to_string(),
         "distill.temperature=1,4".to_string(),

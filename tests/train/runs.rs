@@ -1,6 +1,6 @@
 //! Training runs on the tiny config: events, determinism, resume, kill -9, predict, eval.
 
-use crate::common::{alambic, scratch_dir};
+use crate::common::{alambic, scratch_dir, tiny};
 use alambic::store::events::read_events;
 use alambic::store::runs::{Status, status_of};
 use alambic::store::{EventSink, RunDir, TrainEvent, VecSink};
@@ -11,14 +11,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
-
-fn tiny(sets: &[&str]) -> ExperimentConfig {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/configs/tiny.toml");
-    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-    let mut cfg = ExperimentConfig::load(Some(&path), &sets).expect("tiny config");
-    cfg.dataset.file = Path::new(env!("CARGO_MANIFEST_DIR")).join(&cfg.dataset.file);
-    cfg
-}
 
 /// Stops the run (as Ctrl-C would) once it has reported `at` steps.
 pub(crate) struct StopAt<'a> {

@@ -1,11 +1,11 @@
 //! The real binary in tmux: keys in with `send-keys`, the screen out with `capture-pane`,
 //! polling for text (never fixed sleeps). Each test has its own tmux server socket.
 
-use crate::common::scratch_dir;
+use crate::common::{scratch_dir, tiny};
 use alambic::store::events::read_events;
 use alambic::store::runs::{Status, status_of};
 use alambic::store::{RunDir, TrainEvent, VecSink};
-use alambic::train::{ExperimentConfig, train};
+use alambic::train::train;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
@@ -95,14 +95,6 @@ impl Drop for Tmux {
 
 fn exe() -> String {
     env!("CARGO_BIN_EXE_alambic").to_string()
-}
-
-fn tiny(sets: &[&str]) -> ExperimentConfig {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/configs/tiny.toml");
-    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-    let mut cfg = ExperimentConfig::load(Some(&path), &sets).expect("tiny config");
-    cfg.dataset.file = Path::new(env!("CARGO_MANIFEST_DIR")).join(&cfg.dataset.file);
-    cfg
 }
 
 fn finished_run(out: &Path) -> PathBuf {
