@@ -252,9 +252,8 @@ fn confusion(h: &mut String, r: &Report) {
     h.push_str("</section>\n");
 }
 
-fn heat(v: f64, lo: f64, hi: f64) -> String {
-    let t = if hi > lo { (v - lo) / (hi - lo) } else { 1.0 };
-    // White to green.
+/// White (the worst cell) to green (the best).
+fn heat(t: f64) -> String {
     let g = |a: f64, b: f64| (a + (b - a) * t).round() as u8;
     format!(
         "#{:02x}{:02x}{:02x}",
@@ -265,14 +264,6 @@ fn heat(v: f64, lo: f64, hi: f64) -> String {
 }
 
 fn sweep_table(h: &mut String, s: &SweepStatus) {
-    let done: Vec<f64> = s
-        .cells
-        .iter()
-        .filter(|c| c.state == "finished")
-        .filter_map(|c| c.objective)
-        .collect();
-    let lo = done.iter().copied().fold(f64::MAX, f64::min);
-    let hi = done.iter().copied().fold(f64::MIN, f64::max);
     let cell_html = |i: usize| -> String {
         let Some(c) = s.cells.get(i) else {
             return "<td></td>".into();
@@ -283,15 +274,10 @@ fn sweep_table(h: &mut String, s: &SweepStatus) {
             ""
         };
         match (c.state.as_str(), c.objective) {
-            ("finished", Some(v)) => {
-                let v = if s.maximize { v } else { -v };
-                let shown = if s.maximize { v } else { -v };
-                let (l, u) = if s.maximize { (lo, hi) } else { (-hi, -lo) };
-                format!(
-                    "<td{best} style=\"background:{}\">{shown:.4}</td>",
-                    heat(v, l, u)
-                )
-            }
+            ("finished", Some(v)) => format!(
+                "<td{best} style=\"background:{}\">{v:.4}</td>",
+                heat(s.goodness(v))
+            ),
             (state, _) => format!("<td>{state}</td>"),
         }
     };

@@ -39,6 +39,21 @@ pub struct SweepStatus {
     pub best: Option<usize>,
 }
 
+impl SweepStatus {
+    /// How good `v` is among the finished cells: 0 the worst, 1 the best (either direction),
+    /// for heat maps; 1 when they all tie.
+    pub fn goodness(&self, v: f64) -> f64 {
+        let done = self
+            .cells
+            .iter()
+            .filter(|c| c.state == "finished")
+            .filter_map(|c| c.objective);
+        let (lo, hi) = done.fold((f64::MAX, f64::MIN), |(lo, hi), x| (lo.min(x), hi.max(x)));
+        let x = if hi > lo { (v - lo) / (hi - lo) } else { 1.0 };
+        if self.maximize { x } else { 1.0 - x }
+    }
+}
+
 pub fn status(sweep: &SweepDir) -> SweepStatus {
     let latest = cells::latest(&cells::read(&sweep.cells_log()));
     let cells: Vec<CellStatus> = sweep

@@ -74,6 +74,8 @@ pub struct App {
     pub zoom_recent: bool,
     pub dataset: DatasetView,
     pub sweep: Option<(PathBuf, SweepStatus)>,
+    /// The open sweep's folder, read once (its spec does not change).
+    sweep_dir: Option<SweepDir>,
     pub sweep_cursor: usize,
     /// The sweep teacher's validation macro-F1 (the heat map's reference).
     pub sweep_teacher: Option<f64>,
@@ -97,6 +99,7 @@ impl App {
             zoom_recent: false,
             dataset: DatasetView::default(),
             sweep: None,
+            sweep_dir: None,
             sweep_cursor: 0,
             sweep_teacher: None,
             message: None,
@@ -119,6 +122,8 @@ impl App {
     pub fn attach_sweep(&mut self, path: &std::path::Path) -> Result<(), String> {
         let sweep = SweepDir::open(path).map_err(|e| e.to_string())?;
         self.sweep = Some((path.to_path_buf(), status(&sweep)));
+        self.sweep_teacher = super::panes::sweep::teacher_score(path);
+        self.sweep_dir = Some(sweep);
         Ok(())
     }
 
@@ -292,10 +297,8 @@ impl App {
         for r in &mut self.runs {
             r.poll();
         }
-        if let Some((dir, s)) = &mut self.sweep
-            && let Ok(sweep) = SweepDir::open(dir)
-        {
-            *s = status(&sweep);
+        if let (Some((dir, s)), Some(sweep)) = (&mut self.sweep, &self.sweep_dir) {
+            *s = status(sweep);
             self.sweep_teacher = super::panes::sweep::teacher_score(dir);
         }
         self.dataset.poll_loading();

@@ -38,18 +38,6 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         );
         return;
     };
-    let finished: Vec<f64> = s
-        .cells
-        .iter()
-        .filter(|c| c.state == "finished")
-        .filter_map(|c| c.objective)
-        .collect();
-    let lo = finished.iter().copied().fold(f64::MAX, f64::min);
-    let hi = finished.iter().copied().fold(f64::MIN, f64::max);
-    let norm = |v: f64| {
-        let x = if hi > lo { (v - lo) / (hi - lo) } else { 1.0 };
-        if s.maximize { x } else { 1.0 - x }
-    };
     let short = |k: &str| k.rsplit('.').next().unwrap_or(k).to_string();
     let (rows, cols, row_name, col_name) = match s.axes.as_slice() {
         [a, b] if a.1.len() * b.1.len() == s.cells.len() => {
@@ -68,7 +56,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             "finished" => {
                 let v = c.objective.unwrap_or(f64::NAN);
                 let text = format!("{v:.4}{}", if best { "*" } else { " " });
-                let mut style = t.heat(norm(v));
+                let mut style = t.heat(s.goodness(v));
                 if best {
                     style = style.add_modifier(Modifier::BOLD);
                 }
