@@ -9,7 +9,7 @@ use alambic::train::train;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 struct Tmux {
     socket: String,
@@ -63,17 +63,17 @@ impl Tmux {
         String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "t"]).stdout).into_owned()
     }
 
-    /// Polls the screen until `ok` holds (up to `secs`), returning it.
+    /// Polls the screen every 100 ms until `ok` holds (at most `secs` × 10 polls), returning it.
     fn wait(&self, secs: u64, what: &str, ok: impl Fn(&str) -> bool) -> String {
-        let end = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let s = self.screen();
+        let mut s = String::new();
+        for _ in 0..secs * 10 {
+            s = self.screen();
             if ok(&s) {
                 return s;
             }
-            assert!(Instant::now() < end, "waited for {what}; the screen:\n{s}");
             std::thread::sleep(Duration::from_millis(100));
         }
+        panic!("waited for {what}; the screen:\n{s}");
     }
 
     fn display(&self, format: &str) -> String {
@@ -215,14 +215,15 @@ fn a_run_started_from_the_tui_outlives_it_and_is_reattached() {
         .map(|e| e.path())
         .find(|p| p.join("run.json").is_file())
         .expect("the run folder");
-    let end = Instant::now() + Duration::from_secs(120);
-    while status_of(&run).is_none_or(|s| s.status != Status::Finished) {
-        assert!(
-            Instant::now() < end,
-            "the run did not finish after the TUI quit"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    // Polled every 200 ms, 600 times at most.
+    let finished = (0..600).any(|_| {
+        let done = status_of(&run).is_some_and(|s| s.status == Status::Finished);
+        if !done {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        done
+    });
+    assert!(finished, "the run did not finish after the TUI quit");
 
     let steps = read_events(&run.join("events.jsonl"))
         .expect("events")
