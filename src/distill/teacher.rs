@@ -155,18 +155,21 @@ pub fn teacher_logits(
         cache::save(&path, &logits)?;
         logits
     };
-    let event = TrainEvent::TeacherCache {
+    Ok((logits, Some(cache_event(&path, hit, clock))))
+}
+
+/// The `teacher_cache` event for a cache file read (`hit`) or written since `since`.
+fn cache_event(path: &Path, hit: bool, since: Instant) -> TrainEvent {
+    TrainEvent::TeacherCache {
         hit,
         path: path.display().to_string(),
-        bytes: std::fs::metadata(&path).map_or(0, |m| m.len()),
-        seconds: clock.elapsed().as_secs_f64(),
-    };
-    Ok((logits, Some(event)))
+        bytes: std::fs::metadata(path).map_or(0, |m| m.len()),
+        seconds: since.elapsed().as_secs_f64(),
+    }
 }
 
 /// The teacher's window outputs for token-level terms: from the cache (built on a miss), or
 /// the live teacher itself when `cache = false`. `None` when no term needs them.
-#[allow(clippy::too_many_arguments)]
 pub fn teacher_tokens(
     cfg: &ExperimentConfig,
     needs: &Needs,
@@ -195,12 +198,7 @@ pub fn teacher_tokens(
         cache::save_tensors(&path, &tensors)?;
         tensors
     };
-    let event = TrainEvent::TeacherCache {
-        hit,
-        path: path.display().to_string(),
-        bytes: std::fs::metadata(&path).map_or(0, |m| m.len()),
-        seconds: clock.elapsed().as_secs_f64(),
-    };
+    let event = cache_event(&path, hit, clock);
     Ok((Some(TeacherTokens::Cached { tensors }), Some(event)))
 }
 
