@@ -7,6 +7,7 @@ mod progress;
 mod sweep;
 mod train;
 
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -42,10 +43,14 @@ pub enum Command {
         /// Run folders and sweep folders.
         #[arg(required = true)]
         paths: Vec<std::path::PathBuf>,
-        #[arg(short, long, default_value = "report.html")]
-        out: std::path::PathBuf,
+        /// The page to write (default report.html, or report.md with --markdown).
+        #[arg(short, long)]
+        out: Option<std::path::PathBuf>,
         #[arg(long, default_value = "Alambic — weekly report")]
         title: String,
+        /// The same content as Markdown, its plots as SVG files in `<name>_files/` beside it.
+        #[arg(long)]
+        markdown: bool,
     },
     /// Score a model (a run folder or any model source) on a dataset.
     Eval(predict::EvalArgs),
@@ -122,22 +127,62 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Predict(args)) => predict::predict(args),
         Some(Command::Runs { dir, json }) => train::list(&dir, json),
         Some(Command::Tui(args)) => tui(args),
-        Some(Command::Report { paths, out, title }) => {
-            let report = alambic::report::collect(&paths)?;
-            let html = alambic::report::html::render(&report, &title);
-            alambic::store::write_atomic(&out, html.as_bytes())?;
-            println!(
-                "wrote {} ({} runs, {} sweeps, {:.0} kB)",
-                out.display(),
-                report.runs.len(),
-                report.sweeps.len(),
-                html.len() as f64 / 1e3
-            );
-            Ok(())
-        }
+        Some(Command::Report {
+            paths,
+            out,
+            title,
+            markdown,
+        }) => report(&paths, out, &title, markdown),
         None => tui(TuiArgs {
             config: Some(std::path::PathBuf::from(DEMO_CONFIG)),
             ..TuiArgs::default()
         }),
     }
+}
+
+fn report(
+    paths: &[std::path::PathBuf],
+    out: Option<std::path::PathBuf>,
+    title: &str,
+    markdown: bool,
+) -> Result<()> {
+    use alambic::report::{collect, html, markdown as md};
+    use alambic::store::write_atomic;
+    let report = collect(paths)?;
+    let default = if markdown { "report.md" } else { "report.html" };
+    let out = out.unwrap_or_else(|| default.into());
+    let (bytes, figures) = if markdown {
+        let dir = md::files_dir(&out);
+        let dir_name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let page = md::render(&report, title, &dir_name);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        for (name, svg) in &page.files {
+            write_atomic(&dir.join(name), svg.as_bytes())
+                .with_context(|| format!("writing {}", dir.join(name).display()))?;
+        }
+        write_atomic(&out, page.text.as_bytes())
+            .with_context(|| format!("writing {}", out.display()))?;
+        (page.text.len(), page.files.len())
+    } else {
+        let page = html::render(&report, title);
+        write_atomic(&out, page.as_bytes())
+            .with_context(|| format!("writing {}", out.display()))?;
+        (page.len(), 0)
+    };
+    println!(
+        "wrote {} ({} runs, {} sweeps, {:.0} kB{})",
+        out.display(),
+        report.runs.len(),
+        report.sweeps.len(),
+        bytes as f64 / 1e3,
+        if markdown {
+            format!(", {figures} SVG files beside it")
+        } else {
+            String::new()
+        }
+    );
+    Ok(())
 }

@@ -4,6 +4,8 @@
 //! `cells.jsonl`), so a report can be made on any machine that sees them.
 
 pub mod html;
+pub mod markdown;
+pub mod page;
 pub mod plots;
 
 use crate::data::Dataset;
@@ -53,7 +55,14 @@ pub struct SweepData {
 pub struct Report {
     pub runs: Vec<RunData>,
     pub sweeps: Vec<SweepData>,
-    pub dataset: Option<DataStats>,
+    /// One section per distinct `[dataset]` among the runs, with the runs (indices) it serves.
+    pub datasets: Vec<DatasetSection>,
+}
+
+#[derive(Clone, Debug)]
+pub struct DatasetSection {
+    pub stats: DataStats,
+    pub runs: Vec<usize>,
 }
 
 fn thin(points: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
@@ -137,8 +146,34 @@ pub fn collect(paths: &[PathBuf]) -> Result<Report, ReportError> {
             )));
         }
     }
-    report.dataset = report.runs.first().and_then(|r| dataset_stats(&r.config));
+    report.datasets = datasets(&report.runs);
     Ok(report)
+}
+
+/// The runs grouped by their `[dataset]` table (a teacher and its students share one; runs on
+/// another file or with another `max_len` get their own section), in order of first use.
+fn datasets(runs: &[RunData]) -> Vec<DatasetSection> {
+    let mut keys: Vec<(String, DatasetSection)> = Vec::new();
+    for (i, run) in runs.iter().enumerate() {
+        let key = run
+            .config
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|t| t.get("dataset").map(toml::Value::to_string))
+            .unwrap_or_default();
+        if let Some((_, d)) = keys.iter_mut().find(|(k, _)| *k == key) {
+            d.runs.push(i);
+        } else if let Some(stats) = dataset_stats(&run.config) {
+            keys.push((
+                key,
+                DatasetSection {
+                    stats,
+                    runs: vec![i],
+                },
+            ));
+        }
+    }
+    keys.into_iter().map(|(_, d)| d).collect()
 }
 
 /// The dataset section, from a run's config (its `[dataset]`, and a tokenizer its models name).

@@ -41,11 +41,30 @@ fn bounds(lines: &[Line]) -> (f64, f64, f64, f64) {
 
 /// Line series against the step; one `<path>` per series.
 pub fn lines(title: &str, x_label: &str, y_label: &str, lines: &[Line]) -> String {
+    draw_lines(title, x_label, y_label, lines, None)
+}
+
+/// Scores in [0, 1] (F1, accuracy) on the whole scale: a single evaluation or a flat curve
+/// is not stretched into a range no score can take.
+pub fn scores(title: &str, x_label: &str, y_label: &str, lines: &[Line]) -> String {
+    draw_lines(title, x_label, y_label, lines, Some((0.0, 1.0)))
+}
+
+fn draw_lines(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    lines: &[Line],
+    y_range: Option<(f64, f64)>,
+) -> String {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (640, 320)).into_drawing_area();
         let _ = root.fill(&WHITE);
-        let (x0, x1, y0, y1) = bounds(lines);
+        let (x0, x1, mut y0, mut y1) = bounds(lines);
+        if let Some(r) = y_range {
+            (y0, y1) = r;
+        }
         let chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 16))
             .margin(10)
@@ -125,24 +144,45 @@ pub fn frontier(
             pareto.iter().map(|&i| (points[i].1, points[i].2)).collect();
         front.sort_by(|a, b| a.0.total_cmp(&b.0));
         let _ = chart.draw_series(LineSeries::new(front, PALETTE[3].stroke_width(1)));
+        let mut placed: Vec<(i32, i32, i32)> = Vec::new();
         for (i, (name, x, y)) in points.iter().enumerate() {
             let on = pareto.contains(&i);
             let color = if on { PALETTE[3] } else { PALETTE[0] };
             let _ = chart.draw_series(std::iter::once(Circle::new((*x, *y), 5, color.filled())));
+            let (px, py) = chart.backend_coord(&(*x, *y));
+            // Said in words too, so the frontier survives a black-and-white print.
             let label = if on {
                 format!("{name} (Pareto)")
             } else {
                 name.clone()
             };
-            let _ = chart.draw_series(std::iter::once(Text::new(
-                label,
-                (*x, *y),
-                ("sans-serif", 12),
-            )));
+            let (lx, ly) = place_label(&mut placed, &label, px + 8, py - 6);
+            let _ = root.draw(&Text::new(label, (lx, ly), ("sans-serif", 12)));
         }
         let _ = root.present();
     }
     svg
+}
+
+/// Label height and a generous width per character at 12 px sans-serif.
+const LABEL_H: i32 = 14;
+const CHAR_W: i32 = 7;
+
+/// Where a label goes: at the point's right, moved down a line at a time until it overlaps no
+/// label already placed (runs of the same size share an x, and a teacher's two runs often share
+/// both coordinates). Records the label's box `(x, y, width)`.
+fn place_label(placed: &mut Vec<(i32, i32, i32)>, text: &str, x: i32, mut y: i32) -> (i32, i32) {
+    let w = CHAR_W * text.chars().count() as i32;
+    let overlaps = |y: i32, placed: &[(i32, i32, i32)]| {
+        placed
+            .iter()
+            .any(|&(px, py, pw)| x < px + pw && px < x + w && y < py + LABEL_H && py < y + LABEL_H)
+    };
+    while overlaps(y, placed) {
+        y += LABEL_H;
+    }
+    placed.push((x, y, w));
+    (x, y)
 }
 
 /// Indices of the points no other point beats on both axes (smaller x, larger y).

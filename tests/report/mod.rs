@@ -140,4 +140,118 @@ fn a_report_of_runs_and_a_sweep_has_every_section_and_the_runs_numbers() {
         0
     );
     std::fs::write(out.join("report.html"), &html).expect("write");
+
+    // A run on another dataset (here: another max_len) gets a dataset section of its own; the
+    // teacher and its student share one.
+    let other = out.join("runs/other-dataset");
+    std::fs::create_dir_all(&other).expect("mkdir");
+    for f in ["run.json", "summary.json", "events.jsonl"] {
+        std::fs::copy(run.path.join(f), other.join(f)).expect("copy");
+    }
+    let config = std::fs::read_to_string(run.path.join("config.toml")).expect("config");
+    assert!(config.contains("max_len = 64"));
+    std::fs::write(
+        other.join("config.toml"),
+        config.replace("max_len = 64", "max_len = 128"),
+    )
+    .expect("write");
+    let three = collect(&[teacher.clone(), run.path.clone(), other]).expect("collect");
+    let groups: Vec<Vec<usize>> = three.datasets.iter().map(|d| d.runs.clone()).collect();
+    assert_eq!(groups, [vec![0, 1], vec![2]]);
+    assert_eq!(
+        three
+            .datasets
+            .iter()
+            .map(|d| d.stats.tokens.as_ref().map(|t| t.max_len))
+            .collect::<Vec<_>>(),
+        [Some(64), Some(128)]
+    );
+
+    // The same content as Markdown through the command line: every section heading, the same
+    // numbers, one SVG file beside it per figure of the HTML page, each a parsable SVG.
+    let md_path = out.join("weekly.md");
+    let args: Vec<String> = [&teacher, &run.path, &sweep.path]
+        .iter()
+        .map(|p| p.display().to_string())
+        .chain([
+            "--markdown".into(),
+            "-o".into(),
+            md_path.display().to_string(),
+        ])
+        .collect();
+    let mut all = vec!["report"];
+    all.extend(args.iter().map(String::as_str));
+    let cli = crate::common::alambic(&all);
+    assert!(
+        cli.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    let md = std::fs::read_to_string(&md_path).expect("the Markdown report");
+    for heading in [
+        "## Dataset",
+        "## Training curves",
+        "## Teacher vs students (test split)",
+        "## Confusion matrices",
+        "## Sweeps",
+        "## Efficiency frontier",
+        "## Exact configs",
+    ] {
+        assert!(md.contains(heading), "{heading}");
+    }
+    for dir in [&teacher, &run.path] {
+        let v = format!(
+            "| {:.4} |",
+            summary(dir)["test"]["macro_f1"].as_f64().expect("f1")
+        );
+        assert!(md.contains(&v), "macro-F1 {v} of {}", dir.display());
+    }
+    assert!(md.contains(&best_test), "{best_test}");
+    let files = out.join("weekly_files");
+    let mut svgs: Vec<String> = std::fs::read_dir(&files)
+        .expect("the figures' folder")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    svgs.sort();
+    let html_figures = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("figure"))
+        .count();
+    assert_eq!(svgs.len(), html_figures, "{svgs:?}");
+    for name in &svgs {
+        assert!(
+            md.contains(&format!("(weekly_files/{name})")),
+            "{name} linked"
+        );
+        let svg = std::fs::read_to_string(files.join(name)).expect("svg");
+        roxmltree::Document::parse(&svg).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}
+
+#[test]
+fn frontier_labels_of_runs_at_the_same_point_do_not_overlap() {
+    let points = [
+        ("1 teacher".to_string(), 90.0, 0.6),
+        ("2 teacher".to_string(), 90.0, 0.6),
+        ("3 student".to_string(), 90.0, 0.6),
+        ("4 student".to_string(), 10.0, 0.5),
+    ];
+    let svg = alambic::report::plots::frontier("t", "x", "y", &points);
+    let doc = roxmltree::Document::parse(&svg).expect("svg");
+    let label_y = |label: &str| -> f64 {
+        let node = doc
+            .descendants()
+            .find(|n| {
+                n.has_tag_name("text") && n.text().is_some_and(|t| t.trim().starts_with(label))
+            })
+            .unwrap_or_else(|| panic!("{label} drawn"));
+        node.attribute("y").expect("y").parse().expect("number")
+    };
+    let ys: Vec<f64> = ["1 teacher", "2 teacher", "3 student"]
+        .iter()
+        .map(|l| label_y(l))
+        .collect();
+    // Three lines of 14 px, one under the other.
+    assert_eq!(ys[1] - ys[0], 14.0, "{ys:?}");
+    assert_eq!(ys[2] - ys[1], 14.0, "{ys:?}");
 }
