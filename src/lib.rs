@@ -6,11 +6,13 @@
 
 #![deny(clippy::unwrap_used)]
 
+pub mod bench;
 pub mod data;
 pub mod distill;
 pub mod eval;
 pub mod model;
 pub mod report;
+pub mod runtime;
 pub mod store;
 pub mod sweep;
 pub mod testing;

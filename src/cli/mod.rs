@@ -1,5 +1,6 @@
 //! The command line: clap definitions and the glue from arguments to the engine.
 
+mod bench;
 mod data;
 mod model;
 mod predict;
@@ -52,6 +53,9 @@ pub enum Command {
         #[arg(long)]
         markdown: bool,
     },
+    /// Training-step and inference samples/s, peak memory and tokenizer throughput, as JSON
+    /// with the machine (compare with ../shared/bench/torch_baseline.py: scripts/bench-vs-torch).
+    Bench(bench::BenchArgs),
     /// Score a model (a run folder or any model source) on a dataset.
     Eval(predict::EvalArgs),
     /// Verdicts for .sol files, with class probabilities and the window that decided.
@@ -124,6 +128,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Distill(args)) => train::distill(args),
         Some(Command::Sweep(args)) => sweep::run(args),
         Some(Command::Eval(args)) => predict::eval(args),
+        Some(Command::Bench(args)) => bench::run(args),
         Some(Command::Predict(args)) => predict::predict(args),
         Some(Command::Runs { dir, json }) => train::list(&dir, json),
         Some(Command::Tui(args)) => tui(args),

@@ -4,9 +4,10 @@
 
 use super::Mode;
 use super::config::{Family, ModelConfig};
-use super::ops::{LayerNorm, activation, dropout, softmax_mode};
+use super::fused;
+use super::ops::{Dense, LayerNorm, activation, dropout, softmax_mode};
 use candle_core::{DType, Device, Module, Result, Tensor};
-use candle_nn::{Embedding, Linear, VarBuilder};
+use candle_nn::{Embedding, VarBuilder};
 
 /// What the attention mask adds to the scores of padded keys (the value TinyBERT's attention
 /// loss expects; exp(-10000) is exactly 0 in f32, so probabilities equal transformers').
@@ -49,13 +50,13 @@ struct Embeddings {
 
 #[derive(Clone, Debug)]
 struct Layer {
-    query: Linear,
-    key: Linear,
-    value: Linear,
-    attn_out: Linear,
+    query: Dense,
+    key: Dense,
+    value: Dense,
+    attn_out: Dense,
     attn_norm: LayerNorm,
-    intermediate: Linear,
-    output: Linear,
+    intermediate: Dense,
+    output: Dense,
     out_norm: LayerNorm,
 }
 
@@ -68,10 +69,8 @@ pub struct Encoder {
     device: Device,
 }
 
-fn linear(vb: VarBuilder, inp: usize, out: usize) -> Result<Linear> {
-    let w = vb.get((out, inp), "weight")?;
-    let b = vb.get(out, "bias")?;
-    Ok(Linear::new(w, Some(b)))
+fn linear(vb: VarBuilder, inp: usize, out: usize) -> Result<Dense> {
+    Dense::new(vb, inp, out)
 }
 
 impl Encoder {
@@ -159,24 +158,27 @@ impl Encoder {
             mask,
         };
         for layer in &self.layers {
-            let (next, probs, scores) = self.layer_forward(layer, &hidden, &additive, mode)?;
+            let (next, probs, scores) =
+                self.layer_forward(layer, &hidden, &out.mask, &additive, mode, want_scores)?;
             hidden = next;
             out.hidden_states.push(hidden.clone());
             out.attentions.push(probs);
-            if want_scores {
-                out.scores.push(scores);
-            }
+            out.scores.extend(scores);
         }
         Ok(out)
     }
 
+    /// One layer: the next hidden state, the attention probabilities and, when asked, the
+    /// pre-softmax scores with the mask added.
     fn layer_forward(
         &self,
         l: &Layer,
         x: &Tensor,
+        mask: &Tensor,
         additive_mask: &Tensor,
         mode: &mut Mode,
-    ) -> Result<(Tensor, Tensor, Tensor)> {
+        want_scores: bool,
+    ) -> Result<(Tensor, Tensor, Option<Tensor>)> {
         let cfg = &self.config;
         let (b, s, h) = x.dims3()?;
         let heads = cfg.num_attention_heads;
@@ -187,8 +189,19 @@ impl Encoder {
         let q = split(l.query.forward(x)?)?;
         let k = split(l.key.forward(x)?)?;
         let v = split(l.value.forward(x)?)?;
-        let scores = (q.matmul(&k.t()?)? / (d as f64).sqrt())?.broadcast_add(additive_mask)?;
-        let probs = softmax_mode(&scores, mode)?;
+        let raw = q.matmul(&k.t()?)?;
+        let scale = 1.0 / (d as f64).sqrt();
+        // The fused kernel scales, masks and normalises in one pass; the scores themselves are
+        // only materialised when a loss reads them.
+        let (probs, scores) = if fused::fusable(&raw) && !want_scores {
+            (
+                fused::masked_softmax(&raw, mask, scale, MASKED_SCORE)?,
+                None,
+            )
+        } else {
+            let scores = (raw * scale)?.broadcast_add(additive_mask)?;
+            (softmax_mode(&scores, mode)?, Some(scores))
+        };
         let dropped = dropout(&probs, cfg.attention_probs_dropout_prob, mode)?;
         let context = dropped
             .matmul(&v)?
@@ -204,7 +217,7 @@ impl Encoder {
         let inter = activation(&l.intermediate.forward(&attn)?, cfg.hidden_act)?;
         let out = dropout(&l.output.forward(&inter)?, cfg.hidden_dropout_prob, mode)?;
         let out = l.out_norm.forward_mode(&(out + &attn)?, mode)?;
-        Ok((out, probs, scores))
+        Ok((out, probs, scores.filter(|_| want_scores)))
     }
 
     /// Ids, the float mask, and position ids (RoBERTa counts from `pad_token_id + 1` and gives

@@ -41,6 +41,14 @@ impl SeededRng {
         Tensor::from_vec(values, shape, device)
     }
 
+    /// `n` raw words of the stream, in bulk: the same words `n` calls of `next_u32` give, so a
+    /// mask built from them equals `dropout_mask`'s draw for draw.
+    pub fn words(&mut self, n: usize) -> Vec<u32> {
+        let mut w = vec![0u32; n];
+        self.0.fill(&mut w[..]);
+        w
+    }
+
     /// A dropout mask: 0 with probability `p`, else `1 / (1 - p)`.
     pub fn dropout_mask(
         &mut self,

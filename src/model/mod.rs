@@ -7,6 +7,7 @@ pub mod config;
 pub mod derive;
 pub mod encoder;
 pub mod export;
+pub mod fused;
 pub mod heads;
 pub mod hub;
 pub mod info;

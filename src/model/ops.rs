@@ -1,10 +1,35 @@
 //! Differentiable building blocks. candle-nn's `LayerNorm` and `softmax_last_dim` run fused
 //! kernels that have no backward pass and silently cut the gradient (candle #2977, #3011), so
-//! these are compositions of ops that do.
+//! on the CPU these use our own fused kernels with backward passes (`fused`), and elsewhere
+//! compositions of candle ops that have them.
 
 use super::Mode;
 use super::config::Activation;
+use super::fused;
 use candle_core::{D, Module, Result, Tensor};
+
+/// A dense layer `x · Wᵀ + b`, candle-nn's `Linear` with the bias gradient computed by a
+/// fused kernel on the CPU.
+#[derive(Clone, Debug)]
+pub struct Dense {
+    pub weight: Tensor,
+    pub bias: Tensor,
+}
+
+impl Dense {
+    pub fn new(vb: candle_nn::VarBuilder, inp: usize, out: usize) -> Result<Self> {
+        Ok(Self {
+            weight: vb.get((out, inp), "weight")?,
+            bias: vb.get(out, "bias")?,
+        })
+    }
+}
+
+impl Module for Dense {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        fused::linear(x, &self.weight, Some(&self.bias))
+    }
+}
 
 /// Layer normalisation over the last dimension.
 #[derive(Clone, Debug)]
@@ -25,10 +50,12 @@ impl LayerNorm {
 }
 
 impl LayerNorm {
-    /// In inference (`Mode::Eval`) candle's fused kernel, which is faster but has no backward
-    /// pass; in training the differentiable composition.
+    /// Our fused kernel on the CPU; elsewhere candle's fused kernel in inference (it has no
+    /// backward pass) and the differentiable composition in training.
     pub fn forward_mode(&self, x: &Tensor, mode: &Mode) -> Result<Tensor> {
-        if mode.is_train() {
+        if fused::fusable(x) {
+            fused::layer_norm(x, &self.weight, &self.bias, self.eps)
+        } else if mode.is_train() {
             self.forward(x)
         } else {
             candle_nn::ops::layer_norm(x, &self.weight, &self.bias, self.eps as f32)
@@ -38,13 +65,21 @@ impl LayerNorm {
 
 impl Module for LayerNorm {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if fused::fusable(x) {
+            return fused::layer_norm(x, &self.weight, &self.bias, self.eps);
+        }
+        composed_layer_norm(self, x)
+    }
+}
+
+/// The reference the fused kernel is tested against, and the path off the CPU.
+pub fn composed_layer_norm(ln: &LayerNorm, x: &Tensor) -> Result<Tensor> {
+    {
         let mean = x.mean_keepdim(D::Minus1)?;
         let centred = x.broadcast_sub(&mean)?;
         let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
-        let normed = centred.broadcast_div(&(var + self.eps)?.sqrt()?)?;
-        normed
-            .broadcast_mul(&self.weight)?
-            .broadcast_add(&self.bias)
+        let normed = centred.broadcast_div(&(var + ln.eps)?.sqrt()?)?;
+        normed.broadcast_mul(&ln.weight)?.broadcast_add(&ln.bias)
     }
 }
 
@@ -69,6 +104,7 @@ pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
 
 pub fn activation(x: &Tensor, act: Activation) -> Result<Tensor> {
     match act {
+        Activation::Gelu if fused::fusable(x) => fused::gelu_erf(x),
         Activation::Gelu => x.gelu_erf(),
         Activation::GeluTanh => x.gelu(),
         Activation::Relu => x.relu(),
@@ -78,6 +114,10 @@ pub fn activation(x: &Tensor, act: Activation) -> Result<Tensor> {
 /// Inverted dropout with a mask from our seeded generator; the identity in eval mode.
 pub fn dropout(x: &Tensor, p: f64, mode: &mut Mode) -> Result<Tensor> {
     match mode {
+        Mode::Train(rng) if p > 0.0 && fused::fusable(x) => {
+            let words = rng.words(x.elem_count());
+            fused::dropout(x, words, p)
+        }
         Mode::Train(rng) if p > 0.0 => {
             let mask = rng.dropout_mask(x.dims(), p, x.device())?;
             x.mul(&mask)

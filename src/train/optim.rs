@@ -1,6 +1,7 @@
 //! AdamW as `torch.optim.AdamW` computes it (decoupled weight decay applied before the Adam
 //! step), with its state in our hands so checkpoints can hold it and resume exactly.
 
+use crate::model::fused;
 use candle_core::{Result, Tensor, Var};
 use std::collections::HashMap;
 
@@ -69,15 +70,26 @@ impl AdamW {
         let bias2 = 1.0 - c.beta2.powi(t);
         for (i, (name, var)) in self.vars.iter().enumerate() {
             let Some(g) = grads.get(name) else { continue };
-            let mut w = var.as_tensor().clone();
-            if decays(name) && c.weight_decay > 0.0 {
-                w = (w * (1.0 - lr * c.weight_decay))?;
-            }
-            let m = ((&self.m[i] * c.beta1)? + (g * (1.0 - c.beta1))?)?;
-            let v = ((&self.v[i] * c.beta2)? + (g.sqr()? * (1.0 - c.beta2))?)?;
-            let denom = ((&v / bias2)?.sqrt()? + c.eps)?;
-            let update = ((&m / bias1)? / denom)?;
-            var.set(&(w - (update * lr)?)?)?;
+            let step = fused::AdamWStep {
+                lr: lr as f32,
+                decay: if decays(name) {
+                    c.weight_decay as f32
+                } else {
+                    0.0
+                },
+                beta1: c.beta1 as f32,
+                beta2: c.beta2 as f32,
+                bias1: bias1 as f32,
+                bias2: bias2 as f32,
+                eps: c.eps as f32,
+                grad_scale: 1.0,
+            };
+            let (w, m, v) = if fused::fusable(g) {
+                fused::adamw_update(var.as_tensor(), g, &self.m[i], &self.v[i], step)?
+            } else {
+                adamw_composed(var.as_tensor(), g, &self.m[i], &self.v[i], step)?
+            };
+            var.set(&w)?;
             self.m[i] = m;
             self.v[i] = v;
         }
@@ -113,6 +125,25 @@ impl AdamW {
     }
 }
 
+/// The AdamW update in candle tensor ops: the path off the CPU, and the reference the fused
+/// kernel is tested against. Returns the new (w, m, v).
+pub fn adamw_composed(
+    w: &Tensor,
+    g: &Tensor,
+    m: &Tensor,
+    v: &Tensor,
+    p: fused::AdamWStep,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    let (lr, b1, b2) = (p.lr as f64, p.beta1 as f64, p.beta2 as f64);
+    let g = (g * p.grad_scale as f64)?;
+    let w = (w * (1.0 - lr * p.decay as f64))?;
+    let m = ((m * b1)? + (&g * (1.0 - b1))?)?;
+    let v = ((v * b2)? + (g.sqr()? * (1.0 - b2))?)?;
+    let denom = ((&v / p.bias2 as f64)?.sqrt()? + p.eps as f64)?;
+    let update = ((&m / p.bias1 as f64)? / denom)?;
+    Ok(((w - (update * lr)?)?, m, v))
+}
+
 /// Linear warm-up over `warmup` steps, then linear decay to 0 at `total`.
 pub fn lr_at(step: u64, base: f64, warmup: u64, total: u64) -> f64 {
     if step < warmup {
@@ -128,7 +159,11 @@ pub fn lr_at(step: u64, base: f64, warmup: u64, total: u64) -> f64 {
 pub fn clip_grad_norm(grads: &mut HashMap<String, Tensor>, max_norm: f64) -> Result<f64> {
     let mut total = 0.0f64;
     for g in grads.values() {
-        total += g.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
+        total += if fused::fusable(g) {
+            fused::sum_of_squares(g)?
+        } else {
+            g.sqr()?.sum_all()?.to_scalar::<f32>()? as f64
+        };
     }
     let norm = total.sqrt();
     if max_norm > 0.0 && norm > max_norm {

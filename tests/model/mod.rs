@@ -1,3 +1,4 @@
+mod fused;
 mod golden;
 mod sources;
 mod training_mode;

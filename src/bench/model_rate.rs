@@ -1,0 +1,142 @@
+//! Training-step and inference samples/s of one encoder at one shape, as the PyTorch peer
+//! measures them: random ids, full mask, 2 labels, a BERT pooler head; training is forward
+//! with dropout, cross-entropy, backward, gradient clipping and an AdamW step — the trainer's
+//! own step on a one-window batch.
+
+use super::machine::peak_rss_mb;
+use super::median;
+use crate::model::encoder::Batch;
+use crate::model::init::SeededRng;
+use crate::model::load::LoadOptions;
+use crate::model::{Classifier, HeadKind, Mode, ModelError, load_source};
+use crate::train::loss::cross_entropy;
+use crate::train::optim::{AdamW, AdamWConfig, clip_grad_norm};
+use candle_core::{Device, Tensor};
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::time::Instant;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    Train,
+    Infer,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ModelCase {
+    /// A model source (`scratch:tinybert-4l-312d`, a folder, …).
+    pub model: String,
+    pub seq: usize,
+    pub batch: usize,
+    pub phase: Phase,
+    pub warmup: usize,
+    pub steps: usize,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ModelRate {
+    pub case: ModelCase,
+    pub median_s: f64,
+    pub samples_per_s: f64,
+    /// Useful FLOPs per second, counted as the peer counts them (6 per parameter per token
+    /// for training, 2 for inference, plus attention's two matmuls; embeddings excluded).
+    pub gflops: f64,
+    pub parameters: usize,
+    pub peak_rss_mb: Option<f64>,
+    pub step_seconds: Vec<f64>,
+}
+
+/// The FLOP count of one step, the peer's formula.
+pub fn step_flops(model: &Classifier, case: &ModelCase) -> f64 {
+    let c = &model.config;
+    let params: usize = model
+        .named_vars()
+        .iter()
+        .map(|(_, v)| v.as_tensor().elem_count())
+        .sum();
+    let emb: usize = model
+        .named_vars()
+        .iter()
+        .filter(|(n, _)| n.contains("embeddings"))
+        .map(|(_, v)| v.as_tensor().elem_count())
+        .sum();
+    let mult = if case.phase == Phase::Train { 6.0 } else { 2.0 };
+    let (b, s) = (case.batch as f64, case.seq as f64);
+    mult * (params - emb) as f64 * b * s
+        + 2.0 * mult * c.num_hidden_layers as f64 * s * s * c.hidden_size as f64 * b
+}
+
+pub fn measure_model(case: &ModelCase, device: &Device) -> Result<ModelRate, ModelError> {
+    let opts = LoadOptions {
+        labels: Some(vec!["safe".into(), "vulnerable".into()]),
+        head: Some(HeadKind::BertPooler),
+        seed: 0,
+    };
+    let (model, _) = load_source(&case.model, &opts, device)?;
+    let mut gen_ids = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    let vocab = model.config.vocab_size as u32;
+    let ids: Vec<Vec<u32>> = (0..case.batch)
+        .map(|_| {
+            (0..case.seq)
+                .map(|_| gen_ids.random_range(1000.min(vocab - 1)..vocab))
+                .collect()
+        })
+        .collect();
+    let mask = vec![vec![1u32; case.seq]; case.batch];
+    let labels: Vec<usize> = (0..case.batch).map(|i| i % 2).collect();
+    let batch = Batch {
+        input_ids: &ids,
+        attention_mask: &mask,
+    };
+    let mut rng = SeededRng::new(0);
+    let mut opt = AdamW::new(
+        model.named_vars(),
+        AdamWConfig {
+            lr: 2e-5,
+            ..AdamWConfig::default()
+        },
+    )?;
+    let mut times = Vec::new();
+    for i in 0..case.warmup + case.steps {
+        let clock = Instant::now();
+        match case.phase {
+            Phase::Train => {
+                let out = model.forward(&batch, &mut Mode::Train(&mut rng), false)?;
+                let loss = cross_entropy(&out.logits, &labels, None)?;
+                let store = loss.backward()?;
+                let mut grads: HashMap<String, Tensor> = opt
+                    .vars()
+                    .iter()
+                    .filter_map(|(n, v)| store.get(v.as_tensor()).map(|g| (n.clone(), g.clone())))
+                    .collect();
+                clip_grad_norm(&mut grads, 1.0)?;
+                opt.step(&grads, 2e-5)?;
+                loss.to_scalar::<f32>()?;
+            }
+            Phase::Infer => {
+                let out = model.forward(&batch, &mut Mode::Eval, false)?;
+                out.logits.sum_all()?.to_scalar::<f32>()?;
+            }
+        }
+        if i >= case.warmup {
+            times.push(clock.elapsed().as_secs_f64());
+        }
+    }
+    let median_s = median(times.clone());
+    let flops = step_flops(&model, case);
+    Ok(ModelRate {
+        case: case.clone(),
+        median_s,
+        samples_per_s: case.batch as f64 / median_s.max(1e-12),
+        gflops: flops / median_s.max(1e-12) / 1e9,
+        parameters: model
+            .named_vars()
+            .iter()
+            .map(|(_, v)| v.as_tensor().elem_count())
+            .sum(),
+        peak_rss_mb: peak_rss_mb(),
+        step_seconds: times,
+    })
+}

