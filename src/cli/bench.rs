@@ -31,6 +31,11 @@ pub struct BenchArgs {
     /// tokenizer measure tokenizer throughput (e.g. configs/cgt_dasp.toml).
     #[arg(long)]
     tokenize: Option<PathBuf>,
+    /// An experiment config whose teacher is prepared twice in a fresh folder
+    /// (target/bench/teacher-cache): the logit pass (a cache miss; the teacher is fine-tuned
+    /// first unless `teacher.model` is a run folder) against reading the cache back (a hit).
+    #[arg(long, value_name = "CONFIG")]
+    teacher_cache: Option<PathBuf>,
     /// Run one case in this process (what the parent runs each child with).
     #[arg(long, hide = true)]
     case: Option<String>,
@@ -118,11 +123,46 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let teacher_cache = match &args.teacher_cache {
+        Some(config) => Some(teacher_cache(config)?),
+        None => None,
+    };
     let doc = serde_json::json!({
         "machine": Machine::this(),
         "models": rates,
         "tokenizer": tokenizer,
+        "teacher_cache": teacher_cache,
     });
     println!("{}", serde_json::to_string_pretty(&doc)?);
     Ok(())
+}
+
+/// The `teacher_cache` events of a miss and a hit, in a fresh folder.
+fn teacher_cache(config: &std::path::Path) -> anyhow::Result<serde_json::Value> {
+    use alambic::store::{TrainEvent, VecSink};
+    let cfg = ExperimentConfig::load(Some(config), &[])?;
+    let out = alambic::testing::target_dir().join("bench/teacher-cache");
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out)?;
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut passes = Vec::new();
+    for _ in 0..2 {
+        let mut sink = VecSink::default();
+        let pass = alambic::distill::teacher::prepare(&cfg, &out, &mut sink, &stop)?
+            .map_err(|_| anyhow::anyhow!("teacher preparation stopped before its end"))?;
+        let event = sink.0.iter().find_map(|e| match e {
+            TrainEvent::TeacherCache {
+                hit,
+                bytes,
+                seconds,
+                ..
+            } => Some(serde_json::json!({"hit": hit, "bytes": bytes, "seconds": seconds})),
+            _ => None,
+        });
+        eprintln!("  teacher pass: {event:?} ({:.1} s in all)", pass.seconds);
+        passes.push(serde_json::json!({"cache": event, "prepare_seconds": pass.seconds}));
+    }
+    Ok(
+        serde_json::json!({"config": config.display().to_string(), "miss": passes[0], "hit": passes[1]}),
+    )
 }

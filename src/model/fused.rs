@@ -534,10 +534,13 @@ impl CustomOp2 for AddBias {
     }
 }
 
-/// Σ over rows of a row-major `[rows, n]` matrix, rows split across the pool.
+/// Σ over rows of a row-major `[rows, n]` matrix, rows split across the pool. The partial sums
+/// are added in chunk order, not in whatever order the threads finish: a run with one seed
+/// gives the same weights bit for bit.
 fn column_sums(g: &[f32], n: usize) -> Vec<f32> {
     let chunk = rows_per_task(n) * n;
-    g.par_chunks(chunk)
+    let partials: Vec<Vec<f32>> = g
+        .par_chunks(chunk)
         .map(|gc| {
             let mut acc = vec![0f32; n];
             for row in gc.chunks(n) {
@@ -547,15 +550,14 @@ fn column_sums(g: &[f32], n: usize) -> Vec<f32> {
             }
             acc
         })
-        .reduce(
-            || vec![0f32; n],
-            |mut a, b| {
-                for (x, y) in a.iter_mut().zip(b) {
-                    *x += y;
-                }
-                a
-            },
-        )
+        .collect();
+    let mut total = vec![0f32; n];
+    for p in partials {
+        for (t, v) in total.iter_mut().zip(p) {
+            *t += v;
+        }
+    }
+    total
 }
 
 /// `x + bias` over the last dimension, differentiable in both.
@@ -670,9 +672,12 @@ pub fn dropout(x: &Tensor, words: Vec<u32>, p: f64) -> Result<Tensor> {
 /// Σ x² of a tensor in one parallel pass (gradient clipping's norm).
 pub fn sum_of_squares(t: &Tensor) -> Result<f64> {
     with_values(t, "sum-of-squares", |x| {
-        Ok(x.par_chunks(MIN_ELEMS_PER_TASK)
+        // Partials summed in chunk order, for the same result on every run.
+        let partials: Vec<f64> = x
+            .par_chunks(MIN_ELEMS_PER_TASK)
             .map(|c| c.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>())
-            .sum())
+            .collect();
+        Ok(partials.iter().sum())
     })
 }
 
