@@ -4,8 +4,8 @@
 
 use super::Mode;
 use super::config::{Family, ModelConfig};
-use super::fused;
 use super::ops::{Dense, LayerNorm, activation, dropout, softmax_mode};
+use super::{attention_block, fused};
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{Embedding, VarBuilder};
 
@@ -17,7 +17,9 @@ pub const MASKED_SCORE: f64 = -10000.0;
 pub struct EncoderOutput {
     /// `num_layers + 1` tensors `[batch, seq, hidden]`; index 0 is the embedding output.
     pub hidden_states: Vec<Tensor>,
-    /// Per layer `[batch, heads, seq, seq]` softmax probabilities.
+    /// Per layer `[batch, heads, seq, seq]` softmax probabilities — in training, and in
+    /// inference when the scores are asked for; inference without them computes attention
+    /// block by block and keeps no map (empty).
     pub attentions: Vec<Tensor>,
     /// Per layer pre-softmax scores with the mask added, when asked for.
     pub scores: Vec<Tensor>,
@@ -162,14 +164,14 @@ impl Encoder {
                 self.layer_forward(layer, &hidden, &out.mask, &additive, mode, want_scores)?;
             hidden = next;
             out.hidden_states.push(hidden.clone());
-            out.attentions.push(probs);
+            out.attentions.extend(probs);
             out.scores.extend(scores);
         }
         Ok(out)
     }
 
-    /// One layer: the next hidden state, the attention probabilities and, when asked, the
-    /// pre-softmax scores with the mask added.
+    /// One layer: the next hidden state, the attention probabilities (unless inference ran
+    /// block by block) and, when asked, the pre-softmax scores with the mask added.
     fn layer_forward(
         &self,
         l: &Layer,
@@ -178,36 +180,53 @@ impl Encoder {
         additive_mask: &Tensor,
         mode: &mut Mode,
         want_scores: bool,
-    ) -> Result<(Tensor, Tensor, Option<Tensor>)> {
+    ) -> Result<(Tensor, Option<Tensor>, Option<Tensor>)> {
         let cfg = &self.config;
         let (b, s, h) = x.dims3()?;
         let heads = cfg.num_attention_heads;
         let d = cfg.head_dim();
         let split = |t: Tensor| -> Result<Tensor> {
-            t.reshape((b, s, heads, d))?.transpose(1, 2)?.contiguous()
+            if fused::fusable(&t) {
+                fused::split_heads(&t, heads)
+            } else {
+                t.reshape((b, s, heads, d))?.transpose(1, 2)?.contiguous()
+            }
         };
-        let q = split(l.query.forward(x)?)?;
-        let k = split(l.key.forward(x)?)?;
-        let v = split(l.value.forward(x)?)?;
-        let raw = q.matmul(&k.t()?)?;
         let scale = 1.0 / (d as f64).sqrt();
-        // The fused kernel scales, masks and normalises in one pass; the scores themselves are
-        // only materialised when a loss reads them.
-        let (probs, scores) = if fused::fusable(&raw) && !want_scores {
-            (
-                fused::masked_softmax(&raw, mask, scale, MASKED_SCORE)?,
-                None,
-            )
+        let (q, k, v) = (l.query.forward(x)?, l.key.forward(x)?, l.value.forward(x)?);
+        // Inference that reads no attention map: scores, softmax and context per head in
+        // cache, never materialised.
+        let block = if !mode.is_train() && !want_scores {
+            attention_block::block_attention(&q, &k, &v, mask, heads, scale, MASKED_SCORE)?
         } else {
-            let scores = (raw * scale)?.broadcast_add(additive_mask)?;
-            (softmax_mode(&scores, mode)?, Some(scores))
+            None
         };
-        let dropped = dropout(&probs, cfg.attention_probs_dropout_prob, mode)?;
-        let context = dropped
-            .matmul(&v)?
-            .transpose(1, 2)?
-            .contiguous()?
-            .reshape((b, s, h))?;
+        let (context, probs, scores) = match block {
+            Some(context) => (context, None, None),
+            None => {
+                let (q, k, v) = (split(q)?, split(k)?, split(v)?);
+                let raw = q.matmul(&k.t()?)?;
+                // The fused kernel scales, masks and normalises in one pass; the scores
+                // themselves are only materialised when a loss reads them.
+                let (probs, scores) = if fused::fusable(&raw) && !want_scores {
+                    (
+                        fused::masked_softmax(&raw, mask, scale, MASKED_SCORE)?,
+                        None,
+                    )
+                } else {
+                    let scores = (raw * scale)?.broadcast_add(additive_mask)?;
+                    (softmax_mode(&scores, mode)?, Some(scores))
+                };
+                let dropped = dropout(&probs, cfg.attention_probs_dropout_prob, mode)?;
+                let context = dropped.matmul(&v)?;
+                let context = if fused::fusable(&context) {
+                    fused::merge_heads(&context, heads)?
+                } else {
+                    context.transpose(1, 2)?.contiguous()?.reshape((b, s, h))?
+                };
+                (context, Some(probs), scores)
+            }
+        };
         let attn = dropout(
             &l.attn_out.forward(&context)?,
             cfg.hidden_dropout_prob,

@@ -3,6 +3,7 @@
 //! sources (folders, the Hub, scratch presets, students derived from a teacher) and export to
 //! a Hugging Face folder.
 
+pub mod attention_block;
 pub mod config;
 pub mod derive;
 pub mod encoder;

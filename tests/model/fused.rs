@@ -238,3 +238,63 @@ fn adamw_update_equals_the_tensor_op_update() {
         "{squares} vs {expected}"
     );
 }
+
+#[test]
+fn head_split_and_merge_equal_reshape_and_transpose_values_and_gradients() {
+    let (b, s, heads, d) = (2, 5, 3, 4);
+    let x = Var::from_tensor(&random(&[b, s, heads * d], 19)).expect("x");
+    let ours = fused::split_heads(x.as_tensor(), heads).expect("split");
+    let reference = x
+        .as_tensor()
+        .reshape((b, s, heads, d))
+        .expect("reshape")
+        .transpose(1, 2)
+        .expect("transpose")
+        .contiguous()
+        .expect("copy");
+    assert_eq!(max_diff(&ours, &reference), 0.0);
+    let back = fused::merge_heads(&ours, heads).expect("merge");
+    assert_eq!(max_diff(&back, x.as_tensor()), 0.0);
+    // Through both ops, against the same chain of candle's views.
+    let g_ours = probe(
+        &fused::merge_heads(&(&ours * 2.0).expect("scale"), heads).expect("m"),
+        20,
+    )
+    .backward()
+    .expect("backward");
+    let through = (&reference * 2.0)
+        .expect("scale")
+        .transpose(1, 2)
+        .expect("t")
+        .contiguous()
+        .expect("c")
+        .reshape((b, s, heads * d))
+        .expect("r");
+    let g_ref = probe(&through, 20).backward().expect("backward");
+    assert_eq!(
+        max_diff(
+            g_ours.get(x.as_tensor()).expect("grad"),
+            g_ref.get(x.as_tensor()).expect("grad")
+        ),
+        0.0
+    );
+}
+
+#[test]
+fn words_drawn_in_parallel_blocks_are_the_sequential_stream() {
+    // Three blocks and a bit: the blocks join where the sequential stream would be.
+    let n = 3 * 65_536 + 1_000;
+    let p = 0.5;
+    let words = SeededRng::new(3).words(n);
+    let x = Tensor::ones(n, candle_core::DType::F32, &Device::Cpu).expect("ones");
+    let fused_y = fused::dropout(&x, words, p).expect("fused");
+    let mask = SeededRng::new(3)
+        .dropout_mask(&[n], p, &Device::Cpu)
+        .expect("mask");
+    assert_eq!(max_diff(&fused_y, &mask), 0.0);
+    // And the generator carries on where the words ended.
+    let mut split = SeededRng::new(3);
+    let _ = split.words(n - 10);
+    let tail = split.words(10);
+    assert_eq!(tail, SeededRng::new(3).words(n)[n - 10..].to_vec());
+}

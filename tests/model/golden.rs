@@ -46,12 +46,23 @@ pub fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
         .expect("scalar")
 }
 
-/// The model on a fixture's golden inputs (ids padded with `pad`).
+/// The model on a fixture's golden inputs (ids padded with `pad`), attention maps kept.
 pub fn forward_fixture(
     model: &Classifier,
     fixture_name: &str,
     pad: u32,
     mode: &mut Mode,
+) -> Output {
+    forward_fixture_with(model, fixture_name, pad, mode, true)
+}
+
+/// As `forward_fixture`; without the scores, inference takes the block attention path.
+fn forward_fixture_with(
+    model: &Classifier,
+    fixture_name: &str,
+    pad: u32,
+    mode: &mut Mode,
+    want_scores: bool,
 ) -> Output {
     let (ids, mask) = padded(&fixture(fixture_name), pad);
     model
@@ -61,7 +72,7 @@ pub fn forward_fixture(
                 attention_mask: &mask,
             },
             mode,
-            false,
+            want_scores,
         )
         .expect("forward")
 }
@@ -75,6 +86,7 @@ fn check(model: &Classifier, fixture_name: &str, pad: u32, with_logits: bool, to
         assert!(d < tol, "{fixture_name} hidden_states.{i}: max diff {d}");
     }
     if want.contains_key("attentions.0") {
+        assert_eq!(out.encoder.attentions.len(), model.encoder.num_layers());
         for (i, a) in out.encoder.attentions.iter().enumerate() {
             let d = max_diff(a, &want[&format!("attentions.{i}")]);
             assert!(d < tol, "{fixture_name} attentions.{i}: max diff {d}");
@@ -83,6 +95,17 @@ fn check(model: &Classifier, fixture_name: &str, pad: u32, with_logits: bool, to
     if with_logits {
         let d = max_diff(&out.logits, &want["logits"]);
         assert!(d < tol, "{fixture_name} logits: max diff {d}");
+    }
+    // Inference without attention maps (block attention, padding masked inside the block)
+    // reaches the same hidden states.
+    let fast = forward_fixture_with(model, fixture_name, pad, &mut Mode::Eval, false);
+    assert!(fast.encoder.attentions.is_empty());
+    for (i, h) in fast.encoder.hidden_states.iter().enumerate() {
+        let d = max_diff(h, &want[&format!("hidden_states.{i}")]);
+        assert!(
+            d < tol,
+            "{fixture_name} block attention hidden_states.{i}: max diff {d}"
+        );
     }
 }
 
