@@ -35,7 +35,43 @@ pub fn epoch_batches(
 pub fn eval_batches(samples: &[Sample], batch: usize) -> Vec<Vec<usize>> {
     let mut order: Vec<usize> = (0..samples.len()).collect();
     order.sort_by_key(|&i| samples[i].tokens());
-    order.chunks(batch.max(1)).map(<[usize]>::to_vec).collect()
+    let mut out = Vec::new();
+    for chunk in order.chunks(batch.max(1)) {
+        let chosen: Vec<&Sample> = chunk.iter().map(|&i| &samples[i]).collect();
+        for part in micro_batches(&chosen, EVAL_TOKENS) {
+            out.push(chunk[part].to_vec());
+        }
+    }
+    out
+}
+
+/// Padded tokens one inference forward may hold: a batch of long contracts (cgt_dasp's p99
+/// is 66 windows of 256) is scored in parts instead of as a thousand windows at once.
+pub const EVAL_TOKENS: usize = 32_768;
+
+/// Consecutive parts of a batch whose padded size (windows × longest window) stays within
+/// `budget` tokens; a contract is never split (its windows pool into one verdict), so one
+/// longer than the budget is a part of its own. `budget` 0: one part.
+pub fn micro_batches(samples: &[&Sample], budget: usize) -> Vec<std::ops::Range<usize>> {
+    let mut parts = Vec::new();
+    let (mut start, mut windows, mut longest) = (0, 0, 0);
+    for (i, s) in samples.iter().enumerate() {
+        let w = windows + s.windows.len();
+        let l = longest.max(s.windows.iter().map(Vec::len).max().unwrap_or(0));
+        if budget > 0 && i > start && w * l > budget {
+            parts.push(start..i);
+            start = i;
+            windows = s.windows.len();
+            longest = s.windows.iter().map(Vec::len).max().unwrap_or(0);
+        } else {
+            windows = w;
+            longest = l;
+        }
+    }
+    if start < samples.len() {
+        parts.push(start..samples.len());
+    }
+    parts
 }
 
 /// The flattened windows of a batch, padded to the longest, with the mask and, per contract,

@@ -45,6 +45,7 @@ pub struct TrainConfig {
     pub max_steps: u64,
     pub bucket: bool,
     pub test: bool,
+    pub max_batch_tokens: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

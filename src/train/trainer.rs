@@ -4,7 +4,7 @@
 //! same weights as one that never stopped.
 
 use super::TrainError;
-use super::batches::epoch_batches;
+use super::batches::{epoch_batches, micro_batches};
 use super::checkpoint::{self, TrainState};
 use super::config::ExperimentConfig;
 use super::evaluate::{Pooling, contract_forward};
@@ -337,6 +337,7 @@ pub fn fit(
                     &mut grads,
                     state.step,
                     stage.objective,
+                    t.max_batch_tokens,
                 )?;
                 window_samples += contracts;
                 clip_grad_norm(&mut grads, t.max_grad_norm)?;
@@ -463,42 +464,51 @@ fn accumulate(
     grads: &mut HashMap<String, Tensor>,
     step: u64,
     objective: &dyn Objective,
+    max_batch_tokens: usize,
 ) -> Result<(f64, usize, BTreeMap<String, f64>), TrainError> {
     let parts = group.len() as f64;
     let (mut mean_loss, mut contracts) = (0.0, 0);
     let mut terms = BTreeMap::new();
     for batch in group {
-        let chosen: Vec<&Sample> = batch.iter().map(|&i| &data.train[i]).collect();
-        let forward = contract_forward(
-            model,
-            &chosen,
-            &mut Mode::Train(rng),
-            pooling,
-            objective.wants_scores(),
-        )?;
-        let (l, batch_terms) = objective.loss(&forward, &chosen)?;
-        let value = l.to_scalar::<f32>()? as f64;
-        for (k, v) in batch_terms {
-            *terms.entry(k).or_insert(0.0) += v / parts;
-        }
-        if !value.is_finite() {
-            return Err(TrainError::NonFinite {
-                step: step + 1,
-                loss: value,
-            });
-        }
-        mean_loss += value / parts;
-        let store = (l / parts)?.backward()?;
-        for (name, var) in opt.vars() {
-            if let Some(g) = store.get(var.as_tensor()) {
-                let sum = match grads.remove(name) {
-                    Some(prev) => (prev + g)?,
-                    None => g.clone(),
-                };
-                grads.insert(name.clone(), sum);
+        let whole: Vec<&Sample> = batch.iter().map(|&i| &data.train[i]).collect();
+        for part in micro_batches(&whole, max_batch_tokens) {
+            // A part's loss is a mean over its contracts: weighted by its share of the batch,
+            // the parts' gradients add up to the whole batch's.
+            let share = part.len() as f64 / whole.len() as f64;
+            let weight = share / parts;
+            let chosen = &whole[part];
+            let forward = contract_forward(
+                model,
+                chosen,
+                &mut Mode::Train(rng),
+                pooling,
+                objective.wants_scores(),
+            )?;
+            let (l, batch_terms) = objective.loss(&forward, chosen)?;
+            let value = l.to_scalar::<f32>()? as f64;
+            for (k, v) in batch_terms {
+                *terms.entry(k).or_insert(0.0) += v * weight;
             }
+            if !value.is_finite() {
+                return Err(TrainError::NonFinite {
+                    step: step + 1,
+                    loss: value,
+                });
+            }
+            mean_loss += value * weight;
+            // (× share, then / parts: with one part, exactly the unsplit batch's arithmetic.)
+            let store = ((l * share)? / parts)?.backward()?;
+            for (name, var) in opt.vars() {
+                if let Some(g) = store.get(var.as_tensor()) {
+                    let sum = match grads.remove(name) {
+                        Some(prev) => (prev + g)?,
+                        None => g.clone(),
+                    };
+                    grads.insert(name.clone(), sum);
+                }
+            }
+            contracts += chosen.len();
         }
-        contracts += chosen.len();
     }
     Ok((mean_loss, contracts, terms))
 }

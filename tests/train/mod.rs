@@ -1,4 +1,5 @@
 mod config;
 mod metrics;
+mod micro_batches;
 mod optimizer;
 pub(crate) mod runs;

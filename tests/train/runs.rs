@@ -51,7 +51,7 @@ fn wait_for_run(out: &Path, seen: impl Fn(&TrainEvent) -> bool) -> Option<PathBu
     None
 }
 
-fn run_tiny(name: &str, sets: &[&str]) -> (PathBuf, Vec<TrainEvent>) {
+pub(crate) fn run_tiny(name: &str, sets: &[&str]) -> (PathBuf, Vec<TrainEvent>) {
     let cfg = tiny(sets);
     let out = scratch_dir(name);
     let mut run = RunDir::create(&out, "student", &cfg.to_toml()).expect("run dir");
@@ -70,7 +70,7 @@ fn run_tiny(name: &str, sets: &[&str]) -> (PathBuf, Vec<TrainEvent>) {
 }
 
 /// One finished tiny run shared by the tests that only read it.
-fn shared_run() -> &'static (PathBuf, Vec<TrainEvent>) {
+pub(crate) fn shared_run() -> &'static (PathBuf, Vec<TrainEvent>) {
     static RUN: OnceLock<(PathBuf, Vec<TrainEvent>)> = OnceLock::new();
     RUN.get_or_init(|| run_tiny("shared-tiny-run", &[]))
 }
