@@ -1,6 +1,7 @@
 //! Each fused CPU kernel against the composition of candle ops it replaces: values and
 //! gradients within 1e-5 on random inputs, masked rows and keys included.
 
+use super::golden::max_diff;
 use alambic::model::fused;
 use alambic::model::init::SeededRng;
 use alambic::model::ops::{LayerNorm, composed_layer_norm};
@@ -14,20 +15,6 @@ fn random(shape: &[usize], seed: u64) -> Tensor {
     SeededRng::new(seed)
         .normal(shape, 1.0, &Device::Cpu)
         .expect("random")
-}
-
-fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-    assert_eq!(a.dims(), b.dims());
-    (a - b)
-        .expect("sub")
-        .abs()
-        .expect("abs")
-        .flatten_all()
-        .expect("flat")
-        .max(0)
-        .expect("max")
-        .to_scalar::<f32>()
-        .expect("scalar")
 }
 
 fn close(what: &str, a: &Tensor, b: &Tensor) {
