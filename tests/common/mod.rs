@@ -14,6 +14,12 @@ pub fn fixture(name: &str) -> PathBuf {
     shared().join("fixtures").join(name)
 }
 
+/// A run's (or a sweep's) `summary.json`.
+pub fn summary(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).expect("summary"))
+        .expect("json")
+}
+
 /// A fresh folder under target/ for one test's files.
 pub fn scratch_dir(name: &str) -> PathBuf {
     let dir = alambic::testing::target_dir()

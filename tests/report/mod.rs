@@ -2,7 +2,7 @@
 //! sweep: the page parses, every section is there, the tables carry the runs' own numbers, the
 //! plots carry their series.
 
-use crate::common::scratch_dir;
+use crate::common::{scratch_dir, summary};
 use alambic::distill::distill;
 use alambic::report::{collect, html::render};
 use alambic::store::{RunDir, VecSink};
@@ -15,11 +15,6 @@ fn tiny(sets: &[&str]) -> ExperimentConfig {
     let mut all = vec!["teacher.model=\"scratch:bert-tiny?tokenizer=data/demo/tokenizer.json\""];
     all.extend_from_slice(sets);
     crate::common::tiny(&all)
-}
-
-fn summary(run: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).expect("summary"))
-        .expect("json")
 }
 
 #[test]

@@ -1,13 +1,12 @@
 //! Sweeps on the tiny config: a 2 × 2 grid to the end, resume, an interrupted cell, two
 //! processes on one sweep, the Slurm script.
 
-use crate::common::scratch_dir;
+use crate::common::{scratch_dir, summary};
 use alambic::store::events::read_events;
 use alambic::store::{EventSink, TrainEvent, VecSink};
 use alambic::sweep::cells::{self, CellState};
 use alambic::sweep::summary::{render, status};
 use alambic::sweep::{Cell, SweepDir, prepare_teacher, work};
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -22,11 +21,6 @@ fn tiny_sweep(name: &str) -> SweepDir {
 
 fn quiet(_: &Cell) -> Box<dyn EventSink> {
     Box::new(VecSink::default())
-}
-
-fn summary(dir: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).expect("summary"))
-        .expect("json")
 }
 
 #[test]
