@@ -6,6 +6,7 @@
 use super::machine::peak_rss_mb;
 use super::median;
 use crate::model::encoder::Batch;
+use crate::model::info::{ParamCounts, info};
 use crate::model::init::SeededRng;
 use crate::model::load::LoadOptions;
 use crate::model::{Classifier, HeadKind, Mode, ModelError, load_source};
@@ -49,22 +50,11 @@ pub struct ModelRate {
 }
 
 /// The FLOP count of one step, the peer's formula.
-pub fn step_flops(model: &Classifier, case: &ModelCase) -> f64 {
+pub fn step_flops(model: &Classifier, counts: &ParamCounts, case: &ModelCase) -> f64 {
     let c = &model.config;
-    let params: usize = model
-        .named_vars()
-        .iter()
-        .map(|(_, v)| v.as_tensor().elem_count())
-        .sum();
-    let emb: usize = model
-        .named_vars()
-        .iter()
-        .filter(|(n, _)| n.contains("embeddings"))
-        .map(|(_, v)| v.as_tensor().elem_count())
-        .sum();
     let mult = if case.phase == Phase::Train { 6.0 } else { 2.0 };
     let (b, s) = (case.batch as f64, case.seq as f64);
-    mult * (params - emb) as f64 * b * s
+    mult * (counts.total - counts.embedding) as f64 * b * s
         + 2.0 * mult * c.num_hidden_layers as f64 * s * s * c.hidden_size as f64 * b
 }
 
@@ -74,7 +64,8 @@ pub fn measure_model(case: &ModelCase, device: &Device) -> Result<ModelRate, Mod
         head: Some(HeadKind::BertPooler),
         seed: 0,
     };
-    let (model, _) = load_source(&case.model, &opts, device)?;
+    let (model, report) = load_source(&case.model, &opts, device)?;
+    let counts = info(&model, &report).parameters;
     let mut gen_ids = rand_chacha::ChaCha8Rng::seed_from_u64(0);
     let vocab = model.config.vocab_size as u32;
     let ids: Vec<Vec<u32>> = (0..case.batch)
@@ -125,17 +116,13 @@ pub fn measure_model(case: &ModelCase, device: &Device) -> Result<ModelRate, Mod
         }
     }
     let median_s = median(times.clone());
-    let flops = step_flops(&model, case);
+    let flops = step_flops(&model, &counts, case);
     Ok(ModelRate {
         case: case.clone(),
         median_s,
         samples_per_s: case.batch as f64 / median_s.max(1e-12),
         gflops: flops / median_s.max(1e-12) / 1e9,
-        parameters: model
-            .named_vars()
-            .iter()
-            .map(|(_, v)| v.as_tensor().elem_count())
-            .sum(),
+        parameters: counts.total,
         peak_rss_mb: peak_rss_mb(),
         step_seconds: times,
     })
