@@ -170,3 +170,51 @@ fn without_a_terminal_the_workbench_points_to_the_headless_commands() {
         );
     }
 }
+
+#[test]
+fn bench_reports_every_case_with_the_models_parameters_and_the_machine() {
+    let out = alambic(&[
+        "bench",
+        "--model",
+        "scratch:bert-tiny",
+        "--seq",
+        "8,16",
+        "--batch",
+        "2",
+        "--steps",
+        "2",
+        "--warmup",
+        "0",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let cases: Vec<(u64, String, u64, usize)> = doc["models"]
+        .as_array()
+        .expect("models")
+        .iter()
+        .map(|m| {
+            (
+                m["case"]["seq"].as_u64().expect("seq"),
+                m["case"]["phase"].as_str().expect("phase").to_string(),
+                m["parameters"].as_u64().expect("parameters"),
+                m["step_seconds"].as_array().expect("steps").len(),
+            )
+        })
+        .collect();
+    // bert-tiny with a 2-class pooler head: the count `alambic model info` gives.
+    assert_eq!(
+        cases,
+        [
+            (8, "train".to_string(), 1_503_362, 2),
+            (8, "infer".to_string(), 1_503_362, 2),
+            (16, "train".to_string(), 1_503_362, 2),
+            (16, "infer".to_string(), 1_503_362, 2),
+        ]
+    );
+    assert!(doc["machine"]["threads"].as_u64().expect("threads") >= 1);
+    assert!(doc["tokenizer"].is_null());
+}
