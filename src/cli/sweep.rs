@@ -41,6 +41,10 @@ pub struct SweepRunArgs {
     /// Cells run at once in this process (for GPUs; on CPU, 1).
     #[arg(long, default_value_t = 1)]
     pub parallel: usize,
+    /// Run only these cells now (indices, row-major: the first axis varies slowest); the
+    /// others stay pending for a later `--resume`.
+    #[arg(long, value_delimiter = ',', value_name = "I,J,…")]
+    pub cells: Option<Vec<usize>>,
 }
 
 #[derive(Subcommand)]
@@ -83,7 +87,7 @@ pub fn run(args: SweepArgs) -> anyhow::Result<()> {
         }
         Some(SweepAction::RunCell { dir, index }) => {
             let sweep = SweepDir::open(&dir)?;
-            drive(&sweep, Some(index), 1)
+            drive(&sweep, Some(&[index]), 1)
         }
         None => {
             let r = args.run;
@@ -102,13 +106,13 @@ pub fn run(args: SweepArgs) -> anyhow::Result<()> {
                 sweep.path.display(),
                 sweep.spec.cells.len()
             );
-            drive(&sweep, None, r.parallel.max(1))
+            drive(&sweep, r.cells.as_deref(), r.parallel.max(1))
         }
     }
 }
 
 /// Prepares the teacher, then runs cells with `parallel` workers; prints the grid at the end.
-fn drive(sweep: &SweepDir, only: Option<usize>, parallel: usize) -> anyhow::Result<()> {
+fn drive(sweep: &SweepDir, only: Option<&[usize]>, parallel: usize) -> anyhow::Result<()> {
     let stop = stop_flag()?;
     let mut sink = Progress::for_cell("teacher".into());
     if let Some(pass) = prepare_teacher(sweep, &mut sink, &stop)? {

@@ -54,30 +54,30 @@ pub fn prepare_teacher(
     }
 }
 
-/// Runs cells until none is left to claim (`only`: just that cell, as a Slurm task does).
+/// Runs cells until none is left to claim. `only`: just these cells (a Slurm task runs one;
+/// `alambic sweep --cells` the part of a grid that fits the time at hand), the others stay
+/// pending for a later worker.
 pub fn work(
     sweep: &SweepDir,
-    only: Option<usize>,
+    only: Option<&[usize]>,
     sinks: &SinkFactory,
     stop: &AtomicBool,
 ) -> Result<WorkReport, SweepError> {
     let mut report = WorkReport::default();
     let log = sweep.cells_log();
+    let count = sweep.spec.cells.len();
+    if let Some(missing) = only.and_then(|wanted| wanted.iter().find(|&&i| i >= count)) {
+        return Err(SweepError::Invalid(format!(
+            "the sweep has {count} cells (0..{}); there is no cell {missing}",
+            count.saturating_sub(1)
+        )));
+    }
     let chosen: Vec<&Cell> = sweep
         .spec
         .cells
         .iter()
-        .filter(|c| only.is_none_or(|i| c.index == i))
+        .filter(|c| only.is_none_or(|wanted| wanted.contains(&c.index)))
         .collect();
-    if let Some(i) = only
-        && chosen.is_empty()
-    {
-        return Err(SweepError::Invalid(format!(
-            "the sweep has {} cells (0..{}); there is no cell {i}",
-            sweep.spec.cells.len(),
-            sweep.spec.cells.len().saturating_sub(1)
-        )));
-    }
     for cell in chosen {
         if stop.load(Ordering::SeqCst) {
             report.interrupted = true;

@@ -112,6 +112,33 @@ fn an_interrupted_cell_resumes_from_its_checkpoint() {
 }
 
 #[test]
+fn chosen_cells_run_alone_and_the_rest_stay_pending_until_resumed() {
+    let sweep = tiny_sweep("sweep-chosen-cells");
+    let stop = AtomicBool::new(false);
+    let err = work(&sweep, Some(&[1, 4]), &quiet, &stop).expect_err("cell 4 of 4");
+    assert!(
+        err.to_string()
+            .contains("has 4 cells (0..3); there is no cell 4"),
+        "{err}"
+    );
+    prepare_teacher(&sweep, &mut VecSink::default(), &stop).expect("teacher");
+    let report = work(&sweep, Some(&[3, 1]), &quiet, &stop).expect("two cells");
+    assert_eq!(report.ran, [1, 3], "in grid order");
+    let latest = cells::latest(&cells::read(&sweep.cells_log()));
+    assert_eq!(latest.keys().copied().collect::<Vec<_>>(), [1, 3]);
+    assert!(
+        !sweep.path.join("summary.json").exists(),
+        "no best cell while cells 0 and 2 are pending"
+    );
+    let partial = status(&sweep);
+    assert!(matches!(partial.best, Some(1 | 3)), "{:?}", partial.best);
+    assert!(render(&partial).contains('·'), "pending cells are shown");
+    let report = work(&sweep, None, &quiet, &stop).expect("the rest");
+    assert_eq!(report.ran, [0, 2]);
+    assert!(summary(&sweep.path)["best"]["cell"].is_u64());
+}
+
+#[test]
 fn two_processes_share_one_sweep_without_running_a_cell_twice() {
     let sweep = tiny_sweep("sweep-two-processes");
     let dir = sweep.path.display().to_string();

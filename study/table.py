@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""STUDY.md's tables from the committed run summaries (study/runs/<row>/), standard library only.
+
+    python3 study/table.py            # the Markdown tables on stdout
+
+A row named NAME@sN is NAME run again with train.seed = N; rows with seeds are also shown as
+mean ± spread over their seeds. study/rows.tsv gives each row's wall-clock seconds.
+"""
+import json
+import statistics
+import sys
+from pathlib import Path
+
+STUDY = Path(__file__).resolve().parent
+
+# Rows in the order the table shows them, with what each one is.
+LABELS = {
+    "teacher": "teacher: MiniLM-L6 fine-tuned",
+    "alone-246": "derive 2,4,6 (no pooler), labels only",
+    "alone-246p": "derive 2,4,6 + pooler, labels only",
+    "alone-36": "derive 3,6 (no pooler), labels only",
+    "alone-tiny": "scratch tinybert-4l-312d, labels only",
+    "kd-246": "derive 2,4,6, response KD",
+    "kd-246p": "derive 2,4,6 + pooler, response KD",
+    "kd-36": "derive 3,6, response KD",
+    "kd-tiny": "scratch tinybert-4l-312d, response KD",
+    "tb-246": "derive 2,4,6, TinyBERT two stages",
+    "tb-246p": "derive 2,4,6 + pooler, TinyBERT two stages",
+    "tb-36": "derive 3,6, TinyBERT two stages",
+    "tb-tiny": "scratch tinybert-4l-312d, TinyBERT two stages (projection)",
+    "w-teacher": "teacher, all windows",
+    "w-alone-246": "derive 2,4,6, labels only, all windows",
+    "w-kd-246": "derive 2,4,6, response KD, all windows",
+}
+
+
+def rows():
+    """(row, run folder, seconds) in the order they ran."""
+    out = []
+    path = STUDY / "rows.tsv"
+    for line in path.read_text().splitlines():
+        name, folder, seconds = line.split("\t")
+        out.append((name, folder, int(seconds)))
+    return out
+
+
+def summary(name):
+    return json.loads((STUDY / "runs" / name / "summary.json").read_text())
+
+
+def f3(x):
+    return "–" if x is None else f"{x:.3f}"
+
+
+def interval(split):
+    ci = split.get("macro_f1_ci")
+    if not ci:
+        return f3(split["macro_f1"])
+    return f"{split['macro_f1']:.3f} [{ci['low']:.3f}, {ci['high']:.3f}]"
+
+
+def teacher_f1(name):
+    """The teacher a row is compared with: the all-window teacher for all-window rows."""
+    base = "w-teacher" if name.startswith("w-") else "teacher"
+    try:
+        return summary(base)["test"]["macro_f1"]
+    except FileNotFoundError:
+        return None
+
+
+def main_table(done):
+    print(
+        "| row | model | parameters | MB | ms / contract | valid macro-F1 | test macro-F1 [95 % CI] "
+        "| test accuracy | test ROC-AUC | share of teacher F1 | agreement with teacher | compute |"
+    )
+    print("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+    for name, _, seconds in done:
+        s = summary(name)
+        base, _, seed = name.partition("@s")
+        label = LABELS.get(base, base) + (f" (seed {seed})" if seed else "")
+        test = s["test"]
+        t = teacher_f1(name)
+        kept = f"{test['macro_f1'] / t:.0%}" if t and not base.endswith("teacher") else "–"
+        agreement = (s.get("teacher_agreement") or {}).get("test")
+        print(
+            f"| `{name}` | {label} | {s['parameters'] / 1e6:.1f} M | {s['parameters'] * 4 / 1e6:.0f} "
+            f"| {s['latency_ms_per_contract']:.1f} | {f3(s['valid']['macro_f1'])} | {interval(test)} "
+            f"| {f3(test['accuracy'])} | {f3(test.get('roc_auc'))} | {kept} "
+            f"| {'–' if agreement is None else f'{agreement:.3f}'} | {seconds / 60:.1f} min |"
+        )
+
+
+def seed_table(done):
+    groups = {}
+    for name, _, _ in done:
+        groups.setdefault(name.partition("@s")[0], []).append(name)
+    groups = {k: v for k, v in groups.items() if len(v) > 1}
+    if not groups:
+        return
+    print()
+    print("| row | seeds | valid macro-F1 | test macro-F1 | test ROC-AUC |")
+    print("|---|--:|--:|--:|--:|")
+    for base, names in groups.items():
+        cols = []
+        for pick in (
+            lambda s: s["valid"]["macro_f1"],
+            lambda s: s["test"]["macro_f1"],
+            lambda s: s["test"].get("roc_auc"),
+        ):
+            xs = [pick(summary(n)) for n in names]
+            cols.append(f"{statistics.mean(xs):.3f} ± {statistics.stdev(xs):.3f} (min {min(xs):.3f}, max {max(xs):.3f})")
+        print(f"| `{base}` | {len(names)} | " + " | ".join(cols) + " |")
+
+
+def origin_table(done):
+    """Test accuracy per source set (the dataset's `origin`, merged entries joined by `+`):
+    most sets give only one class, so a model that learned a set's style scores its
+    majority class there whatever the code does. Sets with fewer than 5 test contracts are
+    left out."""
+    names = [n for n, _, _ in done if (STUDY / "runs" / n / "test_by_origin.json").exists()]
+    if not names:
+        return
+    by = {n: json.loads((STUDY / "runs" / n / "test_by_origin.json").read_text())["by"] for n in names}
+    first = by[names[0]]
+    groups = sorted((g for g in first if first[g]["n"] >= 5), key=lambda g: -first[g]["n"])
+    print()
+    print("| source set (test) | contracts | vulnerable | " + " | ".join(f"`{n}`" for n in names) + " |")
+    print("|---|--:|--:|" + "--:|" * len(names))
+    for g in groups:
+        vulnerable = next(c["support"] for c in first[g]["per_class"] if c["class"] != "safe")
+        cells = ["–" if g not in by[n] else f"{by[n][g]['accuracy']:.2f}" for n in names]
+        print(f"| {g} | {first[g]['n']} | {vulnerable} | " + " | ".join(cells) + " |")
+
+
+def main():
+    done = [r for r in rows() if (STUDY / "runs" / r[0] / "summary.json").exists()]
+    if not done:
+        sys.exit("study/rows.tsv names no finished row yet")
+    main_table(done)
+    seed_table(done)
+    origin_table(done)
+
+
+if __name__ == "__main__":
+    main()
