@@ -6,6 +6,7 @@
 #
 #   study/run.sh teacher alone-246 kd-246 …     # rows by name, in order; a finished row is skipped
 #   study/run.sh teacher@s14                     # a row again with train.seed = 14
+#   CELLS=0,3,16,19 study/run.sh sweep-246       # some cells of the alpha × temperature grid
 #   study/run.sh --list                          # the rows this script knows
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,10 +52,33 @@ keep() {
         > "study/runs/$name/test_by_origin.json"
 }
 
+# The alpha × temperature grid (5 × 4) on one student, distilled from the head-128 teacher.
+# CELLS=0,3,16,19 runs only those cells (row-major: alpha rows, temperature columns); running
+# it again with other cells, or none (all), joins the same sweep folder and skips finished
+# cells. The sweep folder, less checkpoints and caches, is kept in study/sweep/.
+sweep_row() {
+    local student=$1 start log dir
+    start=$(date +%s)
+    log=$(mktemp)
+    "$BIN" sweep --config $H --set "teacher.model=\"$(teacher_of teacher)\"" \
+        --set "student.model=\"$student\"" --out "$OUT" ${CELLS:+--cells "$CELLS"} 2>&1 | tee "$log"
+    dir=$(sed -n 's/^sweep \([^:]*\): .*/\1/p' "$log" | head -1)
+    rm -f "$log"
+    [[ -n "$dir" ]] || { echo "the sweep did not start" >&2; exit 1; }
+    printf '%s\t%s\t%s\n' "sweep[${CELLS:-all}]" "$dir" "$(( $(date +%s) - start ))" >> study/sweeps.tsv
+    rm -rf study/sweep
+    (cd "$dir" && find . \( -name checkpoints -o -name .cache -o -name .teachers -o -name claims \) -prune \
+        -o -type f -print) | while read -r f; do
+        mkdir -p "study/sweep/$(dirname "$f")"
+        cp "$dir/$f" "study/sweep/$f"
+    done
+}
+
+# The run folder of a row another row starts from (a teacher, or a warm start).
 teacher_of() {
     local t
     t=$(run_of "$1")
-    [[ -n "$t" ]] || { echo "row $1 (the teacher) has not run yet" >&2; exit 1; }
+    [[ -n "$t" ]] || { echo "row $1 has not run yet" >&2; exit 1; }
     echo "$t"
 }
 
@@ -81,7 +105,9 @@ run_row() {
     tb-tiny)      row "$name" distill --config $H --set "teacher.model=\"$(teacher_of teacher)\"" --set "student.model=\"$TINY\"" --set 'distill.recipe="tinybert"' ;;
     # All windows: the whole contract, pooled per contract.
     w-teacher)    row "$name" train --config $W --role teacher --set "teacher.model=\"$(teacher_of teacher)\"" ;;
-    w-kd-246)     row "$name" distill --config $W --set "teacher.model=\"$(teacher_of w-teacher)\"" --set "student.model=\"$D246\"" ;;
+    sweep-246)    sweep_row "$D246" ;;
+    # Like the teacher, the all-window student starts from its head-128 run (kd-246).
+    w-kd-246)     row "$name" distill --config $W --set "teacher.model=\"$(teacher_of w-teacher)\"" --set "student.model=\"$(teacher_of kd-246)\"" ;;
     *) echo "unknown row $name (study/run.sh --list)" >&2; exit 2 ;;
     esac
 }

@@ -7,6 +7,7 @@ A row named NAME@sN is NAME run again with train.seed = N; rows with seeds are a
 mean ± spread over their seeds. study/rows.tsv gives each row's wall-clock seconds.
 """
 import json
+import random
 import statistics
 import sys
 from pathlib import Path
@@ -132,12 +133,75 @@ def origin_table(done):
         print(f"| {g} | {first[g]['n']} | {vulnerable} | " + " | ".join(cells) + " |")
 
 
+# Comparisons the study asks about: (row, against, what it tells).
+PAIRS = [
+    ("alone-246", "teacher", "a 3-layer student alone vs the teacher"),
+    ("kd-246", "alone-246", "response KD vs labels alone (derive 2,4,6)"),
+    ("tb-246", "alone-246", "TinyBERT two stages vs labels alone (derive 2,4,6)"),
+    ("alone-246p", "alone-246", "the pooler kept vs dropped (labels alone)"),
+    ("alone-36", "alone-246", "2 layers vs 3 layers (labels alone)"),
+    ("kd-36", "alone-36", "response KD vs labels alone (derive 3,6)"),
+    ("kd-tiny", "alone-tiny", "response KD vs labels alone (tinybert-4l-312d)"),
+    ("tb-tiny", "alone-tiny", "TinyBERT two stages vs labels alone (tinybert-4l-312d)"),
+    ("w-teacher", "teacher", "all windows vs the first 128 tokens (teacher)"),
+    ("w-kd-246", "kd-246", "all windows vs the first 128 tokens (student, response KD)"),
+]
+
+
+def macro_f1(pairs):
+    """Binary macro-F1 of (predicted, true) pairs."""
+    f1s = []
+    for c in (0, 1):
+        tp = sum(1 for p, t in pairs if p == c and t == c)
+        fp = sum(1 for p, t in pairs if p == c and t != c)
+        fn = sum(1 for p, t in pairs if p != c and t == c)
+        f1s.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
+    return sum(f1s) / 2
+
+
+def paired_difference(a, b, rounds=2000):
+    """Test macro-F1 of row a minus row b, with a 95 % paired bootstrap interval: both rows are
+    scored on the same resampled contracts, so the interval is about the models, not about
+    which contracts happened to land in test."""
+    pa = json.loads((STUDY / "runs" / a / "predictions.json").read_text())["test"]
+    pb = json.loads((STUDY / "runs" / b / "predictions.json").read_text())["test"]
+    ids = sorted(set(pa) & set(pb))
+    rng = random.Random(13)
+    diffs = []
+    for _ in range(rounds):
+        draw = [ids[rng.randrange(len(ids))] for _ in ids]
+        diffs.append(
+            macro_f1([(pa[i]["p"], pa[i]["t"]) for i in draw])
+            - macro_f1([(pb[i]["p"], pb[i]["t"]) for i in draw])
+        )
+    diffs.sort()
+    point = macro_f1([(pa[i]["p"], pa[i]["t"]) for i in ids]) - macro_f1(
+        [(pb[i]["p"], pb[i]["t"]) for i in ids]
+    )
+    return point, diffs[int(0.025 * rounds)], diffs[int(0.975 * rounds) - 1]
+
+
+def difference_table(done):
+    names = {n for n, _, _ in done}
+    rows = [(a, b, what) for a, b, what in PAIRS if a in names and b in names]
+    if not rows:
+        return
+    print()
+    print("| comparison | test macro-F1 difference [95 % paired bootstrap] | real? |")
+    print("|---|--:|---|")
+    for a, b, what in rows:
+        point, low, high = paired_difference(a, b)
+        real = "yes" if low > 0 or high < 0 else "no (the interval holds 0)"
+        print(f"| `{a}` − `{b}`: {what} | {point:+.3f} [{low:+.3f}, {high:+.3f}] | {real} |")
+
+
 def main():
     done = [r for r in rows() if (STUDY / "runs" / r[0] / "summary.json").exists()]
     if not done:
         sys.exit("study/rows.tsv names no finished row yet")
     main_table(done)
     seed_table(done)
+    difference_table(done)
     origin_table(done)
 
 
