@@ -2,4 +2,5 @@ mod layer_maps;
 mod losses;
 mod run;
 mod stages;
+mod teacher_tokens;
 mod transfer;
