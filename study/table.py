@@ -10,6 +10,7 @@ import json
 import random
 import statistics
 import sys
+import tomllib
 from pathlib import Path
 
 STUDY = Path(__file__).resolve().parent
@@ -116,9 +117,13 @@ def seed_table(done):
 def origin_table(done):
     """Test accuracy per source set (the dataset's `origin`, merged entries joined by `+`):
     most sets give only one class, so a model that learned a set's style scores its
-    majority class there whatever the code does. Sets with fewer than 5 test contracts are
-    left out."""
-    names = [n for n, _, _ in done if (STUDY / "runs" / n / "test_by_origin.json").exists()]
+    majority class there whatever the code does. Sets with fewer than 5 test contracts, and
+    the extra seeds, are left out."""
+    names = [
+        n
+        for n, _, _ in done
+        if "@s" not in n and (STUDY / "runs" / n / "test_by_origin.json").exists()
+    ]
     if not names:
         return
     by = {n: json.loads((STUDY / "runs" / n / "test_by_origin.json").read_text())["by"] for n in names}
@@ -195,6 +200,40 @@ def difference_table(done):
         print(f"| `{a}` − `{b}`: {what} | {point:+.3f} [{low:+.3f}, {high:+.3f}] | {real} |")
 
 
+def sweep_table():
+    """The alpha × temperature grid: each finished cell's validation macro-F1 (the sweep's
+    objective), `·` for cells not run; the best cell's test score below."""
+    folder = STUDY / "sweep"
+    if not (folder / "sweep.toml").exists():
+        return
+    grid = tomllib.loads((folder / "sweep.toml").read_text())["sweep"]["grid"]
+    alphas, temps = grid["distill.alpha"], grid["distill.temperature"]
+    cells = {}
+    for line in (folder / "cells.jsonl").read_text().splitlines():
+        event = json.loads(line)
+        if event["state"] == "finished":
+            cells[event["cell"]] = event["objective"]
+    best = max(cells, key=cells.get)
+    print()
+    print("| alpha \\ T | " + " | ".join(f"{t:g}" for t in temps) + " |")
+    print("|---|" + "--:|" * len(temps))
+    for r, alpha in enumerate(alphas):
+        row = []
+        for c in range(len(temps)):
+            i = r * len(temps) + c
+            mark = "·" if i not in cells else f"{cells[i]:.3f}" + (" **best**" if i == best else "")
+            row.append(mark)
+        print(f"| {alpha:g} | " + " | ".join(row) + " |")
+    scored = folder / "best_cell_test.json"
+    if scored.exists():
+        test = json.loads(scored.read_text())["overall"]
+        print()
+        print(
+            f"Best cell {best} (alpha {alphas[best // len(temps)]:g}, T {temps[best % len(temps)]:g}): "
+            f"test macro-F1 {interval(test)}, accuracy {test['accuracy']:.3f}, ROC-AUC {f3(test.get('roc_auc'))}."
+        )
+
+
 def main():
     done = [r for r in rows() if (STUDY / "runs" / r[0] / "summary.json").exists()]
     if not done:
@@ -203,6 +242,7 @@ def main():
     seed_table(done)
     difference_table(done)
     origin_table(done)
+    sweep_table()
 
 
 if __name__ == "__main__":
