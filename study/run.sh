@@ -7,6 +7,7 @@
 #   study/run.sh teacher alone-246 kd-246 …     # rows by name, in order; a finished row is skipped
 #   study/run.sh teacher@s14                     # a row again with train.seed = 14
 #   CELLS=0,3,16,19 study/run.sh sweep-246       # some cells of the alpha × temperature grid
+#   study/run.sh speed                           # inference speed of each student shape
 #   study/run.sh --list                          # the rows this script knows
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,7 +61,7 @@ sweep_row() {
     local student=$1 start log dir
     start=$(date +%s)
     log=$(mktemp)
-    "$BIN" sweep --config $H --set "teacher.model=\"$(teacher_of teacher)\"" \
+    "$BIN" sweep --config $H --set "teacher.model=\"$(folder_of teacher)\"" \
         --set "student.model=\"$student\"" --out "$OUT" ${CELLS:+--cells "$CELLS"} 2>&1 | tee "$log"
     dir=$(sed -n 's/^sweep \([^:]*\): .*/\1/p' "$log" | head -1)
     rm -f "$log"
@@ -83,7 +84,7 @@ sweep_row() {
 }
 
 # The run folder of a row another row starts from (a teacher, or a warm start).
-teacher_of() {
+folder_of() {
     local t
     t=$(run_of "$1")
     [[ -n "$t" ]] || { echo "row $1 has not run yet" >&2; exit 1; }
@@ -103,19 +104,25 @@ run_row() {
     alone-246p)   row "$name" train --config $H --set "student.model=\"$D246P\"" ;;
     alone-36)     row "$name" train --config $H --set "student.model=\"$D36\"" ;;
     alone-tiny)   row "$name" train --config $H --set "student.model=\"$TINY\"" ;;
-    kd-246)       row "$name" distill --config $H --set "teacher.model=\"$(teacher_of teacher)\"" --set "student.model=\"$D246\"" ;;
-    kd-246p)      row "$name" distill --config $H --set "teacher.model=\"$(teacher_of teacher)\"" --set "student.model=\"$D246P\"" ;;
-    kd-36)        row "$name" distill --config $H --set "teacher.model=\"$(teacher_of teacher)\"" --set "student.model=\"$D36\"" ;;
-    kd-tiny)      row "$name" distill --config $H --set "teacher.model=\"$(teacher_of teacher)\"" --set "student.model=\"$TINY\"" ;;
-    tb-246)       row "$name" distill --config $H --set "teacher.model=\"$(teacher_of teacher)\"" --set "student.model=\"$D246\"" --set 'distill.recipe="tinybert"' ;;
-    tb-246p)      row "$name" distill --config $H --set "teacher.model=\"$(teacher_of teacher)\"" --set "student.model=\"$D246P\"" --set 'distill.recipe="tinybert"' ;;
-    tb-36)        row "$name" distill --config $H --set "teacher.model=\"$(teacher_of teacher)\"" --set "student.model=\"$D36\"" --set 'distill.recipe="tinybert"' ;;
-    tb-tiny)      row "$name" distill --config $H --set "teacher.model=\"$(teacher_of teacher)\"" --set "student.model=\"$TINY\"" --set 'distill.recipe="tinybert"' ;;
+    kd-246)       row "$name" distill --config $H --set "teacher.model=\"$(folder_of teacher)\"" --set "student.model=\"$D246\"" ;;
+    kd-246p)      row "$name" distill --config $H --set "teacher.model=\"$(folder_of teacher)\"" --set "student.model=\"$D246P\"" ;;
+    kd-36)        row "$name" distill --config $H --set "teacher.model=\"$(folder_of teacher)\"" --set "student.model=\"$D36\"" ;;
+    kd-tiny)      row "$name" distill --config $H --set "teacher.model=\"$(folder_of teacher)\"" --set "student.model=\"$TINY\"" ;;
+    tb-246)       row "$name" distill --config $H --set "teacher.model=\"$(folder_of teacher)\"" --set "student.model=\"$D246\"" --set 'distill.recipe="tinybert"' ;;
+    tb-246p)      row "$name" distill --config $H --set "teacher.model=\"$(folder_of teacher)\"" --set "student.model=\"$D246P\"" --set 'distill.recipe="tinybert"' ;;
+    tb-36)        row "$name" distill --config $H --set "teacher.model=\"$(folder_of teacher)\"" --set "student.model=\"$D36\"" --set 'distill.recipe="tinybert"' ;;
+    tb-tiny)      row "$name" distill --config $H --set "teacher.model=\"$(folder_of teacher)\"" --set "student.model=\"$TINY\"" --set 'distill.recipe="tinybert"' ;;
     # All windows: the whole contract, pooled per contract.
-    w-teacher)    row "$name" train --config $W --role teacher --set "teacher.model=\"$(teacher_of teacher)\"" ;;
+    w-teacher)    row "$name" train --config $W --role teacher --set "teacher.model=\"$(folder_of teacher)\"" ;;
     sweep-246)    sweep_row "$D246" ;;
+    # Inference speed of each shape's checkpoint (batch 16 × 128 tokens), on a quiet machine.
+    speed)
+        local models=() r
+        for r in teacher alone-246 alone-36 alone-tiny; do models+=("$(folder_of $r)/checkpoints/best"); done
+        "$BIN" bench --model "$(IFS=,; echo "${models[*]}")" --seq 128 --batch 16 --phase infer \
+            > study/speed.json ;;
     # Like the teacher, the all-window student starts from its head-128 run (kd-246).
-    w-kd-246)     row "$name" distill --config $W --set "teacher.model=\"$(teacher_of w-teacher)\"" --set "student.model=\"$(teacher_of kd-246)\"" ;;
+    w-kd-246)     row "$name" distill --config $W --set "teacher.model=\"$(folder_of w-teacher)\"" --set "student.model=\"$(folder_of kd-246)\"" ;;
     *) echo "unknown row $name (study/run.sh --list)" >&2; exit 2 ;;
     esac
 }

@@ -61,13 +61,41 @@ def interval(split):
     return f"{split['macro_f1']:.3f} [{ci['low']:.3f}, {ci['high']:.3f}]"
 
 
+def shape_row(name):
+    """The labels-only row whose checkpoint `alambic bench` timed for this row's shape."""
+    base = name.partition("@s")[0]
+    if base.endswith("teacher"):
+        return "teacher"
+    return "alone-" + base.split("-", 1)[1].removesuffix("p")
+
+
+def bench_ms(done):
+    """Inference ms per contract by timed row, from study/speed.json (`alambic bench --phase
+    infer --seq 128 --batch 16` on each shape's checkpoint, one process at a time on a quiet
+    machine): the in-run latency of summary.json moves by ±30 % with whatever else runs."""
+    path = STUDY / "speed.json"
+    if not path.exists():
+        return {}
+    folders = {f"{folder}/checkpoints/best": n for n, folder, _ in done}
+    out = {}
+    for rate in json.loads(path.read_text())["models"]:
+        row = folders.get(rate["case"]["model"])
+        if row is not None:
+            out[row] = 1e3 / rate["samples_per_s"]
+    return out
+
+
 def teacher_f1(name):
-    """The teacher a row is compared with: the all-window teacher for all-window rows."""
+    """The teacher a row is compared with: the all-window teacher for all-window rows, the
+    teacher of the same seed for a row run with another seed."""
     base = "w-teacher" if name.startswith("w-") else "teacher"
-    try:
-        return summary(base)["test"]["macro_f1"]
-    except FileNotFoundError:
-        return None
+    _, at, seed = name.partition("@s")
+    for candidate in ([f"{base}@s{seed}"] if at else []) + [base]:
+        try:
+            return summary(candidate)["test"]["macro_f1"]
+        except FileNotFoundError:
+            continue
+    return None
 
 
 def main_table(done):
@@ -76,8 +104,11 @@ def main_table(done):
         "| test accuracy | test ROC-AUC | share of teacher F1 | agreement with teacher | compute |"
     )
     print("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+    timed = bench_ms(done)
     for name, _, seconds in done:
         s = summary(name)
+        # All-window rows read ~6 windows of 256 tokens per contract: their own test pass.
+        ms = s["latency_ms_per_contract"] if name.startswith("w-") else timed.get(shape_row(name))
         base, _, seed = name.partition("@s")
         label = LABELS.get(base, base) + (f" (seed {seed})" if seed else "")
         test = s["test"]
@@ -86,7 +117,7 @@ def main_table(done):
         agreement = (s.get("teacher_agreement") or {}).get("test")
         print(
             f"| `{name}` | {label} | {s['parameters'] / 1e6:.1f} M | {s['parameters'] * 4 / 1e6:.0f} "
-            f"| {s['latency_ms_per_contract']:.1f} | {f3(s['valid']['macro_f1'])} | {interval(test)} "
+            f"| {'–' if ms is None else f'{ms:.1f}'} | {f3(s['valid']['macro_f1'])} | {interval(test)} "
             f"| {f3(test['accuracy'])} | {f3(test.get('roc_auc'))} | {kept} "
             f"| {'–' if agreement is None else f'{agreement:.3f}'} | {seconds / 60:.1f} min |"
         )
@@ -100,8 +131,10 @@ def seed_table(done):
     if not groups:
         return
     print()
-    print("| row | seeds | valid macro-F1 | test macro-F1 | test ROC-AUC |")
-    print("|---|--:|--:|--:|--:|")
+    print("| row | seeds | valid macro-F1 | test macro-F1 | test ROC-AUC | share of teacher F1 (means) |")
+    print("|---|--:|--:|--:|--:|--:|")
+    teacher = groups.get("teacher")
+    teacher_mean = teacher and statistics.mean(summary(n)["test"]["macro_f1"] for n in teacher)
     for base, names in groups.items():
         cols = []
         for pick in (
@@ -111,7 +144,9 @@ def seed_table(done):
         ):
             xs = [pick(summary(n)) for n in names]
             cols.append(f"{statistics.mean(xs):.3f} ± {statistics.stdev(xs):.3f} (min {min(xs):.3f}, max {max(xs):.3f})")
-        print(f"| `{base}` | {len(names)} | " + " | ".join(cols) + " |")
+        mean = statistics.mean(summary(n)["test"]["macro_f1"] for n in names)
+        share = f"{mean / teacher_mean:.0%}" if teacher_mean and base != "teacher" else "–"
+        print(f"| `{base}` | {len(names)} | " + " | ".join(cols) + f" | {share} |")
 
 
 def origin_table(done):
