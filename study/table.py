@@ -31,7 +31,6 @@ LABELS = {
     "tb-36": "derive 3,6, TinyBERT two stages",
     "tb-tiny": "scratch tinybert-4l-312d, TinyBERT two stages (projection)",
     "w-teacher": "teacher, all windows",
-    "w-alone-246": "derive 2,4,6, labels only, all windows",
     "w-kd-246": "derive 2,4,6, response KD, all windows",
 }
 
