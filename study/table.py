@@ -205,18 +205,14 @@ def paired_difference(a, b, rounds=2000):
     pa = json.loads((STUDY / "runs" / a / "predictions.json").read_text())["test"]
     pb = json.loads((STUDY / "runs" / b / "predictions.json").read_text())["test"]
     ids = sorted(set(pa) & set(pb))
-    rng = random.Random(13)
-    diffs = []
-    for _ in range(rounds):
-        draw = [ids[rng.randrange(len(ids))] for _ in ids]
-        diffs.append(
-            macro_f1([(pa[i]["p"], pa[i]["t"]) for i in draw])
-            - macro_f1([(pb[i]["p"], pb[i]["t"]) for i in draw])
+    def difference(chosen):
+        return macro_f1([(pa[i]["p"], pa[i]["t"]) for i in chosen]) - macro_f1(
+            [(pb[i]["p"], pb[i]["t"]) for i in chosen]
         )
-    diffs.sort()
-    point = macro_f1([(pa[i]["p"], pa[i]["t"]) for i in ids]) - macro_f1(
-        [(pb[i]["p"], pb[i]["t"]) for i in ids]
-    )
+
+    rng = random.Random(13)
+    diffs = sorted(difference([ids[rng.randrange(len(ids))] for _ in ids]) for _ in range(rounds))
+    point = difference(ids)
     return point, diffs[int(0.025 * rounds)], diffs[int(0.975 * rounds) - 1]
 
 
