@@ -7,16 +7,15 @@
 //! Inference only (no backward); training, and any caller that asks for the attention
 //! scores, use the materialised path.
 
-use super::fused::{exp_row_softmax, fusable};
+use super::fused::{fusable, softmax_rows_with_bias};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 struct BlockAttention {
     heads: usize,
     scale: f32,
-    masked: f32,
-    /// `[batch, seq]` 0/1.
-    mask: Vec<f32>,
+    /// `[batch, seq]`: 0 for tokens, the masked score for padding.
+    additive: Vec<f32>,
 }
 
 fn values<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
@@ -42,76 +41,114 @@ impl CustomOp3 for BlockAttention {
     ) -> Result<(CpuStorage, Shape)> {
         let (q, k, v) = (values(sq, lq)?, values(sk, lk)?, values(sv, lv)?);
         let (b, s, h) = lq.shape().dims3()?;
-        if lk.dims() != lq.dims() || lv.dims() != lq.dims() || self.mask.len() != b * s {
+        if lk.dims() != lq.dims() || lv.dims() != lq.dims() || self.additive.len() != b * s {
             candle_core::bail!("block attention: q, k, v and mask shapes disagree");
         }
-        let d = h / self.heads;
-        let mut out = vec![0f32; q.len()];
+        let d = h / self.heads.max(1);
+        if d * self.heads != h {
+            candle_core::bail!(
+                "block attention: {h} features do not split into {} heads",
+                self.heads
+            );
+        }
+        // Every element of `out` is written by exactly one task's second product (which
+        // does not read it), so it is not zero-filled first.
+        let mut out: Vec<f32> = Vec::with_capacity(q.len());
         // Tasks write disjoint column blocks of the same rows, so they share the buffer by
         // address; each (contract, head) pair is written by exactly one task.
-        let out_addr = out.as_mut_ptr() as usize;
+        let out_addr = out.spare_capacity_mut().as_mut_ptr() as usize;
         (0..b * self.heads).into_par_iter().for_each(|task| {
             let (bi, hi) = (task / self.heads, task % self.heads);
             let base = bi * s * h + hi * d;
-            let mut scores = vec![0f32; s * s];
-            // SAFETY: the pointers address q, k, v (s rows of d at stride h from `base`) and
-            // this task's block of `out`, all in bounds; gemm writes only `scores` and that
-            // block.
-            unsafe {
-                gemm::gemm(
-                    s,
-                    s,
-                    d,
-                    scores.as_mut_ptr(),
-                    1,
-                    s as isize,
-                    false,
-                    q.as_ptr().add(base),
-                    1,
-                    h as isize,
-                    k.as_ptr().add(base),
-                    h as isize,
-                    1,
-                    0.0,
-                    self.scale,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::None,
+            SCORES.with_borrow_mut(|scores| {
+                // One block per thread, reused: a fresh zeroed block per task was 2 % of an
+                // inference step in memset.
+                scores.resize(s * s, 0.0);
+                block(
+                    q,
+                    k,
+                    v,
+                    base,
+                    (s, h, d),
+                    self,
+                    &self.additive[bi * s..(bi + 1) * s],
+                    scores,
+                    out_addr,
                 );
-            }
-            let mask = &self.mask[bi * s..(bi + 1) * s];
-            for row in scores.chunks_mut(s) {
-                for (x, &m) in row.iter_mut().zip(mask) {
-                    *x += (1.0 - m) * self.masked;
-                }
-                exp_row_softmax(row);
-            }
-            unsafe {
-                gemm::gemm(
-                    s,
-                    d,
-                    s,
-                    (out_addr as *mut f32).add(base),
-                    1,
-                    h as isize,
-                    false,
-                    scores.as_ptr(),
-                    1,
-                    s as isize,
-                    v.as_ptr().add(base),
-                    1,
-                    h as isize,
-                    0.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::None,
-                );
-            }
+            });
         });
+        // SAFETY: the tasks above wrote all `q.len()` elements (b · heads blocks of s × d).
+        unsafe { out.set_len(q.len()) };
         Ok((CpuStorage::F32(out), lq.shape().clone()))
+    }
+}
+
+thread_local! {
+    static SCORES: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// One (contract, head) block: scores, softmax, and its context written into `out`.
+#[allow(clippy::too_many_arguments)]
+fn block(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    base: usize,
+    (s, h, d): (usize, usize, usize),
+    op: &BlockAttention,
+    additive: &[f32],
+    scores: &mut [f32],
+    out_addr: usize,
+) {
+    // SAFETY: the pointers address q, k, v (s rows of d at stride h from `base`) and
+    // this task's block of `out`, all in bounds; gemm writes only `scores` and that
+    // block.
+    unsafe {
+        gemm::gemm(
+            s,
+            s,
+            d,
+            scores.as_mut_ptr(),
+            1,
+            s as isize,
+            false,
+            q.as_ptr().add(base),
+            1,
+            h as isize,
+            k.as_ptr().add(base),
+            h as isize,
+            1,
+            0.0,
+            op.scale,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+    softmax_rows_with_bias(scores, additive);
+    unsafe {
+        gemm::gemm(
+            s,
+            d,
+            s,
+            (out_addr as *mut f32).add(base),
+            1,
+            h as isize,
+            false,
+            scores.as_ptr(),
+            1,
+            s as isize,
+            v.as_ptr().add(base),
+            1,
+            h as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
     }
 }
 
@@ -133,8 +170,9 @@ pub fn block_attention(
     let op = BlockAttention {
         heads,
         scale: scale as f32,
-        masked: masked as f32,
-        mask: mask.flatten_all()?.to_vec1::<f32>()?,
+        additive: (mask.flatten_all()?.to_vec1::<f32>()?.into_iter())
+            .map(|m| (1.0 - m) * masked as f32)
+            .collect(),
     };
     Ok(Some(q.contiguous()?.apply_op3_no_bwd(
         &k.contiguous()?,

@@ -135,6 +135,9 @@ impl Encoder {
         mode: &mut Mode,
         want_scores: bool,
     ) -> Result<EncoderOutput> {
+        // Inference records no backprop graph: each intermediate is freed when the next layer
+        // no longer needs it, rather than kept alive by the outputs until the batch ends.
+        let _no_grad = (!mode.is_train()).then(candle_core::no_grad);
         let (ids, mask, positions) = self.input_tensors(batch)?;
         let cfg = &self.config;
         let e = &self.embeddings;

@@ -74,6 +74,8 @@ impl Classifier {
         mode: &mut Mode,
         want_scores: bool,
     ) -> candle_core::Result<Output> {
+        // Inference records no backprop graph (see `Mode`).
+        let _no_grad = (!mode.is_train()).then(candle_core::no_grad);
         let encoder = self.encoder.forward(batch, mode, want_scores)?;
         let logits = self.head.forward(encoder.last()?, &encoder.mask, mode)?;
         Ok(Output { encoder, logits })

@@ -64,9 +64,9 @@ impl ModelError {
 
 /// Training or inference. Training activates dropout, with masks from the seeded generator it
 /// carries (candle's CPU generator cannot be seeded), and uses only ops with a backward pass.
-/// Inference (`Eval`) uses candle's fused kernels, which have none: never backpropagate
-/// through an `Eval` forward (to train without dropout, use `Train` on a model whose dropout
-/// probabilities are 0).
+/// Inference (`Eval`) records no backprop graph (its outputs carry no gradient path, like
+/// PyTorch under `torch.no_grad()`) and uses kernels that have no backward pass: to train
+/// without dropout, use `Train` on a model whose dropout probabilities are 0.
 pub enum Mode<'a> {
     Eval,
     Train(&'a mut init::SeededRng),

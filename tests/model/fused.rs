@@ -285,3 +285,49 @@ fn words_drawn_in_parallel_blocks_are_the_sequential_stream() {
     let tail = split.words(10);
     assert_eq!(tail, SeededRng::new(3).words(n)[n - 10..].to_vec());
 }
+
+/// The vectorisable exp against f64's over its whole range: relative error below 3e-7, and
+/// exactly 0 where f32's own `exp` underflows (so masked keys get probability 0).
+#[test]
+fn exp_is_within_3e_7_of_f64_exp_and_zero_below_minus_87() {
+    let mut worst = 0f64;
+    for i in 0..=1_750_000 {
+        let x = -87.0 + i as f32 * 1e-4;
+        let got = fused::exp(x) as f64;
+        let want = (x as f64).exp();
+        worst = worst.max(((got - want) / want).abs());
+    }
+    assert!(worst < 3e-7, "worst relative error {worst:e}");
+    assert_eq!(fused::exp(-87.5), 0.0);
+    assert_eq!(fused::exp(-10000.0), 0.0);
+    assert_eq!(fused::exp(0.0), 1.0);
+    assert!(fused::exp(f32::NAN).is_nan());
+}
+
+/// The softmax row runs in a copy compiled for the CPU's vector unit (AVX-512 or AVX2 where
+/// present): it must give the very bits of the same arithmetic compiled for baseline x86-64,
+/// so one seed gives one result on every machine.
+#[test]
+fn vectorised_softmax_row_equals_the_baseline_arithmetic_bit_for_bit() {
+    use fused::math::{exp, max, sum};
+    for (len, seed) in [(1, 1), (7, 2), (8, 3), (33, 4), (256, 5)] {
+        let row: Vec<f32> = random(&[len], seed)
+            .to_vec1()
+            .expect("row")
+            .into_iter()
+            .map(|v: f32| v * 8.0)
+            .collect();
+        let top = max(&row);
+        let e: Vec<f32> = row.iter().map(|&v| exp(v - top)).collect();
+        let inv = 1.0 / sum(&e);
+        let want: Vec<u32> = e.iter().map(|v| (v * inv).to_bits()).collect();
+        let mut got = row.clone();
+        fused::exp_row_softmax(&mut got);
+        let got: Vec<u32> = got.iter().map(|v| v.to_bits()).collect();
+        assert_eq!(got, want, "row of {len}");
+        let mut biased = row.clone();
+        let zeros = vec![0f32; len];
+        fused::softmax_rows_with_bias(&mut biased, &zeros);
+        assert_eq!(biased.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want);
+    }
+}

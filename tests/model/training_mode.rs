@@ -111,3 +111,26 @@ fn dropout_is_seeded_and_eval_is_deterministic() {
     assert!(max_diff(&a, &c) > 1e-4, "two seeds differ");
     assert!(max_diff(&a, &e1) > 1e-4, "dropout is active in training");
 }
+
+/// Inference records no backprop graph (as under PyTorch's `torch.no_grad()`): its logits
+/// reach no variable, so a backward pass from them finds no gradient at all, and the
+/// intermediates are freed as the forward goes. The graph is recorded again afterwards.
+#[test]
+fn eval_forward_records_no_graph_and_training_records_it_again() {
+    let m = model(fixture("tiny-bert").to_str().expect("p"), None);
+    let eval = logits(&m, &mut Mode::Eval, "tiny-bert", 0);
+    let store = eval.sum_all().and_then(|s| s.backward()).expect("backward");
+    let reached = m
+        .named_vars()
+        .iter()
+        .filter(|(_, v)| store.get(v.as_tensor()).is_some())
+        .count();
+    assert_eq!(reached, 0, "an eval forward reached {reached} variables");
+    // Guards nest and restore what was there before.
+    let outer = candle_core::no_grad();
+    drop(candle_core::no_grad());
+    let inside = logits(&m, &mut Mode::Train(&mut SeededRng::new(1)), "tiny-bert", 0);
+    assert!(!inside.track_op(), "the outer guard still holds");
+    drop(outer);
+    assert_every_variable_gets_a_gradient(&m, "tiny-bert", 0);
+}

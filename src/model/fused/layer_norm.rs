@@ -1,7 +1,7 @@
 //! The fused kernel for layer normalisation over the last dimension.
 
 use super::math::{LANES, dot, sum};
-use super::{rows_per_task, slice, with_values};
+use super::{rows_per_task, simd, slice, with_values};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
@@ -10,6 +10,7 @@ struct LayerNormOp {
 }
 
 /// Mean and 1/σ of one row (population variance, as PyTorch's layer norm).
+#[inline(always)]
 fn row_stats(row: &[f32], eps: f32) -> (f32, f32) {
     let n = row.len() as f32;
     let mean = sum(row) / n;
@@ -59,12 +60,17 @@ impl CustomOp3 for LayerNormOp {
         out.par_chunks_mut(chunk)
             .zip(x.par_chunks(chunk))
             .for_each(|(o, xc)| {
-                for (orow, xrow) in o.chunks_mut(h).zip(xc.chunks(h)) {
-                    let (mean, rstd) = row_stats(xrow, self.eps);
-                    for i in 0..h {
-                        orow[i] = (xrow[i] - mean) * rstd * w[i] + b[i];
-                    }
-                }
+                simd::dispatch(
+                    #[inline(always)]
+                    || {
+                        for (orow, xrow) in o.chunks_mut(h).zip(xc.chunks(h)) {
+                            let (mean, rstd) = row_stats(xrow, self.eps);
+                            for i in 0..h {
+                                orow[i] = (xrow[i] - mean) * rstd * w[i] + b[i];
+                            }
+                        }
+                    },
+                )
             });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
@@ -109,22 +115,29 @@ fn layer_norm_backward(
         .par_chunks_mut(chunk)
         .zip(x.par_chunks(chunk).zip(g.par_chunks(chunk)))
         .map(|(dxc, (xc, gc))| {
-            let (mut dw, mut db) = (vec![0f32; h], vec![0f32; h]);
-            let (mut xhat, mut gw) = (vec![0f32; h], vec![0f32; h]);
-            for ((dxrow, xrow), grow) in dxc.chunks_mut(h).zip(xc.chunks(h)).zip(gc.chunks(h)) {
-                let (mean, rstd) = row_stats(xrow, eps);
-                for i in 0..h {
-                    xhat[i] = (xrow[i] - mean) * rstd;
-                    gw[i] = grow[i] * w[i];
-                    dw[i] += grow[i] * xhat[i];
-                    db[i] += grow[i];
-                }
-                let (mean_gw, mean_gwx) = (sum(&gw) / h as f32, dot(&gw, &xhat) / h as f32);
-                for i in 0..h {
-                    dxrow[i] = rstd * (gw[i] - mean_gw - xhat[i] * mean_gwx);
-                }
-            }
-            (dw, db)
+            simd::dispatch(
+                #[inline(always)]
+                || {
+                    let (mut dw, mut db) = (vec![0f32; h], vec![0f32; h]);
+                    let (mut xhat, mut gw) = (vec![0f32; h], vec![0f32; h]);
+                    for ((dxrow, xrow), grow) in
+                        dxc.chunks_mut(h).zip(xc.chunks(h)).zip(gc.chunks(h))
+                    {
+                        let (mean, rstd) = row_stats(xrow, eps);
+                        for i in 0..h {
+                            xhat[i] = (xrow[i] - mean) * rstd;
+                            gw[i] = grow[i] * w[i];
+                            dw[i] += grow[i] * xhat[i];
+                            db[i] += grow[i];
+                        }
+                        let (mean_gw, mean_gwx) = (sum(&gw) / h as f32, dot(&gw, &xhat) / h as f32);
+                        for i in 0..h {
+                            dxrow[i] = rstd * (gw[i] - mean_gw - xhat[i] * mean_gwx);
+                        }
+                    }
+                    (dw, db)
+                },
+            )
         })
         .collect();
     let (mut dw, mut db) = (vec![0f32; h], vec![0f32; h]);

@@ -16,6 +16,7 @@ mod heads;
 mod layer_norm;
 pub mod math;
 mod optim;
+pub mod simd;
 mod softmax;
 
 pub use bias::{add_bias, linear};
@@ -25,7 +26,7 @@ pub use heads::{merge_heads, split_heads};
 pub use layer_norm::layer_norm;
 pub use math::exp;
 pub use optim::{AdamWStep, adamw_update, sum_of_squares};
-pub use softmax::{exp_row_softmax, masked_softmax};
+pub use softmax::{exp_row_softmax, masked_softmax, softmax_rows_with_bias};
 
 use candle_core::{CpuStorage, DType, Layout, Result, Storage, Tensor};
 

@@ -1,7 +1,7 @@
 //! The fused kernel for softmax(x · scale + (1 − mask) · masked) over the last dimension.
 
 use super::math::{dot, exp, max, sum};
-use super::{rows_per_task, slice};
+use super::{rows_per_task, simd, slice};
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
@@ -41,14 +41,21 @@ impl CustomOp2 for MaskedSoftmax {
             .enumerate()
             .for_each(|(task, (o, xin))| {
                 let first_row = task * chunk / keys;
-                for (r, (orow, xrow)) in o.chunks_mut(keys).zip(xin.chunks(keys)).enumerate() {
-                    let b = (first_row + r) / rows_per_batch;
-                    let m = &mask[b * keys..(b + 1) * keys];
-                    for ((ov, &xv), &mv) in orow.iter_mut().zip(xrow).zip(m) {
-                        *ov = xv * self.scale + (1.0 - mv) * self.masked;
-                    }
-                    exp_row_softmax(orow);
-                }
+                simd::dispatch(
+                    #[inline(always)]
+                    || {
+                        for (r, (orow, xrow)) in
+                            o.chunks_mut(keys).zip(xin.chunks(keys)).enumerate()
+                        {
+                            let b = (first_row + r) / rows_per_batch;
+                            let m = &mask[b * keys..(b + 1) * keys];
+                            for ((ov, &xv), &mv) in orow.iter_mut().zip(xrow).zip(m) {
+                                *ov = xv * self.scale + (1.0 - mv) * self.masked;
+                            }
+                            softmax_in_place(orow);
+                        }
+                    },
+                )
             });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
@@ -68,6 +75,30 @@ impl CustomOp2 for MaskedSoftmax {
 
 /// One row's softmax in place (the scores already scaled and masked).
 pub fn exp_row_softmax(row: &mut [f32]) {
+    simd::dispatch(
+        #[inline(always)]
+        || softmax_in_place(row),
+    )
+}
+
+/// Each row of `rows` (rows of `bias.len()`) plus `bias`, then its softmax, in place: the
+/// inference attention's scores with the additive mask of their contract.
+pub fn softmax_rows_with_bias(rows: &mut [f32], bias: &[f32]) {
+    simd::dispatch(
+        #[inline(always)]
+        || {
+            for row in rows.chunks_mut(bias.len().max(1)) {
+                for (x, &b) in row.iter_mut().zip(bias) {
+                    *x += b;
+                }
+                softmax_in_place(row);
+            }
+        },
+    )
+}
+
+#[inline(always)]
+fn softmax_in_place(row: &mut [f32]) {
     let top = max(row);
     for v in row.iter_mut() {
         *v = exp(*v - top);
@@ -103,14 +134,19 @@ impl CustomOp2 for SoftmaxBackward {
         out.par_chunks_mut(chunk)
             .zip(y.par_chunks(chunk).zip(g.par_chunks(chunk)))
             .for_each(|(o, (yc, gc))| {
-                for ((orow, yrow), grow) in
-                    o.chunks_mut(keys).zip(yc.chunks(keys)).zip(gc.chunks(keys))
-                {
-                    let yg = dot(yrow, grow);
-                    for ((ov, &yv), &gv) in orow.iter_mut().zip(yrow).zip(grow) {
-                        *ov = self.scale * yv * (gv - yg);
-                    }
-                }
+                simd::dispatch(
+                    #[inline(always)]
+                    || {
+                        for ((orow, yrow), grow) in
+                            o.chunks_mut(keys).zip(yc.chunks(keys)).zip(gc.chunks(keys))
+                        {
+                            let yg = dot(yrow, grow);
+                            for ((ov, &yv), &gv) in orow.iter_mut().zip(yrow).zip(grow) {
+                                *ov = self.scale * yv * (gv - yg);
+                            }
+                        }
+                    },
+                )
             });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }

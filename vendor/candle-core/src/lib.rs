@@ -72,6 +72,7 @@ pub mod metal_backend;
 #[cfg(feature = "mkl")]
 mod mkl;
 pub mod nditer;
+pub mod no_grad;
 pub mod npy;
 pub mod op;
 pub mod pickle;
@@ -103,6 +104,7 @@ pub use error::{Context, Error, Result};
 pub use indexer::{IndexOp, TensorIndexer};
 pub use layout::Layout;
 pub use nditer::NdIter;
+pub use no_grad::{no_grad, NoGradGuard};
 pub use shape::{Shape, D};
 pub use storage::{Storage, StorageMutRef, StorageRef};
 pub use streaming::{StreamTensor, StreamingBinOp, StreamingModule};

@@ -590,9 +590,10 @@ impl Tensor {
     }
 
     /// Returns true if the computation graph should track this op, that is if it is
-    /// a variable or if it has some variable as dependencies.
+    /// a variable or if it has some variable as dependencies, and no `no_grad` guard is
+    /// alive on this thread (Alambic patch).
     pub fn track_op(&self) -> bool {
-        self.is_variable || self.op.is_some()
+        (self.is_variable || self.op.is_some()) && crate::no_grad::grad_enabled()
     }
 
     /// Creates a fresh tensor structure based on a storage and a shape.
