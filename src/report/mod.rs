@@ -150,17 +150,81 @@ pub fn collect(paths: &[PathBuf]) -> Result<Report, ReportError> {
     Ok(report)
 }
 
+impl Report {
+    /// The teacher each run is measured against ("% of teacher", speed-up), as an index into
+    /// `runs`: a teacher is its own; a distillation's is its own teacher when that run is in
+    /// the report; otherwise the teacher trained on the same `[dataset]` with the same
+    /// `train.seed`, else the last teacher on the same `[dataset]`, else the last teacher.
+    /// (With several teachers — seeds, window settings — one teacher for all would compare a
+    /// student with a model it never saw.)
+    pub fn reference_teachers(&self) -> Vec<Option<usize>> {
+        let keys: Vec<RunKey> = self.runs.iter().map(RunKey::of).collect();
+        let teachers: Vec<usize> = (0..self.runs.len())
+            .filter(|&i| self.runs[i].role == "teacher")
+            .collect();
+        let last = |pred: &dyn Fn(usize) -> bool| teachers.iter().rev().copied().find(|&t| pred(t));
+        (0..self.runs.len())
+            .map(|i| {
+                let k = &keys[i];
+                if self.runs[i].role == "teacher" {
+                    return Some(i);
+                }
+                let own = k.teacher_run.as_deref().and_then(|name| {
+                    last(&|t| {
+                        self.runs[t].name == name
+                            || self.runs[t].summary["run_id"].as_str() == Some(name)
+                    })
+                });
+                own.or_else(|| last(&|t| keys[t].dataset == k.dataset && keys[t].seed == k.seed))
+                    .or_else(|| last(&|t| keys[t].dataset == k.dataset))
+                    .or_else(|| teachers.last().copied())
+            })
+            .collect()
+    }
+}
+
+/// What pairs a run with its teacher, read from its config.
+struct RunKey {
+    /// The `[dataset]` table as text.
+    dataset: String,
+    seed: Option<i64>,
+    /// The folder name of the run `teacher.model` names, when it names a run folder.
+    teacher_run: Option<String>,
+}
+
+impl RunKey {
+    fn of(run: &RunData) -> Self {
+        let cfg = run.config.parse::<toml::Table>().unwrap_or_default();
+        let teacher_run = cfg
+            .get("teacher")
+            .and_then(|t| t.get("model"))
+            .and_then(toml::Value::as_str)
+            .filter(|m| !m.contains(':'))
+            .and_then(|m| Path::new(m.trim_end_matches('/')).file_name())
+            .map(|n| n.to_string_lossy().into_owned());
+        Self {
+            dataset: dataset_key(&cfg),
+            seed: cfg
+                .get("train")
+                .and_then(|t| t.get("seed"))
+                .and_then(toml::Value::as_integer),
+            teacher_run,
+        }
+    }
+}
+
+fn dataset_key(cfg: &toml::Table) -> String {
+    cfg.get("dataset")
+        .map(toml::Value::to_string)
+        .unwrap_or_default()
+}
+
 /// The runs grouped by their `[dataset]` table (a teacher and its students share one; runs on
 /// another file or with another `max_len` get their own section), in order of first use.
 fn datasets(runs: &[RunData]) -> Vec<DatasetSection> {
     let mut keys: Vec<(String, DatasetSection)> = Vec::new();
     for (i, run) in runs.iter().enumerate() {
-        let key = run
-            .config
-            .parse::<toml::Table>()
-            .ok()
-            .and_then(|t| t.get("dataset").map(toml::Value::to_string))
-            .unwrap_or_default();
+        let key = dataset_key(&run.config.parse::<toml::Table>().unwrap_or_default());
         if let Some((_, d)) = keys.iter_mut().find(|(k, _)| *k == key) {
             d.runs.push(i);
         } else if let Some(stats) = dataset_stats(&run.config) {

@@ -273,10 +273,6 @@ fn curves(r: &Report) -> Section {
     }
 }
 
-fn teacher(r: &Report) -> Option<&RunData> {
-    r.runs.iter().rev().find(|x| x.role == "teacher")
-}
-
 fn comparison(r: &Report) -> Section {
     let mut t = Table {
         header: vec![Cell::name("#"), Cell::name("run"), Cell::name("role")],
@@ -291,13 +287,15 @@ fn comparison(r: &Report) -> Section {
             "accuracy",
             "macro-F1",
             "% of teacher",
+            "teacher",
         ]
         .map(Cell::num),
     );
-    let tr = teacher(r);
-    let t_f1 = tr.and_then(|t| num(&t.summary, "test.macro_f1"));
-    let t_lat = tr.and_then(|t| num(&t.summary, "latency_ms_per_contract"));
+    let references = r.reference_teachers();
     for (i, run) in r.runs.iter().enumerate() {
+        let tr = references[i].map(|t| &r.runs[t]);
+        let t_f1 = tr.and_then(|t| num(&t.summary, "test.macro_f1"));
+        let t_lat = tr.and_then(|t| num(&t.summary, "latency_ms_per_contract"));
         let s = &run.summary;
         let params = num(s, "parameters");
         let f1 = num(s, "test.macro_f1");
@@ -319,6 +317,7 @@ fn comparison(r: &Report) -> Section {
             Cell::num(t_f1.zip(f1).map_or("–".into(), |(a, b)| {
                 format!("{:.0}", 100.0 * b / a.max(1e-9))
             })),
+            Cell::num(references[i].map_or("–".into(), |t| format!("#{}", t + 1))),
         ]);
     }
     let classes: Vec<String> = r

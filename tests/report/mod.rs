@@ -250,3 +250,58 @@ fn frontier_labels_of_runs_at_the_same_point_do_not_overlap() {
     assert_eq!(ys[1] - ys[0], 14.0, "{ys:?}");
     assert_eq!(ys[2] - ys[1], 14.0, "{ys:?}");
 }
+
+/// Each run is compared with its own teacher: a distillation with the teacher run its config
+/// names, a student trained alone with the teacher of its dataset and seed — not with
+/// whichever teacher came last on the command line.
+#[test]
+fn each_run_is_measured_against_its_own_teacher() {
+    use alambic::report::{Report, RunData};
+    let run = |name: &str, role: &str, config: &str, run_id: &str| RunData {
+        path: PathBuf::from(name),
+        name: name.into(),
+        role: role.into(),
+        summary: serde_json::json!({ "run_id": run_id }),
+        config: config.into(),
+        loss: Vec::new(),
+        terms: Default::default(),
+        valid_f1: Vec::new(),
+    };
+    let head = "[dataset]\nmax_len = 128\n";
+    let windows = "[dataset]\nmax_len = 256\n";
+    let seeded = |ds: &str, seed: u32| format!("{ds}[train]\nseed = {seed}\n");
+    let report = Report {
+        runs: vec![
+            run("teacher", "teacher", &seeded(head, 13), "20261130-teacher-a"),
+            run("teacher@s14", "teacher", &seeded(head, 14), "20261130-teacher-b"),
+            run("alone@s14", "student", &seeded(head, 14), "x"),
+            run("alone", "student", &seeded(head, 13), "y"),
+            run(
+                "kd@s14",
+                "distill",
+                &format!(
+                    "{}[teacher]\nmodel = \"runs/study/20261130-teacher-a/\"\n",
+                    seeded(head, 14)
+                ),
+                "z",
+            ),
+            run("w-teacher", "teacher", &seeded(windows, 13), "w"),
+            run("w-alone", "student", &seeded(windows, 99), "v"),
+            run("other", "student", "[dataset]\nmax_len = 64\n", "u"),
+        ],
+        ..Report::default()
+    };
+    assert_eq!(
+        report.reference_teachers(),
+        [
+            Some(0),
+            Some(1),
+            Some(1),
+            Some(0),
+            Some(0),
+            Some(5),
+            Some(5),
+            Some(5)
+        ]
+    );
+}
