@@ -3,7 +3,9 @@
 //! returning every hidden state and attention map.
 
 use super::Mode;
+use super::config::Activation;
 use super::config::{Family, ModelConfig};
+use super::dense_block::dense_block;
 use super::ops::{Dense, LayerNorm, activation, dropout, softmax_mode};
 use super::{attention_block, fused};
 use candle_core::{DType, Device, Module, Result, Tensor};
@@ -196,7 +198,11 @@ impl Encoder {
             }
         };
         let scale = 1.0 / (d as f64).sqrt();
-        let (q, k, v) = (l.query.forward(x)?, l.key.forward(x)?, l.value.forward(x)?);
+        let (q, k, v) = (
+            self.dense(&l.query, x, None, mode)?,
+            self.dense(&l.key, x, None, mode)?,
+            self.dense(&l.value, x, None, mode)?,
+        );
         // Inference that reads no attention map: scores, softmax and context per head in
         // cache, never materialised.
         let block = if !mode.is_train() && !want_scores {
@@ -230,16 +236,48 @@ impl Encoder {
                 (context, Some(probs), scores)
             }
         };
-        let attn = dropout(
-            &l.attn_out.forward(&context)?,
-            cfg.hidden_dropout_prob,
-            mode,
-        )?;
-        let attn = l.attn_norm.forward_mode(&(attn + x)?, mode)?;
-        let inter = activation(&l.intermediate.forward(&attn)?, cfg.hidden_act)?;
-        let out = dropout(&l.output.forward(&inter)?, cfg.hidden_dropout_prob, mode)?;
-        let out = l.out_norm.forward_mode(&(out + &attn)?, mode)?;
+        let attn = self.dense(&l.attn_out, &context, Some(x), mode)?;
+        let attn = l.attn_norm.forward_mode(&attn, mode)?;
+        let fused_gelu = match (mode.is_train(), cfg.hidden_act) {
+            (false, Activation::Gelu) => dense_block(
+                &attn,
+                &l.intermediate.weight,
+                &l.intermediate.bias,
+                None,
+                true,
+            )?,
+            _ => None,
+        };
+        let inter = match fused_gelu {
+            Some(inter) => inter,
+            None => activation(&l.intermediate.forward(&attn)?, cfg.hidden_act)?,
+        };
+        let out = self.dense(&l.output, &inter, Some(&attn), mode)?;
+        let out = l.out_norm.forward_mode(&out, mode)?;
         Ok((out, probs, scores.filter(|_| want_scores)))
+    }
+
+    /// A dense layer, and for the two that add a residual (the attention and feed-forward
+    /// outputs) its dropout and the residual: `dropout(d(x)) + residual`. Inference runs it as
+    /// one pass (`dense_block`: bias and residual written first, the product accumulated into
+    /// them); training composes the differentiable ops.
+    fn dense(
+        &self,
+        d: &Dense,
+        x: &Tensor,
+        residual: Option<&Tensor>,
+        mode: &mut Mode,
+    ) -> Result<Tensor> {
+        if !mode.is_train()
+            && let Some(y) = dense_block(x, &d.weight, &d.bias, residual, false)?
+        {
+            return Ok(y);
+        }
+        let y = d.forward(x)?;
+        match residual {
+            Some(r) => dropout(&y, self.config.hidden_dropout_prob, mode)? + r,
+            None => Ok(y),
+        }
     }
 
     /// Ids, the float mask, and position ids (RoBERTa counts from `pad_token_id + 1` and gives

@@ -5,6 +5,7 @@
 
 pub mod attention_block;
 pub mod config;
+pub mod dense_block;
 pub mod derive;
 pub mod encoder;
 pub mod export;

@@ -331,3 +331,34 @@ fn vectorised_softmax_row_equals_the_baseline_arithmetic_bit_for_bit() {
         assert_eq!(biased.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want);
     }
 }
+
+/// The inference dense layer in one pass (bias and residual first, the product accumulated
+/// into them, GELU in place) equals the composition it replaces.
+#[test]
+fn dense_block_equals_linear_plus_bias_residual_and_gelu() {
+    use alambic::model::dense_block::dense_block;
+    let (x, w, b) = (
+        random(&[2, 7, 24], 30),
+        random(&[40, 24], 31),
+        random(&[40], 32),
+    );
+    let residual = random(&[2, 7, 40], 33);
+    let product = fused::linear(&x, &w, Some(&b)).expect("linear");
+    let plain = dense_block(&x, &w, &b, None, false)
+        .expect("op")
+        .expect("cpu");
+    close("bias", &plain, &product);
+    let with_residual = dense_block(&x, &w, &b, Some(&residual), false)
+        .expect("op")
+        .expect("cpu");
+    close(
+        "residual",
+        &with_residual,
+        &(&product + &residual).expect("add"),
+    );
+    let gelu = dense_block(&x, &w, &b, None, true)
+        .expect("op")
+        .expect("cpu");
+    close("gelu", &gelu, &product.gelu_erf().expect("gelu"));
+    assert_eq!(gelu.dims(), [2, 7, 40]);
+}

@@ -272,8 +272,18 @@ fn each_run_is_measured_against_its_own_teacher() {
     let seeded = |ds: &str, seed: u32| format!("{ds}[train]\nseed = {seed}\n");
     let report = Report {
         runs: vec![
-            run("teacher", "teacher", &seeded(head, 13), "20261130-teacher-a"),
-            run("teacher@s14", "teacher", &seeded(head, 14), "20261130-teacher-b"),
+            run(
+                "teacher",
+                "teacher",
+                &seeded(head, 13),
+                "20261130-teacher-a",
+            ),
+            run(
+                "teacher@s14",
+                "teacher",
+                &seeded(head, 14),
+                "20261130-teacher-b",
+            ),
             run("alone@s14", "student", &seeded(head, 14), "x"),
             run("alone", "student", &seeded(head, 13), "y"),
             run(

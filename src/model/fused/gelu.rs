@@ -82,6 +82,20 @@ impl CustomOp2 for GeluErfBackward {
     }
 }
 
+/// GELU in place, for an inference output nothing else reads yet.
+pub fn gelu_erf_in_place(x: &mut [f32]) {
+    x.par_chunks_mut(MIN_ELEMS_PER_TASK).for_each(|c| {
+        simd::dispatch(
+            #[inline(always)]
+            || {
+                for v in c.iter_mut() {
+                    *v = 0.5 * *v * (1.0 + erf(*v * FRAC_1_SQRT_2));
+                }
+            },
+        )
+    });
+}
+
 /// GELU with the exact erf (`hidden_act = "gelu"`), differentiable.
 pub fn gelu_erf(x: &Tensor) -> Result<Tensor> {
     x.contiguous()?.apply_op1(GeluErf)

@@ -21,7 +21,7 @@ mod softmax;
 
 pub use bias::{add_bias, linear};
 pub use dropout::dropout;
-pub use gelu::gelu_erf;
+pub use gelu::{gelu_erf, gelu_erf_in_place};
 pub use heads::{merge_heads, split_heads};
 pub use layer_norm::layer_norm;
 pub use math::exp;
@@ -59,6 +59,6 @@ pub fn fusable(t: &Tensor) -> bool {
     t.device().is_cpu() && t.dtype() == DType::F32
 }
 
-pub(crate) fn rows_per_task(row: usize) -> usize {
+pub fn rows_per_task(row: usize) -> usize {
     MIN_ELEMS_PER_TASK.div_ceil(row.max(1)).max(1)
 }
