@@ -7,7 +7,7 @@
 //! Inference only (no backward); training, and any caller that asks for the attention
 //! scores, use the materialised path.
 
-use super::fused::{fusable, softmax_rows_with_bias};
+use super::fused::{fusable, slice, softmax_rows_with_bias};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
@@ -16,13 +16,6 @@ struct BlockAttention {
     scale: f32,
     /// `[batch, seq]`: 0 for tokens, the masked score for padding.
     additive: Vec<f32>,
-}
-
-fn values<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
-    match (s, l.contiguous_offsets()) {
-        (CpuStorage::F32(v), Some((a, b))) => Ok(&v[a..b]),
-        _ => candle_core::bail!("block attention: contiguous f32 inputs only"),
-    }
 }
 
 impl CustomOp3 for BlockAttention {
@@ -39,7 +32,11 @@ impl CustomOp3 for BlockAttention {
         sv: &CpuStorage,
         lv: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (q, k, v) = (values(sq, lq)?, values(sk, lk)?, values(sv, lv)?);
+        let (q, k, v) = (
+            slice(sq, lq, self.name())?,
+            slice(sk, lk, self.name())?,
+            slice(sv, lv, self.name())?,
+        );
         let (b, s, h) = lq.shape().dims3()?;
         if lk.dims() != lq.dims() || lv.dims() != lq.dims() || self.additive.len() != b * s {
             candle_core::bail!("block attention: q, k, v and mask shapes disagree");

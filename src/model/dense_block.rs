@@ -7,7 +7,7 @@
 //!
 //! Inference only (no backward); training keeps the differentiable `fused::linear`.
 
-use super::fused::{fusable, gelu_erf_in_place, rows_per_task, with_values};
+use super::fused::{fusable, gelu_erf_in_place, rows_per_task, slice, with_values};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
@@ -16,13 +16,6 @@ struct DenseBlock {
     /// `[rows, n]`, added to the output; the caller's tensor, read in place.
     residual: Option<Tensor>,
     gelu: bool,
-}
-
-fn values<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
-    match (s, l.contiguous_offsets()) {
-        (CpuStorage::F32(v), Some((a, b))) => Ok(&v[a..b]),
-        _ => candle_core::bail!("dense block: contiguous f32 inputs only"),
-    }
 }
 
 impl CustomOp3 for DenseBlock {
@@ -39,7 +32,11 @@ impl CustomOp3 for DenseBlock {
         sb: &CpuStorage,
         lb: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (x, w, b) = (values(sx, lx)?, values(sw, lw)?, values(sb, lb)?);
+        let (x, w, b) = (
+            slice(sx, lx, self.name())?,
+            slice(sw, lw, self.name())?,
+            slice(sb, lb, self.name())?,
+        );
         let (n, k) = lw.shape().dims2()?;
         let rows = x.len() / k.max(1);
         if b.len() != n || rows * k != x.len() {

@@ -3,8 +3,7 @@
 //! returning every hidden state and attention map.
 
 use super::Mode;
-use super::config::Activation;
-use super::config::{Family, ModelConfig};
+use super::config::{Activation, Family, ModelConfig};
 use super::dense_block::dense_block;
 use super::ops::{Dense, LayerNorm, activation, dropout, softmax_mode};
 use super::{attention_block, fused};
