@@ -73,14 +73,12 @@ sweep_row() {
         mkdir -p "study/sweep/$(dirname "$f")"
         cp "$dir/$f" "study/sweep/$f"
     done
-    # A finished sweep scores its best cell on test itself (summary.json); a partial one is
-    # scored here, the same way: the best finished cell on validation, then test once.
-    if [[ ! -f $dir/summary.json ]]; then
-        local best
-        best=$("$BIN" sweep status "$dir" --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["best"])')
-        "$BIN" eval --model "$dir/cells/$(printf 'cell-%03d' "$best")" --data "$DATA" --split test \
-            --by origin --json > study/sweep/best_cell_test.json
-    fi
+    # The best finished cell on validation, scored on test once, by source set as every row
+    # (a finished sweep also scores it in its summary.json, without the breakdown).
+    local best
+    best=$("$BIN" sweep status "$dir" --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["best"])')
+    "$BIN" eval --model "$dir/cells/$(printf 'cell-%03d' "$best")" --data "$DATA" --split test \
+        --by origin --json > study/sweep/best_cell_test.json
 }
 
 # The run folder of a row another row starts from (a teacher, or a warm start).
