@@ -51,6 +51,15 @@ impl CustomOp3 for BlockAttention {
         // Every element of `out` is written by exactly one task's second product (which
         // does not read it), so it is not zero-filled first.
         let mut out: Vec<f32> = Vec::with_capacity(q.len());
+        let inputs = Inputs {
+            q,
+            k,
+            v,
+            seq: s,
+            width: h,
+            head_dim: d,
+            scale: self.scale,
+        };
         // Tasks write disjoint column blocks of the same rows, so they share the buffer by
         // address; each (contract, head) pair is written by exactly one task.
         let out_addr = out.spare_capacity_mut().as_mut_ptr() as usize;
@@ -62,12 +71,8 @@ impl CustomOp3 for BlockAttention {
                 // inference step in memset.
                 scores.resize(s * s, 0.0);
                 block(
-                    q,
-                    k,
-                    v,
+                    &inputs,
                     base,
-                    (s, h, d),
-                    self,
                     &self.additive[bi * s..(bi + 1) * s],
                     scores,
                     out_addr,
@@ -84,19 +89,30 @@ thread_local! {
     static SCORES: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// One (contract, head) block: scores, softmax, and its context written into `out`.
-#[allow(clippy::too_many_arguments)]
-fn block(
-    q: &[f32],
-    k: &[f32],
-    v: &[f32],
-    base: usize,
-    (s, h, d): (usize, usize, usize),
-    op: &BlockAttention,
-    additive: &[f32],
-    scores: &mut [f32],
-    out_addr: usize,
-) {
+/// What every task reads: q, k, v `[batch, seq, width]` (width = heads · head_dim) and the
+/// score scale.
+struct Inputs<'a> {
+    q: &'a [f32],
+    k: &'a [f32],
+    v: &'a [f32],
+    seq: usize,
+    width: usize,
+    head_dim: usize,
+    scale: f32,
+}
+
+/// One (contract, head) block, starting `base` elements into q, k, v and `out`: scores,
+/// softmax, and its context written into `out`.
+fn block(inputs: &Inputs, base: usize, additive: &[f32], scores: &mut [f32], out_addr: usize) {
+    let Inputs {
+        q,
+        k,
+        v,
+        seq: s,
+        width: h,
+        head_dim: d,
+        scale,
+    } = *inputs;
     // SAFETY: the pointers address q, k, v (s rows of d at stride h from `base`) and
     // this task's block of `out`, all in bounds; gemm writes only `scores` and that
     // block.
@@ -116,7 +132,7 @@ fn block(
             h as isize,
             1,
             0.0,
-            op.scale,
+            scale,
             false,
             false,
             false,
