@@ -98,6 +98,9 @@ run_row() {
     case $1 in
     # Head-128: every contract seen through its first 128 tokens.
     teacher)      row "$name" train --config $H --role teacher ;;
+    # The teacher was still learning after 3 epochs (training loss 0.42): twice the epochs at
+    # twice the peak learning rate, the checkpoint best on validation kept as always.
+    teacher-long) row "$name" train --config $H --role teacher --set train.epochs=6 --set train.lr=1e-4 ;;
     alone-246)    row "$name" train --config $H --set "student.model=\"$D246\"" ;;
     alone-246p)   row "$name" train --config $H --set "student.model=\"$D246P\"" ;;
     alone-36)     row "$name" train --config $H --set "student.model=\"$D36\"" ;;
@@ -112,6 +115,9 @@ run_row() {
     tb-tiny)      row "$name" distill --config $H --set "teacher.model=\"$(folder_of teacher)\"" --set "student.model=\"$TINY\"" --set 'distill.recipe="tinybert"' ;;
     # All windows: the whole contract, pooled per contract.
     w-teacher)    row "$name" train --config $W --role teacher --set "teacher.model=\"$(folder_of teacher)\"" ;;
+    # The same, the windows' logits averaged instead of their maximum: closer to how the
+    # bag-of-WordPieces reference (study/bow_reference.py) reads a contract.
+    w-teacher-mean) row "$name" train --config $W --role teacher --set "teacher.model=\"$(folder_of teacher)\"" --set 'train.pooling="mean"' ;;
     sweep-246)    sweep_row "$D246" ;;
     # Inference speed of each shape's checkpoint (batch 16 × 128 tokens), on a quiet machine.
     speed)

@@ -18,6 +18,7 @@ STUDY = Path(__file__).resolve().parent
 # Rows in the order the table shows them, with what each one is.
 LABELS = {
     "teacher": "teacher: MiniLM-L6 fine-tuned",
+    "teacher-long": "teacher: MiniLM-L6 fine-tuned, 6 epochs at lr 1e-4",
     "alone-246": "derive 2,4,6 (no pooler), labels only",
     "alone-246p": "derive 2,4,6 + pooler, labels only",
     "alone-36": "derive 3,6 (no pooler), labels only",
@@ -31,6 +32,7 @@ LABELS = {
     "tb-36": "derive 3,6, TinyBERT two stages",
     "tb-tiny": "scratch tinybert-4l-312d, TinyBERT two stages (projection)",
     "w-teacher": "teacher, all windows",
+    "w-teacher-mean": "teacher, all windows, mean of the windows' logits",
     "w-kd-246": "derive 2,4,6, response KD, all windows",
 }
 
@@ -60,10 +62,15 @@ def interval(split):
     return f"{split['macro_f1']:.3f} [{ci['low']:.3f}, {ci['high']:.3f}]"
 
 
+def is_teacher(base):
+    """Teacher rows: `teacher`, its variants `teacher-…`, the all-window `w-teacher…`."""
+    return base == "teacher" or base.startswith(("teacher-", "w-teacher"))
+
+
 def shape_row(name):
     """The labels-only row whose checkpoint `alambic bench` timed for this row's shape."""
     base = name.partition("@s")[0]
-    if base.endswith("teacher"):
+    if is_teacher(base):
         return "teacher"
     return "alone-" + base.split("-", 1)[1].removesuffix("p")
 
@@ -112,7 +119,7 @@ def main_table(done):
         label = LABELS.get(base, base) + (f" (seed {seed})" if seed else "")
         test = s["test"]
         t = teacher_f1(name)
-        kept = f"{test['macro_f1'] / t:.0%}" if t and not base.endswith("teacher") else "–"
+        kept = f"{test['macro_f1'] / t:.0%}" if t and not is_teacher(base) else "–"
         agreement = (s.get("teacher_agreement") or {}).get("test")
         print(
             f"| `{name}` | {label} | {s['parameters'] / 1e6:.1f} M | {s['parameters'] * 4 / 1e6:.0f} "
@@ -187,6 +194,8 @@ PAIRS = [
     ("tb-tiny", "alone-tiny", "TinyBERT two stages vs labels alone (tinybert-4l-312d)"),
     ("w-teacher", "teacher", "all windows vs the first 128 tokens (teacher)"),
     ("w-kd-246", "kd-246", "all windows vs the first 128 tokens (student, response KD)"),
+    ("teacher-long", "teacher", "6 epochs at lr 1e-4 vs 3 at 5e-5 (teacher, head-128)"),
+    ("w-teacher-mean", "w-teacher", "mean vs max of the windows' logits (all-window teacher)"),
 ]
 
 
@@ -201,12 +210,19 @@ def macro_f1(pairs):
     return sum(f1s) / 2
 
 
+def predictions_file(name):
+    """A row's test predictions; `bow:VIEW` is the bag-of-WordPieces reference's."""
+    if name.startswith("bow:"):
+        return STUDY / "bow" / name[4:] / "predictions.json"
+    return STUDY / "runs" / name / "predictions.json"
+
+
 def paired_difference(a, b, rounds=2000):
     """Test macro-F1 of row a minus row b, with a 95 % paired bootstrap interval: both rows are
     scored on the same resampled contracts, so the interval is about the models, not about
     which contracts happened to land in test."""
-    pa = json.loads((STUDY / "runs" / a / "predictions.json").read_text())["test"]
-    pb = json.loads((STUDY / "runs" / b / "predictions.json").read_text())["test"]
+    pa = json.loads(predictions_file(a).read_text())["test"]
+    pb = json.loads(predictions_file(b).read_text())["test"]
     ids = sorted(set(pa) & set(pb))
     def difference(chosen):
         return macro_f1([(pa[i]["p"], pa[i]["t"]) for i in chosen]) - macro_f1(
@@ -231,6 +247,47 @@ def difference_table(done):
         point, low, high = paired_difference(a, b)
         real = "yes" if low > 0 or high < 0 else "no (the interval holds 0)"
         print(f"| `{a}` − `{b}`: {what} | {point:+.3f} [{low:+.3f}, {high:+.3f}] | {real} |")
+
+
+# The bag-of-WordPieces reference (study/bow_reference.py) against the model reading the same
+# tokens: (reference view, row, what the row reads).
+REFERENCE_PAIRS = [
+    ("head-128", "teacher", "the first 128 tokens"),
+    ("head-128", "teacher-long", "the first 128 tokens"),
+    ("head-128", "alone-246", "the first 128 tokens"),
+    ("windows", "w-teacher", "the all-window rows' windows"),
+    ("windows", "w-teacher-mean", "the all-window rows' windows"),
+    ("whole", "w-teacher", "the whole contract vs the windows"),
+]
+
+
+def reference_table(done):
+    """Logistic regression on TF-IDF of WordPiece uni- and bigrams, in the three views
+    bow_reference.py writes, and how the models compare with it on the same test contracts."""
+    views = [v for v in ("head-128", "windows", "whole") if (STUDY / "bow" / v / "summary.json").exists()]
+    if not views:
+        return
+    print()
+    print("| reference: TF-IDF + logistic regression, reads | C | valid macro-F1 | test macro-F1 [95 % CI] | test accuracy | test ROC-AUC |")
+    print("|---|--:|--:|--:|--:|--:|")
+    for v in views:
+        s = json.loads((STUDY / "bow" / v / "summary.json").read_text())
+        t = s["test"]
+        print(
+            f"| {v} | {s['C']:g} | {s['valid_macro_f1']:.3f} | {interval(t)} | {t['accuracy']:.3f} "
+            f"| {t['roc_auc']:.3f} |"
+        )
+    names = {n for n, _, _ in done}
+    pairs = [(v, r, what) for v, r, what in REFERENCE_PAIRS if v in views and r in names]
+    if not pairs:
+        return
+    print()
+    print("| comparison | test macro-F1 difference [95 % paired bootstrap] | real? |")
+    print("|---|--:|---|")
+    for v, r, what in pairs:
+        point, low, high = paired_difference(r, f"bow:{v}")
+        real = "yes" if low > 0 or high < 0 else "no (the interval holds 0)"
+        print(f"| `{r}` − reference ({v}): {what} | {point:+.3f} [{low:+.3f}, {high:+.3f}] | {real} |")
 
 
 def sweep_table():
@@ -276,6 +333,7 @@ def main():
     difference_table(done)
     origin_table(done)
     sweep_table()
+    reference_table(done)
 
 
 if __name__ == "__main__":
