@@ -143,7 +143,9 @@ fetch_minilm() {
     rm -rf "$tmp"
 }
 
-# One function read whole before it runs, so editing this file while a queue runs is safe.
+# Bash reads a script as it runs it: everything sits in one function, and the call and the
+# `exit` share the script's last line, so editing this file while a queue runs is safe (with
+# `exit` on a line of its own, bash read on from the old offset into the edited text).
 main() {
     if [[ ${1:-} == --list ]]; then
         grep -oE '^    [a-z0-9|-]+\)' "$0" | tr -d ' )'
@@ -153,5 +155,4 @@ main() {
     fetch_minilm
     for r in "$@"; do run_row "$r"; done
 }
-main "$@"
-exit
+main "$@"; exit
