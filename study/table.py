@@ -240,13 +240,18 @@ def difference_table(done):
     rows = [(a, b, what) for a, b, what in PAIRS if a in names and b in names]
     if not rows:
         return
+    print_differences((a, b, f"`{a}` − `{b}`: {what}") for a, b, what in rows)
+
+
+def print_differences(comparisons):
+    """One line per (row, against, label): the paired difference and whether it is real."""
     print()
     print("| comparison | test macro-F1 difference [95 % paired bootstrap] | real? |")
     print("|---|--:|---|")
-    for a, b, what in rows:
+    for a, b, label in comparisons:
         point, low, high = paired_difference(a, b)
         real = "yes" if low > 0 or high < 0 else "no (the interval holds 0)"
-        print(f"| `{a}` − `{b}`: {what} | {point:+.3f} [{low:+.3f}, {high:+.3f}] | {real} |")
+        print(f"| {label} | {point:+.3f} [{low:+.3f}, {high:+.3f}] | {real} |")
 
 
 # The bag-of-WordPieces reference (study/bow_reference.py) against the model reading the same
@@ -281,13 +286,7 @@ def reference_table(done):
     pairs = [(v, r, what) for v, r, what in REFERENCE_PAIRS if v in views and r in names]
     if not pairs:
         return
-    print()
-    print("| comparison | test macro-F1 difference [95 % paired bootstrap] | real? |")
-    print("|---|--:|---|")
-    for v, r, what in pairs:
-        point, low, high = paired_difference(r, f"bow:{v}")
-        real = "yes" if low > 0 or high < 0 else "no (the interval holds 0)"
-        print(f"| `{r}` − reference ({v}): {what} | {point:+.3f} [{low:+.3f}, {high:+.3f}] | {real} |")
+    print_differences((r, f"bow:{v}", f"`{r}` − reference ({v}): {what}") for v, r, what in pairs)
 
 
 def sweep_table():
