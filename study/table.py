@@ -188,6 +188,8 @@ PAIRS = [
     ("alone-36", "alone-246", "2 layers vs 3 layers (labels alone)"),
     ("kd-36", "alone-36", "response KD vs labels alone (derive 3,6)"),
     ("tb-36", "alone-36", "TinyBERT two stages vs labels alone (derive 3,6)"),
+    ("tb-36@s14", "alone-36@s14", "the same, seed 14"),
+    ("tb-36@s15", "alone-36@s15", "the same, seed 15"),
     ("kd-246p", "alone-246p", "response KD vs labels alone (derive 2,4,6 + pooler)"),
     ("tb-246p", "alone-246p", "TinyBERT two stages vs labels alone (derive 2,4,6 + pooler)"),
     ("kd-tiny", "alone-tiny", "response KD vs labels alone (tinybert-4l-312d)"),
