@@ -26,7 +26,7 @@ impl CustomOp1 for GeluErf {
                     #[inline(always)]
                     || {
                         for (ov, &xv) in o.iter_mut().zip(xc) {
-                            *ov = 0.5 * xv * (1.0 + erf(xv * FRAC_1_SQRT_2));
+                            *ov = gelu(xv);
                         }
                     },
                 )
@@ -82,6 +82,12 @@ impl CustomOp2 for GeluErfBackward {
     }
 }
 
+/// GELU(x) = x · Φ(x), the one formula both loops above and below use.
+#[inline(always)]
+fn gelu(x: f32) -> f32 {
+    0.5 * x * (1.0 + erf(x * FRAC_1_SQRT_2))
+}
+
 /// GELU in place, for an inference output nothing else reads yet.
 pub fn gelu_erf_in_place(x: &mut [f32]) {
     x.par_chunks_mut(MIN_ELEMS_PER_TASK).for_each(|c| {
@@ -89,7 +95,7 @@ pub fn gelu_erf_in_place(x: &mut [f32]) {
             #[inline(always)]
             || {
                 for v in c.iter_mut() {
-                    *v = 0.5 * *v * (1.0 + erf(*v * FRAC_1_SQRT_2));
+                    *v = gelu(*v);
                 }
             },
         )
