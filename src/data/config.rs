@@ -29,6 +29,19 @@ impl std::str::FromStr for Task {
     }
 }
 
+/// What a label outside the vocabulary (`vocabulary.rs`) does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnknownLabels {
+    /// Stop with the file, line and label (a typo must not train as "vulnerable").
+    #[default]
+    Error,
+    /// Leave such records out, counted in the label report.
+    Drop,
+    /// Accept any label as a class (in a binary task: vulnerable).
+    Keep,
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
@@ -144,6 +157,10 @@ pub struct DataConfig {
     pub safe_label: String,
     /// Explicit class list; a label outside it (after merging) is an error. Empty: inferred.
     pub classes: Vec<String>,
+    /// Label names accepted besides the built-in vocabulary (when `classes` is empty).
+    pub known_labels: Vec<String>,
+    /// A label outside the vocabulary: `error`, `drop` or `keep`.
+    pub unknown_labels: UnknownLabels,
     /// Class merging, e.g. `tx_origin = "access_control"`.
     pub merge: BTreeMap<String, String>,
     pub drop: Vec<String>,
@@ -188,6 +205,8 @@ impl Default for DataConfig {
             fields: Fields::default(),
             safe_label: "safe".into(),
             classes: Vec::new(),
+            known_labels: Vec::new(),
+            unknown_labels: UnknownLabels::Error,
             merge: BTreeMap::new(),
             drop: Vec::new(),
             min_count: 0,

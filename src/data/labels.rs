@@ -1,10 +1,11 @@
 //! From the labels a file states to the classes a model predicts: merging, dropping, the task
 //! mode, and the class list. Every change is counted in a [`LabelReport`].
 
-use super::config::{DataConfig, Task};
+use super::config::{DataConfig, Task, UnknownLabels};
 use super::error::DataError;
 use super::read::RawRecord;
 use super::record::{Record, Split};
+use super::vocabulary::Vocabulary;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -18,6 +19,9 @@ pub struct LabelReport {
     pub merged: Vec<(String, String, usize)>,
     /// Classes dropped, with the number of records removed because of it.
     pub dropped: Vec<(String, usize)>,
+    /// Labels outside the vocabulary whose records were left out (`unknown_labels = "drop"`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unknown: Vec<(String, usize)>,
 }
 
 pub struct Labelled {
@@ -31,10 +35,25 @@ pub fn apply(raw: Vec<RawRecord>, cfg: &DataConfig, path: &Path) -> Result<Label
     let safe = cfg.safe_label.as_str();
     let mut merged_counts: BTreeMap<(String, String), usize> = BTreeMap::new();
     let mut records = Vec::with_capacity(raw.len());
+    let vocabulary = Vocabulary::new(cfg);
+    let mut unknown: BTreeMap<String, usize> = BTreeMap::new();
     for (index, r) in raw.into_iter().enumerate() {
         let mut labels = r.labels.unwrap_or_default();
         // A file with only a primary label: that label is the one positive class.
         let stated_primary = r.label.unwrap_or_else(|| primary_of(&labels, safe));
+        let stated = std::iter::once(&stated_primary).chain(labels.iter());
+        if let Some(bad) = stated.into_iter().find(|l| !vocabulary.knows(l)) {
+            if vocabulary.policy == UnknownLabels::Drop {
+                *unknown.entry(bad.clone()).or_default() += 1;
+                continue;
+            }
+            let msg = vocabulary.refusal(bad);
+            return Err(if r.line > 0 {
+                DataError::record(path, r.line, msg)
+            } else {
+                DataError::file(path.join(r.id.as_deref().unwrap_or("?")), msg)
+            });
+        }
         if labels.is_empty() && stated_primary != safe {
             labels.push(stated_primary.clone());
         }
@@ -82,6 +101,7 @@ pub fn apply(raw: Vec<RawRecord>, cfg: &DataConfig, path: &Path) -> Result<Label
                 .map(|((f, t), n)| (f, t, n))
                 .collect(),
             dropped,
+            unknown: unknown.into_iter().collect(),
         },
     })
 }

@@ -12,6 +12,7 @@ mod record;
 pub mod split;
 pub mod stats;
 pub mod synth;
+pub mod vocabulary;
 pub mod write;
 
 pub use config::{DataConfig, Task};

@@ -167,7 +167,7 @@ pub fn token_stats(
         windows_mean: windows.iter().sum::<usize>() as f64 / n,
         windows_median: percentile(&windows, 0.5),
         windows_max: percentile(&windows, 1.0),
-        histogram: histogram(&lengths, body),
+        histogram: histogram(&lengths),
     })
 }
 
@@ -180,17 +180,15 @@ pub fn percentile(sorted: &[usize], q: f64) -> usize {
     sorted[rank.min(sorted.len() - 1)]
 }
 
-/// Buckets `[0, b/4)`, `[b/4, b/2)`, `[b/2, b]` (fits in one window), then doubling: `(b, 2b]`,
-/// `(2b, 4b]`… up to the longest contract; `b` is the window's content length.
-fn histogram(sorted: &[usize], body: usize) -> Vec<(usize, usize, usize)> {
+/// Power-of-two buckets `[0, 32)`, `[32, 64)`, `[64, 128)`… up to the longest contract: each
+/// reads as a whole range (32-63, 64-127), and `max_len` falls in the bucket of its power.
+fn histogram(sorted: &[usize]) -> Vec<(usize, usize, usize)> {
     let max = sorted.last().copied().unwrap_or(0);
-    let mut edges = vec![0, body / 4, body / 2, body + 1];
-    let mut high = body.max(1);
-    while high < max {
-        high *= 2;
-        edges.push(high + 1);
+    let mut edges = vec![0, 32];
+    while *edges.last().unwrap_or(&32) <= max {
+        let high = edges.last().copied().unwrap_or(32) * 2;
+        edges.push(high);
     }
-    edges.dedup();
     let mut buckets: Vec<(usize, usize, usize)> =
         edges.windows(2).map(|w| (w[0], w[1], 0)).collect();
     for &l in sorted {
@@ -198,7 +196,14 @@ fn histogram(sorted: &[usize], body: usize) -> Vec<(usize, usize, usize)> {
             b.2 += 1;
         }
     }
-    buckets
+    // From the shortest contract's bucket on: empty rows of short lengths say nothing.
+    let first = buckets.iter().position(|b| b.2 > 0).unwrap_or(0);
+    buckets.split_off(first)
+}
+
+/// A bucket `[low, high)` as the lengths it holds: `32-63`.
+pub fn bin_label(low: usize, high: usize) -> String {
+    format!("{low}-{}", high.saturating_sub(1))
 }
 
 impl DataStats {
@@ -318,7 +323,7 @@ fn render_tokens(t: &TokenStats, s: &mut String) {
     );
     let peak = t.histogram.iter().map(|b| b.2).max().unwrap_or(1).max(1);
     for &(low, high, count) in &t.histogram {
-        let label = format!("{low}-{}", high - 1);
+        let label = bin_label(low, high);
         let bar = "#".repeat((40 * count).div_ceil(peak).min(40));
         let _ = writeln!(s, "  {label:>12} {count:>6} {bar}");
     }

@@ -23,13 +23,21 @@ impl Family {
     }
 }
 
+/// `hidden_act`, written back in transformers' own spelling (its `ACT2FN` keys): an export's
+/// `config.json` must name a function transformers knows, and the one the source named.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Activation {
-    #[serde(alias = "gelu")]
+    /// The exact erf GELU. (`Gelu` and `GeluTanh` are how checkpoints of older Alambic
+    /// builds spelled these.)
+    #[serde(rename = "gelu", alias = "Gelu")]
     Gelu,
-    #[serde(alias = "gelu_new", alias = "gelu_pytorch_tanh", alias = "gelu_fast")]
-    GeluTanh,
-    #[serde(alias = "relu")]
+    #[serde(rename = "gelu_new", alias = "GeluTanh")]
+    GeluNew,
+    #[serde(rename = "gelu_pytorch_tanh")]
+    GeluPytorchTanh,
+    #[serde(rename = "gelu_fast")]
+    GeluFast,
+    #[serde(rename = "relu", alias = "Relu")]
     Relu,
 }
 

@@ -43,6 +43,8 @@ pub fn export(model: &Classifier, out: &Path) -> Result<Vec<String>, ModelError>
     };
     let mut config = model.config.clone();
     config.architectures = Some(vec![architecture.to_string()]);
+    // The source's own name or path is not the export's (transformers fills it on load).
+    config.extra.remove("_name_or_path");
     config.set_labels(&model.labels);
     let text = serde_json::to_string_pretty(&config)
         .map_err(|e| ModelError::Config(format!("cannot write config.json: {e}")))?;

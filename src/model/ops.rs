@@ -106,7 +106,7 @@ pub fn activation(x: &Tensor, act: Activation) -> Result<Tensor> {
     match act {
         Activation::Gelu if fused::fusable(x) => fused::gelu_erf(x),
         Activation::Gelu => x.gelu_erf(),
-        Activation::GeluTanh => x.gelu(),
+        Activation::GeluNew | Activation::GeluPytorchTanh | Activation::GeluFast => x.gelu(),
         Activation::Relu => x.relu(),
     }
 }

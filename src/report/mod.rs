@@ -11,7 +11,7 @@ pub mod plots;
 use crate::data::Dataset;
 use crate::data::stats::{self, DataStats};
 use crate::store::TrainEvent;
-use crate::store::events::read_events;
+use crate::store::events::read_history;
 use crate::sweep::SweepDir;
 use crate::sweep::summary::{SweepStatus, status};
 use crate::tokenize::{TextTokenizer, WindowSpec};
@@ -82,7 +82,7 @@ pub fn read_run(path: &Path) -> Result<RunData, ReportError> {
     let mut loss = Vec::new();
     let mut terms: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
     let mut valid_f1 = Vec::new();
-    for e in read_events(&path.join("events.jsonl")).unwrap_or_default() {
+    for e in read_history(&path.join("events.jsonl")).unwrap_or_default() {
         match e {
             TrainEvent::Step {
                 step,

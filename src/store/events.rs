@@ -91,3 +91,41 @@ pub fn read_events(path: &std::path::Path) -> std::io::Result<Vec<TrainEvent>> {
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect())
 }
+
+impl TrainEvent {
+    /// The optimizer step an event is about, for step and eval events.
+    pub fn step(&self) -> Option<u64> {
+        match self {
+            Self::Step { step, .. } | Self::Eval { step, .. } => Some(*step),
+            _ => None,
+        }
+    }
+
+    /// The step a `started` event rewinds the history to: a resumed run continues from its
+    /// checkpoint, so steps logged after it by the killed process are replaced; a run started
+    /// afresh (a run killed before its first checkpoint) rewinds to 0.
+    pub fn rewinds_to(&self) -> Option<u64> {
+        match self {
+            Self::Started { resumed_from, .. } => Some(resumed_from.unwrap_or(0)),
+            _ => None,
+        }
+    }
+}
+
+/// The run's history as it finally happened: at each `started`, step and eval events past the
+/// step it rewinds to are dropped, so a resumed run's curves never run backwards or repeat.
+pub fn resolve_rewinds(events: Vec<TrainEvent>) -> Vec<TrainEvent> {
+    let mut out: Vec<TrainEvent> = Vec::with_capacity(events.len());
+    for e in events {
+        if let Some(to) = e.rewinds_to() {
+            out.retain(|old| old.step().is_none_or(|s| s <= to));
+        }
+        out.push(e);
+    }
+    out
+}
+
+/// [`read_events`], rewinds resolved: what readers that draw curves use.
+pub fn read_history(path: &std::path::Path) -> std::io::Result<Vec<TrainEvent>> {
+    read_events(path).map(resolve_rewinds)
+}

@@ -2,8 +2,10 @@
 
 mod atomic;
 pub mod events;
+pub mod faults;
 pub mod run_dir;
 pub mod runs;
+pub mod status;
 
 pub use atomic::write_atomic;
 pub use events::{EventSink, TrainEvent, VecSink};

@@ -1,21 +1,11 @@
 //! Listing run folders with their status: running, finished, failed, stopped (resumable), or
 //! dead (the process is gone without a final event).
 
-use super::events::{TrainEvent, read_events};
+use super::events::{TrainEvent, read_history};
 use super::run_dir::{RunInfo, read_info};
+pub use super::status::{Status, pid_alive};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Running,
-    Finished,
-    Failed,
-    /// Interrupted (Ctrl-C, SIGTERM, a stop request) after saving a checkpoint: resumable.
-    Stopped,
-    Dead,
-}
 
 #[derive(Clone, Debug, Serialize)]
 pub struct RunListing {
@@ -26,39 +16,18 @@ pub struct RunListing {
     pub steps: u64,
 }
 
-pub fn pid_alive(pid: u32) -> bool {
-    // Linux: a live process (or zombie) has a /proc entry; a zombie counts as gone.
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat
-            .split(") ")
-            .nth(1)
-            .is_some_and(|rest| rest.starts_with('Z')),
-        Err(_) => false,
-    }
-}
-
 pub fn status_of(path: &Path) -> Option<RunListing> {
     let info = read_info(path)?;
-    let events = read_events(&path.join("events.jsonl")).unwrap_or_default();
-    let mut status = None;
+    let events = read_history(&path.join("events.jsonl")).unwrap_or_default();
+    let mut ended = None;
     let mut steps = 0;
     for e in &events {
-        match e {
-            TrainEvent::Finished { .. } => status = Some(Status::Finished),
-            TrainEvent::Failed { .. } => status = Some(Status::Failed),
-            TrainEvent::Started { .. } => status = None,
-            TrainEvent::Step { step, .. } => steps = *step,
-            TrainEvent::Checkpoint { kind, .. } if kind == "interrupted" => {
-                status = Some(Status::Stopped)
-            }
-            _ => {}
+        ended = Status::after(e, ended);
+        if let TrainEvent::Step { step, .. } = e {
+            steps = *step;
         }
     }
-    let status = status.unwrap_or(if pid_alive(info.pid) && info.pid != 0 {
-        Status::Running
-    } else {
-        Status::Dead
-    });
+    let status = super::status::decide(path, ended, Some(&info));
     let best = std::fs::read_to_string(path.join("summary.json"))
         .ok()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())

@@ -29,15 +29,20 @@ impl SweepDir {
         let text = resolved.to_toml();
         let hash = xxhash_rust::xxh3::xxh3_64(text.as_bytes());
         let path = out.join(format!("sweep-{:08x}", hash & 0xffff_ffff));
+        let new = !path.exists();
         std::fs::create_dir_all(path.join("cells"))?;
         let file = path.join(SWEEP_FILE);
         if !file.is_file() {
             write_atomic(&file, text.as_bytes())?;
         }
         let dir = Self { path, spec };
-        // Every cell's config must load before any cell runs: a bad key fails now.
-        for cell in &dir.spec.cells {
-            dir.config(cell)?;
+        // Every cell's config must load, its values in range, before any cell runs: a bad
+        // value for one cell fails the creation, and leaves no folder behind.
+        if let Some(e) = dir.spec.cells.iter().find_map(|c| dir.config(c).err()) {
+            if new {
+                let _ = std::fs::remove_dir_all(&dir.path);
+            }
+            return Err(e);
         }
         Ok(dir)
     }
@@ -75,6 +80,7 @@ impl SweepDir {
         for (key, value) in stage_keys {
             set_stage_key(&mut cfg, key, value).map_err(invalid)?;
         }
+        cfg.check_ranges().map_err(|e| invalid(e.msg))?;
         Ok(cfg)
     }
 

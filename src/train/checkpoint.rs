@@ -4,9 +4,11 @@
 //! then renamed into place.
 
 use super::optim::AdamW;
+use super::swap;
 use crate::model::init::RngState;
 use crate::model::load::{Classifier, LoadOptions, LoadReport};
 use crate::model::{HeadKind, ModelError};
+use crate::store::faults::point;
 use crate::store::write_atomic;
 use candle_core::{Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
@@ -49,14 +51,32 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ModelError + '_ {
     move |e| ModelError::io(path, e)
 }
 
+/// Writes the checkpoint into `dir`, replacing the one there so that a crash at any point
+/// leaves a whole checkpoint to resume from (`swap.rs`).
 pub fn save(
     dir: &Path,
     model: &Classifier,
     resume: Option<&ResumeState>,
 ) -> Result<(), ModelError> {
-    let staging = dir.with_extension("new");
-    let _ = std::fs::remove_dir_all(&staging);
+    swap::recover(dir).map_err(io(dir))?;
+    let staging = swap::staging(dir);
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).map_err(io(&staging))?;
+    }
+    point("swap:staging-cleared").map_err(io(&staging))?;
     std::fs::create_dir_all(&staging).map_err(io(&staging))?;
+    write_files(&staging, model, resume)?;
+    point("swap:staging-written").map_err(io(&staging))?;
+    swap::seal(&staging).map_err(io(&staging))?;
+    point("swap:sealed").map_err(io(&staging))?;
+    swap::commit(dir).map_err(io(dir))
+}
+
+fn write_files(
+    staging: &Path,
+    model: &Classifier,
+    resume: Option<&ResumeState>,
+) -> Result<(), ModelError> {
     let tensors: HashMap<String, Tensor> = model
         .named_vars()
         .into_iter()
@@ -65,14 +85,14 @@ pub fn save(
     candle_core::safetensors::save(&tensors, staging.join("model.safetensors"))?;
     let mut config = model.config.clone();
     config.set_labels(&model.labels);
-    write_atomic(&staging.join("config.json"), pretty(&config).as_bytes()).map_err(io(&staging))?;
+    write_atomic(&staging.join("config.json"), pretty(&config).as_bytes()).map_err(io(staging))?;
     let head = HeadInfo {
         head: model.head_kind,
         labels: model.labels.clone(),
     };
-    write_atomic(&staging.join("alambic.json"), pretty(&head).as_bytes()).map_err(io(&staging))?;
+    write_atomic(&staging.join("alambic.json"), pretty(&head).as_bytes()).map_err(io(staging))?;
     if let Some(tok) = &model.tokenizer {
-        tok.save(&staging)?;
+        tok.save(staging)?;
     }
     if let Some(r) = resume {
         candle_core::safetensors::save(
@@ -80,7 +100,7 @@ pub fn save(
             staging.join("optimizer.safetensors"),
         )?;
         write_atomic(&staging.join("state.json"), pretty(r.state).as_bytes())
-            .map_err(io(&staging))?;
+            .map_err(io(staging))?;
         if !r.extra.is_empty() {
             let extra: HashMap<String, Tensor> = r
                 .extra
@@ -90,23 +110,13 @@ pub fn save(
             candle_core::safetensors::save(&extra, staging.join(EXTRA_FILE))?;
         }
     }
-    let old = dir.with_extension("old");
-    let _ = std::fs::remove_dir_all(&old);
-    if dir.exists() {
-        std::fs::rename(dir, &old).map_err(io(dir))?;
-    }
-    std::fs::rename(&staging, dir).map_err(io(dir))?;
-    let _ = std::fs::remove_dir_all(&old);
     Ok(())
 }
 
-/// The checkpoint folder to read: `dir`, or its previous version if a crash hit the swap.
+/// The checkpoint folder to read: `dir`, or the whole version a crash in the swap left beside
+/// it (the sealed new one first, else the previous one).
 pub fn existing(dir: &Path) -> Option<PathBuf> {
-    if dir.join("model.safetensors").is_file() {
-        return Some(dir.to_path_buf());
-    }
-    let old = dir.with_extension("old");
-    old.join("model.safetensors").is_file().then_some(old)
+    swap::readable(dir)
 }
 
 pub fn load_model(

@@ -81,12 +81,15 @@ impl ExperimentConfig {
         let mut table: Table =
             toml::from_str(DEFAULTS).map_err(|e| err("defaults.toml", e.to_string()))?;
         let defaults = table.clone();
+        // Who set each key last, so a value out of range is blamed on its origin.
+        let mut origins: Vec<(Table, String)> = Vec::new();
         if let Some(path) = file {
             let origin = path.display().to_string();
             let text = std::fs::read_to_string(path).map_err(|e| err(&origin, e.to_string()))?;
             let user: Table =
                 toml::from_str(&text).map_err(|e| err(&origin, format!("not valid TOML: {e}")))?;
-            merge(&mut table, user, &defaults, "", &origin)?;
+            merge(&mut table, user.clone(), &defaults, "", &origin)?;
+            origins.push((user, origin));
         }
         for set in sets {
             let origin = format!("--set {set}");
@@ -96,12 +99,27 @@ impl ExperimentConfig {
             let value = parse_value(raw.trim());
             let mut user = Table::new();
             insert_dotted(&mut user, key.trim(), value);
-            merge(&mut table, user, &defaults, "", &origin)?;
+            merge(&mut table, user.clone(), &defaults, "", &origin)?;
+            origins.push((user, origin));
         }
-        Self::from_table(
+        let cfg = Self::from_table(
             table,
             file.map_or("config".into(), |p| p.display().to_string()),
-        )
+        )?;
+        cfg.check_ranges().map_err(|e| {
+            let origin = origins
+                .iter()
+                .rev()
+                .find(|(t, _)| sets_key(t, &e.key))
+                .map_or("defaults.toml", |(_, o)| o.as_str());
+            err(origin, e.msg)
+        })?;
+        Ok(cfg)
+    }
+
+    /// Every numeric key within its stated range (`ranges.rs`).
+    pub fn check_ranges(&self) -> Result<(), super::ranges::OutOfRange> {
+        super::ranges::check(self)
     }
 
     /// A config from TOML text (e.g. a run folder's resolved `config.toml`), over the defaults.
@@ -112,7 +130,9 @@ impl ExperimentConfig {
         let user: Table =
             toml::from_str(text).map_err(|e| err(origin, format!("not valid TOML: {e}")))?;
         merge(&mut table, user, &defaults, "", origin)?;
-        Self::from_table(table, origin.to_string())
+        let cfg = Self::from_table(table, origin.to_string())?;
+        cfg.check_ranges().map_err(|e| err(origin, e.msg))?;
+        Ok(cfg)
     }
 
     fn from_table(table: Table, origin: String) -> Result<Self, ConfigError> {
@@ -133,6 +153,20 @@ fn parse_value(raw: &str) -> Value {
         .ok()
         .and_then(|mut t| t.remove("v"))
         .unwrap_or_else(|| Value::String(raw.to_string()))
+}
+
+/// Whether `table` sets the dotted `key` (or the list that holds it: `distill.stages.x.lr`
+/// lives in the `distill.stages` array).
+fn sets_key(table: &Table, key: &str) -> bool {
+    let mut current = table;
+    for part in key.split('.') {
+        match current.get(part) {
+            Some(Value::Table(t)) => current = t,
+            Some(_) => return true,
+            None => return false,
+        }
+    }
+    true
 }
 
 fn insert_dotted(table: &mut Table, key: &str, value: Value) {

@@ -9,8 +9,10 @@ pub mod device;
 pub mod evaluate;
 pub mod loss;
 pub mod optim;
+pub mod ranges;
 pub mod samples;
 pub mod setup;
+pub mod swap;
 pub mod trainer;
 pub(crate) mod validation;
 

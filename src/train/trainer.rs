@@ -172,18 +172,13 @@ pub fn model_for_run(
     device: &candle_core::Device,
 ) -> Result<(Classifier, Option<Resumed>), TrainError> {
     let seed = cfg.train.seed;
-    let model = if resume {
-        let dir = checkpoint::existing(&run.checkpoint_dir("last")).ok_or_else(|| {
-            TrainError::Invalid(format!(
-                "{}: no checkpoint to resume from",
-                run.path.display()
-            ))
-        })?;
+    // A run killed before its first checkpoint starts again from step 0 with the same config
+    // and seed: the same weights as if it had never stopped.
+    if resume && let Some(dir) = checkpoint::existing(&run.checkpoint_dir("last")) {
         let (model, _) = checkpoint::load_model(&dir, seed, device)?;
         return Ok((model, Some(checkpoint::load_state(&dir, device)?)));
-    } else {
-        build_model(section, ds, &run.path, seed, device)?.0
-    };
+    }
+    let model = build_model(section, ds, &run.path, seed, device)?.0;
     if model.labels.len() != ds.classes.len() {
         return Err(TrainError::Invalid(format!(
             "the model predicts {} classes, the dataset has {} ({})",

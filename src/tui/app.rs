@@ -10,6 +10,9 @@ use crate::sweep::SweepDir;
 use crate::sweep::summary::{SweepStatus, status};
 use std::path::PathBuf;
 
+/// The smoothing weights `e` cycles through; TensorBoard's default, 0.6, first.
+pub const SMOOTHING: [f64; 4] = [0.0, 0.6, 0.9, 0.99];
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pane {
     Dataset,
@@ -56,6 +59,8 @@ pub enum Action {
     ToggleHelp,
     /// `z`: the recent window of the curves, or the whole history.
     ToggleZoom,
+    /// `e`: the next EMA smoothing weight of the loss curves (as TensorBoard's slider).
+    CycleSmoothing,
     Start(RunKind),
     /// `x`: ask the selected run to checkpoint and stop.
     StopRun,
@@ -72,6 +77,8 @@ pub struct App {
     pub runs: Vec<RunView>,
     pub selected_run: usize,
     pub zoom_recent: bool,
+    /// Index into [`SMOOTHING`].
+    pub smoothing_index: usize,
     pub dataset: DatasetView,
     pub sweep: Option<(PathBuf, SweepStatus)>,
     /// The open sweep's folder, read once (its spec does not change).
@@ -97,6 +104,7 @@ impl App {
             runs: Vec::new(),
             selected_run: 0,
             zoom_recent: false,
+            smoothing_index: 1,
             dataset: DatasetView::default(),
             sweep: None,
             sweep_dir: None,
@@ -143,6 +151,11 @@ impl App {
         }
     }
 
+    /// The EMA weight the loss curves are drawn with (0 = raw only).
+    pub fn smoothing(&self) -> f64 {
+        SMOOTHING[self.smoothing_index % SMOOTHING.len()]
+    }
+
     pub fn selected(&self) -> Option<&RunView> {
         self.runs.get(self.selected_run)
     }
@@ -154,6 +167,8 @@ impl App {
         match action {
             Action::Quit => self.quit = true,
             Action::ToggleHelp => self.help = !self.help,
+            // Ticks keep polling under the overlay; only a key closes it.
+            Action::Tick => self.tick(),
             _ if self.help => self.help = false,
             Action::Show(p) => self.pane = p,
             Action::NextPane => self.pane = Pane::ALL[(self.pane.index() + 1) % 4],
@@ -165,9 +180,11 @@ impl App {
             Action::CycleClass => self.dataset.cycle_class(),
             Action::CycleSplit => self.dataset.cycle_split(),
             Action::ToggleZoom => self.zoom_recent = !self.zoom_recent,
+            Action::CycleSmoothing => {
+                self.smoothing_index = (self.smoothing_index + 1) % SMOOTHING.len()
+            }
             Action::Start(kind) => self.start(kind),
             Action::StopRun => self.stop_selected(),
-            Action::Tick => self.tick(),
             _ => {}
         }
         None

@@ -6,7 +6,7 @@ use super::launch::RunKind;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 /// (keys, what they do) for the help overlay.
-pub const BINDINGS: [(&str, &str); 16] = [
+pub const BINDINGS: [(&str, &str); 17] = [
     ("1 2 3 4", "dataset, training, compare, sweep pane"),
     ("Tab S-Tab", "next / previous pane"),
     ("↑ ↓  k j", "move in lists, runs, the sweep grid"),
@@ -16,6 +16,7 @@ pub const BINDINGS: [(&str, &str); 16] = [
     ("c", "cycle the class filter"),
     ("s", "cycle the split filter"),
     ("z", "curves: recent window / whole history"),
+    ("e", "loss smoothing: off, 0.6, 0.9, 0.99 (EMA)"),
     ("T", "start a teacher run from the config"),
     ("S", "start a student run (labels only)"),
     ("D", "start a distillation"),
@@ -57,6 +58,7 @@ pub fn action(key: KeyEvent, filtering: bool) -> Option<Action> {
         KeyCode::Char('c') => Action::CycleClass,
         KeyCode::Char('s') => Action::CycleSplit,
         KeyCode::Char('z') => Action::ToggleZoom,
+        KeyCode::Char('e') => Action::CycleSmoothing,
         KeyCode::Char('T') => Action::Start(RunKind::Teacher),
         KeyCode::Char('S') => Action::Start(RunKind::Student),
         KeyCode::Char('D') => Action::Start(RunKind::Distill),

@@ -5,8 +5,7 @@
 //! 100,000 steps costs a few thousand points, and the whole history stays drawable.
 
 use crate::store::TrainEvent;
-use crate::store::run_dir::{RunInfo, now, read_info};
-use crate::store::runs::pid_alive;
+use crate::store::run_dir::{RunInfo, read_info};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
@@ -45,6 +44,12 @@ impl Series {
         self.points.last().map(|p| p.1)
     }
 
+    /// Drops the points past `x` (a resumed run rewinds to its checkpoint's step).
+    pub fn truncate_after(&mut self, x: f64) {
+        let keep = self.points.partition_point(|p| p.0 <= x);
+        self.points.truncate(keep);
+    }
+
     /// The points with x ≥ `from`.
     pub fn since(&self, from: f64) -> &[(f64, f64)] {
         let i = self.points.partition_point(|p| p.0 < from);
@@ -52,26 +57,8 @@ impl Series {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RunState {
-    Running,
-    Finished,
-    Failed,
-    Stopped,
-    Dead,
-}
-
-impl RunState {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Running => "running",
-            Self::Finished => "finished",
-            Self::Failed => "failed",
-            Self::Stopped => "stopped",
-            Self::Dead => "dead",
-        }
-    }
-}
+/// The run's state: the store's one rule (`store::status`).
+pub use crate::store::status::Status as RunState;
 
 #[derive(Clone, Debug)]
 pub struct RunView {
@@ -141,7 +128,7 @@ impl RunView {
             } => {
                 self.role = role.clone();
                 self.total_steps = *total_steps;
-                self.ended = None;
+                self.rewind(event.rewinds_to().unwrap_or(0) as f64);
             }
             TrainEvent::Step {
                 step,
@@ -180,17 +167,29 @@ impl RunView {
                 }
             }
             TrainEvent::Finished { summary } => {
-                self.ended = Some(RunState::Finished);
                 self.summary = Some(summary.clone());
             }
             TrainEvent::Failed { error } => {
-                self.ended = Some(RunState::Failed);
                 self.error = Some(error.clone());
             }
-            TrainEvent::Checkpoint { kind, .. } if kind == "interrupted" => {
-                self.ended = Some(RunState::Stopped);
-            }
             _ => {}
+        }
+        self.ended = RunState::after(event, self.ended);
+    }
+
+    /// Steps past `x` were redone by a resumed run: their points go.
+    fn rewind(&mut self, x: f64) {
+        for s in [
+            &mut self.loss,
+            &mut self.lr,
+            &mut self.valid_f1,
+            &mut self.valid_accuracy,
+            &mut self.valid_loss,
+        ] {
+            s.truncate_after(x);
+        }
+        for s in self.terms.values_mut() {
+            s.truncate_after(x);
         }
     }
 
@@ -231,27 +230,31 @@ impl RunView {
                 }
             }
         }
-        if !changed {
-            return false;
+        changed |= self.read_results();
+        changed
+    }
+
+    /// `summary.json` (also when the final event line was torn) and `predictions.json`, once.
+    fn read_results(&mut self) -> bool {
+        let read = |name: &str| -> Option<Value> {
+            serde_json::from_str(&std::fs::read_to_string(self.path.join(name)).ok()?).ok()
+        };
+        let mut changed = false;
+        if self.summary.is_none()
+            && let Some(s) = read("summary.json")
+        {
+            self.summary = Some(s);
+            changed = true;
         }
-        if self.ended == Some(RunState::Finished) && self.predictions.is_none() {
-            self.predictions = std::fs::read_to_string(self.path.join("predictions.json"))
-                .ok()
-                .and_then(|t| serde_json::from_str(&t).ok());
+        if self.summary.is_some() && self.predictions.is_none() {
+            self.predictions = read("predictions.json");
+            changed |= self.predictions.is_some();
         }
-        true
+        changed
     }
 
     pub fn state(&self) -> RunState {
-        if let Some(s) = self.ended {
-            return s;
-        }
-        match &self.info {
-            Some(i) if i.pid != 0 && pid_alive(i.pid) => RunState::Running,
-            // Another machine's run (shared filesystem): trust a recent heartbeat.
-            Some(i) if i.host != local_host() && now() - i.heartbeat < 120.0 => RunState::Running,
-            _ => RunState::Dead,
-        }
+        crate::store::status::decide(&self.path, self.ended, self.info.as_ref())
     }
 
     /// Seconds left at the recent pace, while running.
@@ -267,8 +270,4 @@ impl RunView {
     pub fn summary_number(&self, path: &str) -> Option<f64> {
         crate::sweep::summary::lookup(self.summary.as_ref()?, path)
     }
-}
-
-fn local_host() -> String {
-    gethostname::gethostname().to_string_lossy().into_owned()
 }

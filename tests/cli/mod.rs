@@ -38,6 +38,24 @@ fn data_stats_json_on_cgt_dasp_with_a_tokenizer() {
         .map(|b| b[2].as_u64().expect("count"))
         .sum();
     assert_eq!(hist, 2224, "every contract is in one bucket");
+    // Power-of-two buckets that read as whole ranges: 0-31, 32-63, 64-127, …
+    let edges: Vec<(u64, u64)> = t["histogram"]
+        .as_array()
+        .expect("histogram")
+        .iter()
+        .map(|b| (b[0].as_u64().expect("low"), b[1].as_u64().expect("high")))
+        .collect();
+    assert!(
+        edges
+            .iter()
+            .all(|&(lo, hi)| (lo, hi) == (0, 32) || (lo >= 32 && hi == 2 * lo))
+    );
+    assert!(edges.windows(2).all(|w| w[0].1 == w[1].0), "{edges:?}");
+    assert!(
+        edges.iter().any(|&(lo, hi)| (lo, hi) == (128, 256)),
+        "{edges:?}"
+    );
+    assert_eq!(alambic::data::stats::bin_label(64, 128), "64-127");
     assert!(windows > 2224, "long contracts make several windows");
 }
 

@@ -170,3 +170,77 @@ fn bad_csv_row() {
     let err = error_of(&path);
     assert!(err.contains("d.csv:3: malformed CSV row"), "{err}");
 }
+
+fn binary(
+    path: &Path,
+    unknown: alambic::data::config::UnknownLabels,
+) -> Result<Dataset, DataError> {
+    Dataset::load(&DataConfig {
+        file: path.to_path_buf(),
+        task: alambic::data::Task::Binary,
+        unknown_labels: unknown,
+        ..DataConfig::default()
+    })
+}
+
+/// A label outside the vocabulary used to become "vulnerable" in a binary task, silently: a
+/// typo (`Safe`) or a foreign name (`frobnicate`) is now an error with file:line and the label.
+#[test]
+fn unknown_labels_are_errors_naming_file_line_and_label() {
+    use alambic::data::config::UnknownLabels;
+    let typo = write(
+        "label-typo",
+        "d.jsonl",
+        b"{\"code\":\"contract A {}\",\"label\":\"reentrancy\"}\n{\"code\":\"contract B {}\",\"label\":\"Safe\"}\n",
+    );
+    let err = binary(&typo, UnknownLabels::Error)
+        .expect_err("a typo")
+        .to_string();
+    assert!(
+        err.starts_with(&format!(
+            "{}:2: unknown label `Safe` (did you mean `safe`?)",
+            typo.display()
+        )),
+        "{err}"
+    );
+    let foreign = write(
+        "label-foreign",
+        "d.jsonl",
+        b"{\"code\":\"contract A {}\",\"label\":\"safe\"}\n{\"code\":\"contract B {}\",\"labels\":[\"reentrancy\",\"frobnicate\"]}\n",
+    );
+    let err = binary(&foreign, UnknownLabels::Error)
+        .expect_err("unknown")
+        .to_string();
+    assert!(
+        err.starts_with(&format!(
+            "{}:2: unknown label `frobnicate`;",
+            foreign.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("dataset.unknown_labels"),
+        "says how to accept it: {err}"
+    );
+
+    // The config says what to do: drop such records (counted) or keep the old behaviour.
+    let dropped = binary(&foreign, UnknownLabels::Drop).expect("drop");
+    assert_eq!(dropped.records.len(), 1);
+    assert_eq!(
+        dropped.label_report.unknown,
+        vec![("frobnicate".to_string(), 1)]
+    );
+    let kept = binary(&foreign, UnknownLabels::Keep).expect("keep");
+    assert_eq!(kept.records.len(), 2);
+    assert_eq!(kept.records[1].label, "vulnerable");
+
+    // known_labels extends the vocabulary.
+    let named = Dataset::load(&DataConfig {
+        file: foreign.clone(),
+        task: alambic::data::Task::Binary,
+        known_labels: vec!["frobnicate".into()],
+        ..DataConfig::default()
+    })
+    .expect("named");
+    assert_eq!(named.records.len(), 2);
+}

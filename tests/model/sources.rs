@@ -184,6 +184,103 @@ fn safetensors_keys(path: &Path) -> Vec<String> {
     keys
 }
 
+/// The values transformers (5.x) accepts for each field an export writes: an activation must be
+/// an `ACT2FN` key (`"Gelu"` is a KeyError there), ids must be integers, and so on. Any field
+/// outside this list fails the test, so a new field is looked up before it ships.
+fn assert_transformers_accepts(config: &Path) {
+    const ACTIVATIONS: [&str; 8] = [
+        "gelu",
+        "gelu_new",
+        "gelu_pytorch_tanh",
+        "gelu_fast",
+        "relu",
+        "silu",
+        "swish",
+        "tanh",
+    ];
+    const ARCHITECTURES: [&str; 4] = [
+        "BertForSequenceClassification",
+        "RobertaForSequenceClassification",
+        "BertModel",
+        "RobertaModel",
+    ];
+    const POSITIVE_INTS: [&str; 7] = [
+        "vocab_size",
+        "hidden_size",
+        "num_hidden_layers",
+        "num_attention_heads",
+        "intermediate_size",
+        "max_position_embeddings",
+        "type_vocab_size",
+    ];
+    const PROBABILITIES: [&str; 2] = ["hidden_dropout_prob", "attention_probs_dropout_prob"];
+    const BOOLEANS: [&str; 9] = [
+        "output_hidden_states",
+        "return_dict",
+        "is_encoder_decoder",
+        "use_cache",
+        "is_decoder",
+        "add_cross_attention",
+        "tie_word_embeddings",
+        "output_attentions",
+        "tie_encoder_decoder",
+    ];
+    // Free text transformers keeps as attributes (the legacy fixture has the last two).
+    const TEXT: [&str; 3] = ["transformers_version", "pre_trained", "training"];
+    let text = std::fs::read_to_string(config).expect("config.json");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let fields = v.as_object().expect("an object");
+    for (key, value) in fields {
+        let ok = match key.as_str() {
+            "model_type" => {
+                ["bert", "roberta", "xlm-roberta"].contains(&value.as_str().unwrap_or(""))
+            }
+            "hidden_act" => ACTIVATIONS.contains(&value.as_str().unwrap_or("")),
+            "architectures" => value.as_array().is_some_and(|a| {
+                a.len() == 1 && ARCHITECTURES.contains(&a[0].as_str().unwrap_or(""))
+            }),
+            "position_embedding_type" => value == "absolute",
+            "dtype" | "torch_dtype" => {
+                ["float32", "float16", "bfloat16"].contains(&value.as_str().unwrap_or(""))
+            }
+            k if POSITIVE_INTS.contains(&k) => value.as_u64().is_some_and(|n| n > 0),
+            k if PROBABILITIES.contains(&k) => {
+                value.as_f64().is_some_and(|p| (0.0..1.0).contains(&p))
+            }
+            "classifier_dropout" => {
+                value.is_null() || value.as_f64().is_some_and(|p| (0.0..1.0).contains(&p))
+            }
+            "layer_norm_eps" | "initializer_range" => value.as_f64().is_some_and(|x| x > 0.0),
+            "pad_token_id" | "bos_token_id" | "eos_token_id" | "chunk_size_feed_forward" => {
+                value.is_null() || value.as_u64().is_some()
+            }
+            k if BOOLEANS.contains(&k) => value.is_boolean(),
+            k if TEXT.contains(&k) => value.is_string(),
+            "id2label" => value.as_object().is_some_and(|m| {
+                m.iter()
+                    .all(|(i, l)| i.parse::<usize>().is_ok() && l.is_string())
+            }),
+            "label2id" => value.as_object().is_some_and(|m| {
+                m.iter().all(|(l, i)| {
+                    i.as_u64()
+                        .is_some_and(|i| v["id2label"][i.to_string()] == l.as_str())
+                })
+            }),
+            _ => false,
+        };
+        assert!(
+            ok,
+            "{}: transformers does not accept {key} = {value}",
+            config.display()
+        );
+    }
+    assert!(fields.contains_key("hidden_act") || fields["model_type"] == "bert");
+    assert!(
+        !fields.contains_key("_name_or_path"),
+        "the source's name is not the export's"
+    );
+}
+
 #[test]
 fn export_reload_same_logits_and_transformers_key_lists() {
     // BERT with pooler and classifier: exactly transformers' keys.
@@ -207,6 +304,7 @@ fn export_reload_same_logits_and_transformers_key_lists() {
         Some(vec!["BertForSequenceClassification".to_string()])
     );
     assert_eq!(cfg.model_type, "bert");
+    assert_transformers_accepts(&out.join("config.json"));
 
     // RoBERTa: the legacy checkpoint's keys (which transformers wrote), in safetensors.
     let roberta = load(fixture("tiny-roberta").to_str().expect("path"));
@@ -236,6 +334,7 @@ fn export_reload_same_logits_and_transformers_key_lists() {
         cfg.architectures,
         Some(vec!["RobertaForSequenceClassification".to_string()])
     );
+    assert_transformers_accepts(&out.join("config.json"));
 
     // Pooler-free: a BertModel without the prefix, and the head beside it.
     let plain = load_source(
@@ -265,6 +364,13 @@ fn export_reload_same_logits_and_transformers_key_lists() {
             .expect("readme")
             .contains("classifier.safetensors")
     );
+    assert_transformers_accepts(&out.join("config.json"));
+
+    // A scratch preset (its config is ours from the first key).
+    let scratch = load("scratch:bert-tiny?tokenizer=data/demo/tokenizer.json");
+    let out = scratch_dir("export-scratch");
+    export(&scratch, &out).expect("export");
+    assert_transformers_accepts(&out.join("config.json"));
 }
 
 #[test]

@@ -72,3 +72,89 @@ fn unknown_keys_and_wrong_types_name_the_file_and_key() {
     let cfg = ExperimentConfig::load(Some(&bad), &[]).expect("merge map");
     assert_eq!(cfg.dataset.merge["tx_origin"], "access_control");
 }
+
+/// Nonsense hyperparameters used to start (a negative temperature even finished with a score):
+/// every numeric key has a range, checked at load; the error names its origin and the key.
+#[test]
+fn values_out_of_range_are_refused_naming_origin_and_key() {
+    let dir = scratch_dir("config-ranges");
+    let file = dir.join("bad.toml");
+    std::fs::write(&file, "[distill]\ntemperature = -2.0\n").expect("write");
+    let err = ExperimentConfig::load(Some(&file), &[])
+        .expect_err("T < 0")
+        .to_string();
+    assert_eq!(
+        err,
+        format!(
+            "{}: `distill.temperature` = -2 is out of range: it must be > 0",
+            file.display()
+        )
+    );
+    // A later --set that fixes it wins.
+    assert!(ExperimentConfig::load(Some(&file), &["distill.temperature=2".into()]).is_ok());
+    let cases = [
+        ("distill.temperature=0", "`distill.temperature` = 0", "> 0"),
+        ("distill.alpha=1.5", "`distill.alpha` = 1.5", "in [0, 1]"),
+        ("distill.alpha=-0.1", "`distill.alpha` = -0.1", "in [0, 1]"),
+        ("train.batch_size=0", "`train.batch_size` = 0", ">= 1"),
+        ("train.lr=0", "`train.lr` = 0", "> 0"),
+        ("train.lr=-1e-3", "`train.lr` = -0.001", "> 0"),
+        (
+            "train.warmup_ratio=1.5",
+            "`train.warmup_ratio` = 1.5",
+            "in [0, 1]",
+        ),
+        ("distill.hidden_mse=-1", "`distill.hidden_mse` = -1", ">= 0"),
+    ];
+    for (set, key, range) in cases {
+        let err = ExperimentConfig::load(Some(tiny()), &[set.to_string()])
+            .expect_err(set)
+            .to_string();
+        assert_eq!(
+            err,
+            format!("--set {set}: {key} is out of range: it must be {range}"),
+            "the error names --set, not the config file"
+        );
+    }
+    let err = ExperimentConfig::load(Some(tiny()), &["dataset.stride=62".into()])
+        .expect_err("stride")
+        .to_string();
+    assert!(
+        err.starts_with("--set dataset.stride=62: `dataset.stride` = 62 must be smaller"),
+        "{err}"
+    );
+    // A stage's values too.
+    let staged = dir.join("stages.toml");
+    std::fs::write(
+        &staged,
+        "[distill]\nrecipe = \"stages\"\n[[distill.stages]]\nname = \"only\"\nterms = [{ term = \"response\", temperature = 0.0 }]\n",
+    )
+    .expect("write");
+    let err = ExperimentConfig::load(Some(&staged), &[])
+        .expect_err("stage T")
+        .to_string();
+    assert!(
+        err.contains("`distill.stages.only.temperature` = 0 is out of range"),
+        "{err}"
+    );
+}
+
+/// A grid value that is bad for one cell fails the sweep's creation, naming the cell and the
+/// key, and leaves no sweep folder behind.
+#[test]
+fn a_sweep_with_a_bad_cell_fails_at_creation_and_leaves_nothing() {
+    let dir = scratch_dir("sweep-bad-cell");
+    let cfg = ExperimentConfig::load(Some(tiny()), &[]).expect("cfg");
+    let grid = ["distill.temperature=4,0".to_string()];
+    let err = alambic::sweep::SweepDir::create(&dir, &cfg, &grid)
+        .err()
+        .expect("T = 0 in cell 1")
+        .to_string();
+    assert!(err.contains("cell 1 (temperature=0)"), "{err}");
+    assert!(
+        err.contains("`distill.temperature` = 0 is out of range"),
+        "{err}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&dir).expect("dir").collect();
+    assert!(left.is_empty(), "the failed sweep left {left:?}");
+}

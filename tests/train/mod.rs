@@ -1,4 +1,5 @@
 mod config;
+mod crash;
 mod metrics;
 mod micro_batches;
 mod optimizer;

@@ -246,3 +246,31 @@ fn a_run_started_from_the_tui_outlives_it_and_is_reattached() {
     });
     tmux.keys(&["q"]);
 }
+
+/// `?` shows the key list, and it is still there after several ticks (2 s): only a key
+/// closes it.
+#[test]
+fn help_stays_up_until_a_key_is_pressed() {
+    let dir = scratch_dir("tui-e2e-help");
+    let tmux = Tmux::start("help");
+    tmux.line(&format!(
+        "{} tui --config tests/configs/tiny.toml --runs {}",
+        exe(),
+        dir.join("runs").display()
+    ));
+    tmux.wait(30, "the dataset pane", |s| s.contains("Classes per split"));
+    tmux.keys(&["?"]);
+    tmux.wait(10, "the help overlay", |s| s.contains("start a sweep"));
+    // Four ticks of 500 ms go by.
+    std::thread::sleep(Duration::from_secs(2));
+    let screen = tmux.screen();
+    assert!(
+        screen.contains("start a sweep"),
+        "the overlay closed by itself:\n{screen}"
+    );
+    tmux.keys(&["Escape"]);
+    tmux.wait(10, "the overlay closed by a key", |s| {
+        !s.contains("start a sweep")
+    });
+    tmux.keys(&["q"]);
+}

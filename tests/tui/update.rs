@@ -53,6 +53,11 @@ fn help_opens_and_any_key_closes_it_and_q_quits() {
     let (mut app, _) = app(false);
     app.update(key('?'));
     assert!(app.help);
+    // The loop ticks twice a second: the overlay stays until a key is pressed.
+    for _ in 0..4 {
+        app.update(Action::Tick);
+    }
+    assert!(app.help, "a tick must not close the overlay");
     app.update(key('2'));
     assert!(!app.help, "a key closes the overlay");
     assert_eq!(app.pane, Pane::Dataset, "…without acting");

@@ -5,22 +5,28 @@
 use super::super::app::App;
 use super::super::store::{RunState, RunView};
 use super::block;
+use super::compare_detail as detail;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Row, Table};
 use serde_json::Value;
 
-fn finished(app: &App) -> Vec<&RunView> {
+/// The finished runs with their index in the run list (their label, `#i`).
+fn finished(app: &App) -> Vec<(usize, &RunView)> {
     app.runs
         .iter()
-        .filter(|r| r.state() == RunState::Finished && r.summary.is_some())
+        .enumerate()
+        .filter(|(_, r)| r.state() == RunState::Finished && r.summary.is_some())
         .collect()
 }
 
 /// The latest finished teacher.
-fn teacher<'a>(runs: &[&'a RunView]) -> Option<&'a RunView> {
-    runs.iter().rev().find(|r| r.role == "teacher").copied()
+fn teacher<'a>(runs: &[(usize, &'a RunView)]) -> Option<&'a RunView> {
+    runs.iter()
+        .rev()
+        .find(|(_, r)| r.role == "teacher")
+        .map(|(_, r)| *r)
 }
 
 fn num(r: &RunView, path: &str) -> Option<f64> {
@@ -45,8 +51,14 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         return;
     }
     let teacher = teacher(&runs);
-    let [table_area, lower] = Layout::vertical([
+    let classes = runs
+        .iter()
+        .map(|(_, r)| detail::per_class_f1(r).len())
+        .max()
+        .unwrap_or(0);
+    let [table_area, middle, lower] = Layout::vertical([
         Constraint::Length(runs.len() as u16 + 3),
+        Constraint::Length((classes.max(runs.len() + 1) as u16 + 2).max(4)),
         Constraint::Min(3),
     ])
     .areas(area);
@@ -66,23 +78,23 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     .style(t.title(false));
     let rows: Vec<Row> = runs
         .iter()
-        .map(|r| {
+        .map(|&(i, r)| {
             let params = num(r, "parameters");
             let f1 = num(r, "test.macro_f1");
             let lat = num(r, "latency_ms_per_contract");
             let speed = t_lat.zip(lat).map(|(a, b)| a / b.max(1e-9));
             let kept = t_f1.zip(f1).map(|(a, b)| 100.0 * b / a.max(1e-9));
             let name = r.name();
-            let short: String = name
+            let tail: String = name
                 .chars()
                 .rev()
-                .take(22)
+                .take(21)
                 .collect::<Vec<_>>()
                 .into_iter()
                 .rev()
                 .collect();
             Row::new(vec![
-                short,
+                format!("#{:<2} {tail}", i + 1),
                 r.role.clone(),
                 params.map_or("-".into(), |p| format!("{:.2}M", p / 1e6)),
                 params.map_or("-".into(), |p| format!("{:.1}", p * 4.0 / 1e6)),
@@ -100,7 +112,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         })
         .collect();
     let widths = [
-        Constraint::Length(22),
+        Constraint::Length(25),
         Constraint::Length(8),
         Constraint::Length(7),
         Constraint::Length(6),
@@ -122,7 +134,16 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let student = app
         .selected()
         .filter(|r| r.role != "teacher" && r.summary.is_some())
-        .or_else(|| runs.iter().rev().find(|r| r.role != "teacher").copied());
+        .or_else(|| {
+            runs.iter()
+                .rev()
+                .find(|(_, r)| r.role != "teacher")
+                .map(|(_, r)| *r)
+        });
+    let [per_class, cost] =
+        Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(middle);
+    detail::draw_per_class(f, per_class, app, teacher, student);
+    detail::draw_cost(f, cost, app, &runs);
     let [left, middle, right] = Layout::horizontal([
         Constraint::Percentage(36),
         Constraint::Percentage(36),
@@ -138,7 +159,12 @@ fn draw_confusion(f: &mut Frame, area: Rect, app: &App, run: Option<&RunView>, t
     let t = &app.theme;
     let b = block(title, t, app.ascii, false);
     let Some(summary) = run.and_then(|r| r.summary.as_ref()) else {
-        f.render_widget(Paragraph::new("-").block(b), area);
+        let wait = if title.starts_with("Teacher") {
+            "needs a finished teacher"
+        } else {
+            "needs a finished student"
+        };
+        f.render_widget(Paragraph::new(Span::styled(wait, t.muted())).block(b), area);
         return;
     };
     let classes: Vec<String> = summary["classes"]
@@ -188,19 +214,6 @@ fn draw_confusion(f: &mut Frame, area: Rect, app: &App, run: Option<&RunView>, t
         }
         lines.push(Line::from(spans));
     }
-    let per_class: Vec<String> = summary["test"]["per_class"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .enumerate()
-                .map(|(i, c)| format!("{i}:{:.2}", c["f1"].as_f64().unwrap_or(0.0)))
-                .collect()
-        })
-        .unwrap_or_default();
-    lines.push(Line::from(Span::styled(
-        format!("F1 {}", per_class.join(" ")),
-        t.text(),
-    )));
     f.render_widget(Paragraph::new(lines).block(b), area);
 }
 
@@ -257,7 +270,11 @@ fn draw_agreement(
             ]
         }
         None => vec![Line::from(Span::styled(
-            "needs both runs' predictions",
+            if student.is_none() {
+                "needs a finished student"
+            } else {
+                "needs both runs' predictions"
+            },
             t.muted(),
         ))],
     };

@@ -4,8 +4,8 @@
 
 use super::super::app::App;
 use super::super::dataset::Loaded;
+use super::block;
 use super::solidity::highlight;
-use super::{block, compact};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -107,7 +107,7 @@ fn draw_tokens(f: &mut Frame, area: Rect, app: &App, l: &Loaded) {
                 };
                 lines.push(Line::from(vec![
                     Span::styled(
-                        format!("{:>6}-{:<6}", compact(lo as f64), compact(hi as f64)),
+                        format!("{:>13} ", crate::data::stats::bin_label(lo, hi)),
                         t.muted(),
                     ),
                     Span::styled(format!("{:<14}", bar(n, max, 14, app.ascii)), t.series(0)),

@@ -2,6 +2,7 @@
 //! current pane, the status line and the help overlay.
 
 pub mod compare;
+pub mod compare_detail;
 pub mod dataset;
 pub mod help;
 pub mod plot;

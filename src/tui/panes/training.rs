@@ -62,12 +62,17 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             style: t.fg("valid"),
         });
     }
-    let title = if app.zoom_recent {
-        "Loss and terms (recent, z: all)"
-    } else {
-        "Loss and terms (z: recent)"
-    };
-    draw_plot(f, curves, app, title, series, None);
+    let title = format!(
+        "Loss and terms ({}, z: {}; smoothing {}, e: change)",
+        if app.zoom_recent {
+            "recent"
+        } else {
+            "all steps"
+        },
+        if app.zoom_recent { "all" } else { "recent" },
+        smoothing_name(app.smoothing()),
+    );
+    draw_plot(f, curves, app, &title, series, None, app.smoothing());
     let [f1, lr] =
         Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(lower);
     let f1_series = app
@@ -76,7 +81,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         .enumerate()
         .filter(|(_, r)| !r.valid_f1.points.is_empty())
         .map(|(i, r)| PlotSeries {
-            name: short_name(r),
+            name: run_label(i, r),
             points: r.valid_f1.since(from),
             style: t.series(i),
         })
@@ -88,26 +93,28 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         "Validation macro-F1",
         f1_series,
         Some((0.0, 1.0)),
+        0.0,
     );
     let lr_series = vec![PlotSeries {
         name: "lr".into(),
         points: run.lr.since(from),
         style: t.series(3),
     }];
-    draw_plot(f, lr, app, "Learning rate", lr_series, None);
+    draw_plot(f, lr, app, "Learning rate", lr_series, None, 0.0);
 }
 
-fn short_name(r: &RunView) -> String {
-    let name = r.name();
-    let tail: String = name
-        .chars()
-        .rev()
-        .take(14)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    format!("{} {tail}", r.role)
+/// A run's short, stable label: its number in the run list and its role (the full name is
+/// in the list), so legends never cut a name in the middle.
+pub fn run_label(index: usize, r: &RunView) -> String {
+    format!("#{} {}", index + 1, r.role)
+}
+
+fn smoothing_name(w: f64) -> String {
+    if w == 0.0 {
+        "off".into()
+    } else {
+        format!("{w}")
+    }
 }
 
 fn draw_plot(
@@ -117,6 +124,7 @@ fn draw_plot(
     title: &str,
     series: Vec<PlotSeries>,
     y_range: Option<(f64, f64)>,
+    smoothing: f64,
 ) {
     let b = block(title, &app.theme, app.ascii, false);
     let inner = b.inner(area);
@@ -126,6 +134,7 @@ fn draw_plot(
         ascii: app.ascii,
         theme: &app.theme,
         y_range,
+        smoothing,
     };
     plot.render(inner, f.buffer_mut());
 }
@@ -144,6 +153,7 @@ fn draw_runs(f: &mut Frame, area: Rect, app: &App) {
                 _ => t.text(),
             };
             let line = Line::from(vec![
+                Span::styled(format!("#{:<2} ", i + 1), t.muted()),
                 Span::styled(format!("{:<8}", r.role), t.title(false)),
                 Span::styled(format!("{:<9}", state.name()), style),
                 Span::styled(format!("{:>5}/{:<5}", r.step, r.total_steps), t.muted()),

@@ -1,0 +1,158 @@
+//! The compare pane's middle band: per-class F1 of the teacher and the selected student side by
+//! side (with the difference), and every finished run's size and latency as bars, so the
+//! trade-off reads at a glance.
+
+use super::super::app::App;
+use super::super::store::RunView;
+use super::block;
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+/// `n` of `max` as a bar of at most `width` cells (at least one for a non-zero value).
+pub fn bar(value: f64, max: f64, width: usize, ascii: bool) -> String {
+    let cells = if max > 0.0 && value > 0.0 {
+        ((value / max * width as f64).round() as usize).clamp(1, width)
+    } else {
+        0
+    };
+    (if ascii { "#" } else { "█" }).repeat(cells)
+}
+
+/// (class, test F1) pairs from a summary.
+pub fn per_class_f1(run: &RunView) -> Vec<(String, f64)> {
+    let Some(s) = run.summary.as_ref() else {
+        return Vec::new();
+    };
+    let classes = s["classes"].as_array().cloned().unwrap_or_default();
+    s["test"]["per_class"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let name = classes
+                        .get(i)
+                        .and_then(|n| n.as_str())
+                        .map_or(format!("class {i}"), str::to_string);
+                    (name, c["f1"].as_f64().unwrap_or(0.0))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn draw_per_class(
+    f: &mut Frame,
+    area: Rect,
+    app: &App,
+    teacher: Option<&RunView>,
+    student: Option<&RunView>,
+) {
+    let t = &app.theme;
+    let b = block(
+        "Per-class F1 (test): teacher | student",
+        t,
+        app.ascii,
+        false,
+    );
+    let (Some(teacher), Some(student)) = (teacher, student) else {
+        let missing = if teacher.is_none() {
+            "needs a finished teacher"
+        } else {
+            "needs a finished student"
+        };
+        f.render_widget(
+            Paragraph::new(Span::styled(missing, t.muted())).block(b),
+            area,
+        );
+        return;
+    };
+    let (tc, sc) = (per_class_f1(teacher), per_class_f1(student));
+    // Name 17, two values and the difference 18, borders 2: the rest is the two bars.
+    let width = (usize::from(area.width).saturating_sub(37) / 2).clamp(3, 20);
+    let mut lines = Vec::new();
+    for (name, tf) in &tc {
+        let sf = sc.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
+        let name: String = name.chars().take(16).collect();
+        let mut spans = vec![
+            Span::styled(format!("{name:<16} "), t.muted()),
+            Span::styled(
+                format!("{:<width$}", bar(*tf, 1.0, width, app.ascii)),
+                t.fg("teacher"),
+            ),
+            Span::styled(format!(" {tf:.2}  "), t.text()),
+        ];
+        if let Some(sf) = sf {
+            let delta = sf - tf;
+            spans.push(Span::styled(
+                format!("{:<width$}", bar(sf, 1.0, width, app.ascii)),
+                t.fg("student"),
+            ));
+            spans.push(Span::styled(format!(" {sf:.2} "), t.text()));
+            spans.push(Span::styled(
+                format!("{delta:+.2}"),
+                if delta < 0.0 {
+                    t.fg("warning")
+                } else {
+                    t.fg("good")
+                },
+            ));
+        }
+        lines.push(Line::from(spans));
+    }
+    f.render_widget(Paragraph::new(lines).block(b), area);
+}
+
+pub fn draw_cost(f: &mut Frame, area: Rect, app: &App, runs: &[(usize, &RunView)]) {
+    let t = &app.theme;
+    let b = block("Size and latency", t, app.ascii, false);
+    let value = |r: &RunView, k: &str| r.summary_number(k).unwrap_or(0.0);
+    let max_p = runs
+        .iter()
+        .map(|(_, r)| value(r, "parameters"))
+        .fold(0.0, f64::max);
+    let max_l = runs
+        .iter()
+        .map(|(_, r)| value(r, "latency_ms_per_contract"))
+        .fold(0.0, f64::max);
+    // Label 13, the two values 16, borders 2: the rest is the two bars.
+    let width = (usize::from(area.width).saturating_sub(31) / 2).clamp(3, 24);
+    let mut lines = vec![Line::from(Span::styled(
+        format!(
+            "{:<13}{:<w2$}{}",
+            "run",
+            "parameters",
+            "ms/contract",
+            w2 = width + 9
+        ),
+        t.muted(),
+    ))];
+    for (i, r) in runs {
+        let (p, l) = (value(r, "parameters"), value(r, "latency_ms_per_contract"));
+        let style = if r.role == "teacher" {
+            t.fg("teacher")
+        } else {
+            t.fg("student")
+        };
+        let label = super::training::run_label(*i, r);
+        lines.push(Line::from(vec![
+            Span::styled(
+                format!("{:<12} ", label.chars().take(12).collect::<String>()),
+                t.text(),
+            ),
+            Span::styled(
+                format!("{:<width$}", bar(p, max_p, width, app.ascii)),
+                style,
+            ),
+            Span::styled(format!(" {:>5.1}M  ", p / 1e6), t.text()),
+            Span::styled(
+                format!("{:<width$}", bar(l, max_l, width, app.ascii)),
+                style,
+            ),
+            Span::styled(format!(" {l:>5.1}"), t.text()),
+        ]));
+    }
+    f.render_widget(Paragraph::new(lines).block(b), area);
+}
