@@ -10,6 +10,7 @@ pub mod bench;
 pub mod data;
 pub mod distill;
 pub mod eval;
+pub mod infer;
 pub mod model;
 pub mod report;
 pub mod runtime;

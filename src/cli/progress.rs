@@ -121,22 +121,24 @@ impl EventSink for Progress {
                 if let Some(bar) = self.bar.take() {
                     bar.finish_and_clear();
                 }
-                let agreement = summary["teacher_agreement"]["valid"]
-                    .as_f64()
+                let agreement = summary
+                    .teacher_agreement
+                    .as_ref()
+                    .and_then(|a| a.valid)
                     .map(|a| format!("; agrees with the teacher on {:.1}% of validation", a * 100.0))
                     .unwrap_or_default();
                 // Sweep cells leave test alone (only the best cell is scored on it).
-                let test = match summary["test"]["macro_f1"].as_f64() {
-                    Some(f1) => format!(
-                        "; test macro-F1 {f1:.4}, accuracy {:.4}",
-                        summary["test"]["accuracy"].as_f64().unwrap_or(f64::NAN)
+                let test = match &summary.test {
+                    Some(t) => format!(
+                        "; test macro-F1 {:.4}, accuracy {:.4}",
+                        t.metrics.macro_f1, t.metrics.accuracy
                     ),
                     None => String::new(),
                 };
                 self.line(format!(
                     "finished: best valid macro-F1 {:.4} (step {}){test}{agreement}",
-                    summary["best_valid_macro_f1"].as_f64().unwrap_or(f64::NAN),
-                    summary["best_step"],
+                    summary.best_valid_macro_f1.unwrap_or(f64::NAN),
+                    summary.best_step,
                 ));
             }
             TrainEvent::Failed { error } => {

@@ -95,7 +95,7 @@ pub fn run(args: SweepArgs) -> anyhow::Result<()> {
                 Some(dir) => SweepDir::open(dir)?,
                 None => {
                     let cfg = ExperimentConfig::load(r.config.as_deref(), &r.sets)?;
-                    alambic::train::device::device(&cfg.device)?;
+                    cfg.device.open()?;
                     SweepDir::create(&r.out, &cfg, &r.grids).with_context(|| {
                         format!("cannot make the sweep folder under {}", r.out.display())
                     })?

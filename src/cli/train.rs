@@ -59,7 +59,7 @@ fn open_run(
         None => {
             let cfg = ExperimentConfig::load(args.config.as_deref(), &args.sets)?;
             // A device this build cannot use is an error before any run folder exists.
-            alambic::train::device::device(&cfg.device)?;
+            cfg.device.open()?;
             let run = match &args.run_dir {
                 Some(dir) => RunDir::create_at(dir, role, &cfg.to_toml())
                     .with_context(|| format!("cannot create the run folder {}", dir.display()))?,

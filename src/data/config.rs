@@ -126,10 +126,24 @@ pub enum SplitSource {
     Seeded,
 }
 
+/// A `split` value that is not train, valid or test (nor an alias), e.g. `holdout`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnknownSplit {
+    /// Stop with the file, line and value: silently re-splitting the whole file would mix a
+    /// held-out set into training.
+    #[default]
+    Error,
+    /// Keep such records out of every split (counted in the label report).
+    Drop,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SplitConfig {
     pub source: SplitSource,
+    /// What a record whose split field names no known split does.
+    pub unknown: UnknownSplit,
     /// Train, valid, test.
     pub fractions: [f64; 3],
     pub seed: u64,
@@ -139,6 +153,7 @@ impl Default for SplitConfig {
     fn default() -> Self {
         Self {
             source: SplitSource::Auto,
+            unknown: UnknownSplit::Error,
             fractions: [0.8, 0.1, 0.1],
             seed: 13,
         }

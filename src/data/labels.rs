@@ -1,7 +1,7 @@
 //! From the labels a file states to the classes a model predicts: merging, dropping, the task
 //! mode, and the class list. Every change is counted in a [`LabelReport`].
 
-use super::config::{DataConfig, Task, UnknownLabels};
+use super::config::{DataConfig, Task, UnknownLabels, UnknownSplit};
 use super::error::DataError;
 use super::read::RawRecord;
 use super::record::{Record, Split};
@@ -22,6 +22,9 @@ pub struct LabelReport {
     /// Labels outside the vocabulary whose records were left out (`unknown_labels = "drop"`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unknown: Vec<(String, usize)>,
+    /// Split values that name no split, whose records were left out (`split.unknown = "drop"`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unknown_splits: Vec<(String, usize)>,
 }
 
 pub struct Labelled {
@@ -37,7 +40,27 @@ pub fn apply(raw: Vec<RawRecord>, cfg: &DataConfig, path: &Path) -> Result<Label
     let mut records = Vec::with_capacity(raw.len());
     let vocabulary = Vocabulary::new(cfg);
     let mut unknown: BTreeMap<String, usize> = BTreeMap::new();
+    let mut unknown_splits: BTreeMap<String, usize> = BTreeMap::new();
     for (index, r) in raw.into_iter().enumerate() {
+        let split = match r.split.as_deref().map(|s| (s, Split::parse(s))) {
+            Some((value, None)) => {
+                if cfg.split.unknown == UnknownSplit::Drop {
+                    *unknown_splits.entry(value.to_string()).or_default() += 1;
+                    continue;
+                }
+                let msg = format!(
+                    "split `{value}` is not train, valid or test; set dataset.split.unknown = \
+                     \"drop\" to keep such records out"
+                );
+                return Err(if r.line > 0 {
+                    DataError::record(path, r.line, msg)
+                } else {
+                    DataError::file(path.join(r.id.as_deref().unwrap_or("?")), msg)
+                });
+            }
+            Some((_, s)) => s,
+            None => None,
+        };
         let mut labels = r.labels.unwrap_or_default();
         // A file with only a primary label: that label is the one positive class.
         let stated_primary = r.label.unwrap_or_else(|| primary_of(&labels, safe));
@@ -77,7 +100,7 @@ pub fn apply(raw: Vec<RawRecord>, cfg: &DataConfig, path: &Path) -> Result<Label
             code: r.text,
             label: primary,
             labels: merged_labels,
-            split: r.split.as_deref().and_then(Split::parse),
+            split,
             group: r.group,
             extra: r.extra,
             line: r.line,
@@ -102,6 +125,7 @@ pub fn apply(raw: Vec<RawRecord>, cfg: &DataConfig, path: &Path) -> Result<Label
                 .collect(),
             dropped,
             unknown: unknown.into_iter().collect(),
+            unknown_splits: unknown_splits.into_iter().collect(),
         },
     })
 }

@@ -10,7 +10,7 @@ use super::teacher_tokens::Needs;
 use crate::data::{Dataset, Split};
 use crate::model::Classifier;
 use crate::model::Mode;
-use crate::train::evaluate::{Pooling, contract_logits};
+use crate::train::evaluate::contract_logits;
 use crate::train::samples::{Sample, samples};
 use crate::train::{ExperimentConfig, TrainError};
 use candle_core::{Device, Tensor};
@@ -35,7 +35,7 @@ pub fn key(cfg: &ExperimentConfig, teacher: &Classifier) -> Result<String, Train
     }
     h.update(&std::fs::read(&cfg.dataset.file).map_err(TrainError::Io)?);
     h.update(toml::to_string(&cfg.dataset).unwrap_or_default().as_bytes());
-    h.update(cfg.train.pooling.as_bytes());
+    h.update(cfg.train.pooling.name().as_bytes());
     if !cfg.distill.transfer.is_empty() {
         h.update(&std::fs::read(&cfg.distill.transfer).map_err(TrainError::Io)?);
     }
@@ -78,7 +78,7 @@ pub fn compute(
         .tokenizer
         .as_ref()
         .ok_or_else(|| TrainError::Invalid("the teacher has no tokenizer".into()))?;
-    let pooling = Pooling::parse(&cfg.train.pooling).map_err(TrainError::Invalid)?;
+    let pooling = cfg.train.pooling;
     let mut out = HashMap::new();
     for split in [Split::Train, Split::Valid, Split::Unlabeled] {
         let list: Vec<Sample> = samples(ds, split, tok, &cfg.dataset)?;

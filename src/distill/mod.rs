@@ -40,11 +40,20 @@ pub struct DistillConfig {
     /// Which student layer learns from which teacher layer (token-level terms).
     pub layer_map: LayerMapSpec,
     /// `response`, `tinybert` or `stages` (the `stages` list).
-    pub recipe: String,
+    pub recipe: Recipe,
     pub stages: Vec<StageSpec>,
     /// Unlabelled contracts that feed the soft terms ("" = none).
     pub transfer: String,
     pub cache: bool,
+}
+
+/// `distill.recipe`: how the terms are staged (`stages.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Recipe {
+    Response,
+    Tinybert,
+    Stages,
 }
 
 /// One weighted term of a distillation objective.

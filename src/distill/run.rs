@@ -23,9 +23,10 @@ use crate::model::ModelSource;
 use crate::store::{EventSink, RunDir, TrainEvent};
 use crate::train::checkpoint;
 use crate::train::config::ModelSection;
+use crate::train::fit::{RunContext, fit};
 use crate::train::samples::samples;
 use crate::train::trainer::{
-    Plan, Stage, emit, fit, load_samples, model_for_run, prepare_data, record_failure,
+    Plan, Stage, emit, load_samples, model_for_run, prepare_data, record_failure,
 };
 use crate::train::{ExperimentConfig, Outcome, TrainError};
 use std::path::Path;
@@ -106,7 +107,7 @@ fn distill_inner(
     stop: &AtomicBool,
     resume: bool,
 ) -> Result<Outcome, TrainError> {
-    let device = crate::train::device::device(&cfg.device)?;
+    let device = cfg.device.open()?;
     let plan = stages::resolve(&cfg.distill, &cfg.train).map_err(TrainError::Invalid)?;
     let mut ds = prepare_data(cfg)?;
     if ds.task == Task::Multilabel {
@@ -198,9 +199,14 @@ fn distill_inner(
             .map(|p| p.vars.clone())
             .unwrap_or_default(),
     };
-    fit(
-        cfg, "distill", run, sink, stop, &student, &data, resumed, &plan,
-    )
+    let ctx = RunContext {
+        cfg,
+        role: "distill",
+        run,
+        sink,
+        stop,
+    };
+    fit(ctx, &student, &data, resumed, &plan)
 }
 
 /// Appends `[distill] transfer` to the dataset, if set.

@@ -7,7 +7,7 @@
 //!   stage 2 the prediction layer (the response terms).
 //! - `stages`: the `[[distill.stages]]` list as written.
 
-use super::{DistillConfig, LossSpec};
+use super::{DistillConfig, LossSpec, Recipe};
 use crate::train::config::TrainConfig;
 use serde::{Deserialize, Serialize};
 
@@ -53,8 +53,8 @@ pub fn resolve(cfg: &DistillConfig, train: &TrainConfig) -> Result<Vec<ResolvedS
         lr: train.lr,
         terms,
     };
-    let stages = match cfg.recipe.as_str() {
-        "response" => {
+    let stages = match cfg.recipe {
+        Recipe::Response => {
             let mut terms = response_terms(cfg);
             let weighted = [
                 (cfg.hidden_mse, LossSpec::HiddenMse { weight: 0.0 }),
@@ -76,7 +76,7 @@ pub fn resolve(cfg: &DistillConfig, train: &TrainConfig) -> Result<Vec<ResolvedS
             }
             vec![stage("distill", terms)]
         }
-        "tinybert" => vec![
+        Recipe::Tinybert => vec![
             stage(
                 "intermediate",
                 vec![
@@ -87,7 +87,7 @@ pub fn resolve(cfg: &DistillConfig, train: &TrainConfig) -> Result<Vec<ResolvedS
             ),
             stage("prediction", response_terms(cfg)),
         ],
-        "stages" => {
+        Recipe::Stages => {
             if cfg.stages.is_empty() {
                 return Err(
                     "distill.recipe = \"stages\" but distill.stages is empty: add [[distill.stages]] tables"
@@ -107,11 +107,6 @@ pub fn resolve(cfg: &DistillConfig, train: &TrainConfig) -> Result<Vec<ResolvedS
                     terms: s.terms.clone(),
                 })
                 .collect()
-        }
-        other => {
-            return Err(format!(
-                "distill.recipe `{other}`: expected response, tinybert or stages"
-            ));
         }
     };
     for s in &stages {

@@ -9,8 +9,9 @@ use super::teacher_tokens::{self, Needs, TeacherTokens};
 use crate::data::{Dataset, Split};
 use crate::model::Classifier;
 use crate::store::runs::{Status, status_of};
+use crate::store::schema::{RunSummary, run_of_checkpoint};
 use crate::store::{EventSink, RunDir, TrainEvent};
-use crate::train::evaluate::{Pooling, predict};
+use crate::train::evaluate::predict;
 use crate::train::samples::samples;
 use crate::train::setup::run_checkpoint;
 use crate::train::trainer::Data;
@@ -41,25 +42,22 @@ impl TeacherLock {
 
 /// The teacher's verdict (argmax of its pooled logits) on every validation and test contract.
 ///
-/// A binary teacher votes at the threshold its own run chose on validation (its
-/// `summary.json`, two folders above the checkpoint), as its reported metrics do.
+/// A binary teacher votes at the threshold its own run chose on validation (its run's
+/// summary), as its reported metrics do.
 pub fn teacher_votes(
     cfg: &ExperimentConfig,
     ds: &Dataset,
     teacher: &Classifier,
     checkpoint: &Path,
 ) -> Result<HashMap<usize, usize>, TrainError> {
-    let threshold = checkpoint
-        .parent()
-        .and_then(Path::parent)
-        .and_then(|run| std::fs::read_to_string(run.join("summary.json")).ok())
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|s| s["valid"]["threshold"].as_f64());
+    let threshold = run_of_checkpoint(checkpoint)
+        .and_then(|run| RunSummary::read(run).ok())
+        .and_then(|s| s.valid_threshold());
     let tok = teacher
         .tokenizer
         .as_ref()
         .ok_or_else(|| TrainError::Invalid("the teacher has no tokenizer".into()))?;
-    let pooling = Pooling::parse(&cfg.train.pooling).map_err(TrainError::Invalid)?;
+    let pooling = cfg.train.pooling;
     let mut votes = HashMap::new();
     for split in [Split::Valid, Split::Test] {
         let list = samples(ds, split, tok, &cfg.dataset)?;
@@ -202,13 +200,7 @@ pub fn teacher_tokens(
     Ok((Some(TeacherTokens::Cached { tensors }), Some(event)))
 }
 
-/// What preparing the teacher did, for a sweep's record.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct TeacherPass {
-    pub checkpoint: PathBuf,
-    pub seconds: f64,
-    pub cache_hit: bool,
-}
+pub use crate::store::schema::TeacherPass;
 
 /// The teacher ready for every distillation of `cfg` under `out`: fine-tuned (or found) and
 /// its logits cached. A sweep does this once before its first cell. `Err(outcome)` when the
@@ -227,7 +219,7 @@ pub fn prepare(
     };
     let mut cache_hit = false;
     if cfg.distill.cache {
-        let device = crate::train::device::device(&cfg.device)?;
+        let device = cfg.device.open()?;
         let mut ds = prepare_data(cfg)?;
         super::run::attach_transfer(cfg, &mut ds)?;
         let (teacher, _) =
@@ -240,6 +232,7 @@ pub fn prepare(
         }
     }
     Ok(Ok(TeacherPass {
+        schema: crate::store::schema::SCHEMA,
         checkpoint,
         seconds: clock.elapsed().as_secs_f64(),
         cache_hit,

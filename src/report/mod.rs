@@ -12,6 +12,7 @@ use crate::data::Dataset;
 use crate::data::stats::{self, DataStats};
 use crate::store::TrainEvent;
 use crate::store::events::read_history;
+use crate::store::schema::{RunSummary, SchemaError};
 use crate::sweep::SweepDir;
 use crate::sweep::summary::{SweepStatus, status};
 use crate::tokenize::{TextTokenizer, WindowSpec};
@@ -36,7 +37,7 @@ pub struct RunData {
     pub path: PathBuf,
     pub name: String,
     pub role: String,
-    pub summary: Value,
+    pub summary: RunSummary,
     pub config: String,
     pub loss: Vec<(f64, f64)>,
     pub terms: BTreeMap<String, Vec<(f64, f64)>>,
@@ -71,14 +72,12 @@ fn thin(points: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
 }
 
 pub fn read_run(path: &Path) -> Result<RunData, ReportError> {
-    let text = std::fs::read_to_string(path.join("summary.json")).map_err(|e| {
-        ReportError::Invalid(format!(
-            "{}: no summary.json ({e}); only finished runs go in a report",
-            path.display()
-        ))
+    let summary = RunSummary::read(path).map_err(|e| match e {
+        SchemaError::Io { .. } => {
+            ReportError::Invalid(format!("{e}; only finished runs go in a report"))
+        }
+        other => ReportError::Invalid(other.to_string()),
     })?;
-    let summary: Value = serde_json::from_str(&text)
-        .map_err(|e| ReportError::Invalid(format!("{}/summary.json: {e}", path.display())))?;
     let mut loss = Vec::new();
     let mut terms: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
     let mut valid_f1 = Vec::new();
@@ -113,7 +112,7 @@ pub fn read_run(path: &Path) -> Result<RunData, ReportError> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
-        role: summary["role"].as_str().unwrap_or("run").to_string(),
+        role: summary.role.clone(),
         config: std::fs::read_to_string(path.join("config.toml")).unwrap_or_default(),
         summary,
         loss: thin(loss),
@@ -170,10 +169,7 @@ impl Report {
                     return Some(i);
                 }
                 let own = k.teacher_run.as_deref().and_then(|name| {
-                    last(&|t| {
-                        self.runs[t].name == name
-                            || self.runs[t].summary["run_id"].as_str() == Some(name)
-                    })
+                    last(&|t| self.runs[t].name == name || self.runs[t].summary.run_id == name)
                 });
                 own.or_else(|| last(&|t| keys[t].dataset == k.dataset && keys[t].seed == k.seed))
                     .or_else(|| last(&|t| keys[t].dataset == k.dataset))

@@ -5,6 +5,7 @@
 
 use super::plots::{self, Line};
 use super::{DatasetSection, Report, RunData};
+use crate::store::schema::RunSummary;
 use crate::sweep::summary::SweepStatus;
 use serde_json::Value;
 
@@ -84,7 +85,11 @@ pub struct Figure {
     pub series: Option<usize>,
 }
 
-fn num(v: &Value, path: &str) -> Option<f64> {
+fn num(s: &RunSummary, path: &str) -> Option<f64> {
+    s.number(path)
+}
+
+fn value_num(v: &Value, path: &str) -> Option<f64> {
     crate::sweep::summary::lookup(v, path)
 }
 
@@ -323,12 +328,7 @@ fn comparison(r: &Report) -> Section {
     let classes: Vec<String> = r
         .runs
         .first()
-        .and_then(|x| x.summary["classes"].as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|c| c.as_str().map(str::to_string))
-                .collect()
-        })
+        .map(|x| x.summary.classes.clone())
         .unwrap_or_default();
     let mut per_class = Table {
         header: vec![Cell::name("class")],
@@ -340,7 +340,12 @@ fn comparison(r: &Report) -> Section {
     for (c_i, c) in classes.iter().enumerate() {
         let mut row = vec![Cell::name(c)];
         for run in &r.runs {
-            let f = run.summary["test"]["per_class"][c_i]["f1"].as_f64();
+            let f = run
+                .summary
+                .test
+                .as_ref()
+                .and_then(|t| t.metrics.per_class.get(c_i))
+                .map(|c| c.f1);
             row.push(Cell::num(fmt(f, 3)));
         }
         per_class.rows.push(row);
@@ -359,7 +364,7 @@ fn comparison(r: &Report) -> Section {
 fn confusion(r: &Report) -> Section {
     let mut blocks = Vec::new();
     for (i, run) in r.runs.iter().enumerate() {
-        let Some(m) = run.summary["test"]["confusion"].as_array() else {
+        let Some(m) = run.summary.test.as_ref().map(|t| &t.metrics.confusion) else {
             continue;
         };
         blocks.push(Block::Heading(format!(
@@ -368,10 +373,7 @@ fn confusion(r: &Report) -> Section {
             run.name,
             run.role
         )));
-        let classes: Vec<&str> = run.summary["classes"]
-            .as_array()
-            .map(|a| a.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
+        let classes: Vec<&str> = run.summary.classes.iter().map(String::as_str).collect();
         let mut t = Table {
             header: vec![Cell::name("true \\ predicted")],
             rows: Vec::new(),
@@ -381,11 +383,11 @@ fn confusion(r: &Report) -> Section {
         for (row_i, row) in m.iter().enumerate() {
             let name = classes.get(row_i).copied().unwrap_or("");
             let mut cells = vec![Cell::head(format!("{row_i} {name}"))];
-            for (j, v) in row.as_array().into_iter().flatten().enumerate() {
+            for (j, v) in row.iter().enumerate() {
                 // The diagonal (right answers) in bold.
                 cells.push(Cell {
                     bold: row_i == j,
-                    ..Cell::num(v.as_u64().unwrap_or(0).to_string())
+                    ..Cell::num(v.to_string())
                 });
             }
             t.rows.push(cells);
@@ -479,8 +481,8 @@ fn sweeps(r: &Report) -> Section {
                 "Best cell: {} — validation {}, test macro-F1 {}, test accuracy {} (the only cell scored on test).",
                 best["label"].as_str().unwrap_or(""),
                 fmt(best["objective"].as_f64(), 4),
-                fmt(num(best, "test.macro_f1"), 4),
-                fmt(num(best, "test.accuracy"), 4),
+                fmt(value_num(best, "test.macro_f1"), 4),
+                fmt(value_num(best, "test.accuracy"), 4),
             )));
         }
     }

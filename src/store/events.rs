@@ -47,7 +47,7 @@ pub enum TrainEvent {
         seconds: f64,
     },
     Finished {
-        summary: serde_json::Value,
+        summary: Box<super::schema::RunSummary>,
     },
     Failed {
         error: String,

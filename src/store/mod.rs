@@ -5,6 +5,7 @@ pub mod events;
 pub mod faults;
 pub mod run_dir;
 pub mod runs;
+pub mod schema;
 pub mod status;
 
 pub use atomic::write_atomic;

@@ -31,7 +31,7 @@ pub struct RunDir {
     pub info: RunInfo,
     events: File,
     last_heartbeat_write: f64,
-    /// The first write error, reported once rather than on every event.
+    /// The first write error with the file it hit, reported once rather than on every event.
     pub write_error: Option<String>,
 }
 
@@ -94,13 +94,6 @@ impl RunDir {
         self.path.join("checkpoints").join(kind)
     }
 
-    pub fn write_summary(&self, summary: &serde_json::Value) -> std::io::Result<()> {
-        write_atomic(
-            &self.path.join("summary.json"),
-            serde_json::to_string_pretty(summary)?.as_bytes(),
-        )
-    }
-
     fn beat(&mut self) -> std::io::Result<()> {
         let t = now();
         self.info.heartbeat = t;
@@ -118,15 +111,23 @@ impl RunDir {
 
 impl EventSink for RunDir {
     fn emit(&mut self, event: &TrainEvent) {
-        let result = serde_json::to_string(event)
+        let events = self.path.join("events.jsonl");
+        let written = serde_json::to_string(event)
             .map_err(std::io::Error::other)
             .and_then(|line| {
                 self.events.write_all(format!("{line}\n").as_bytes())?;
                 self.events.flush()
-            })
-            .and_then(|_| self.beat());
-        if let Err(e) = result {
-            self.write_error.get_or_insert(e.to_string());
+            });
+        // The first failure is kept with the file it hit (a full disk names its path).
+        if let Err(e) = written {
+            self.write_error
+                .get_or_insert(format!("cannot write {}: {e}", events.display()));
+            return;
+        }
+        if let Err(e) = self.beat() {
+            let info = self.path.join("run.json");
+            self.write_error
+                .get_or_insert(format!("cannot write {}: {e}", info.display()));
         }
     }
 }

@@ -28,10 +28,9 @@ pub fn status_of(path: &Path) -> Option<RunListing> {
         }
     }
     let status = super::status::decide(path, ended, Some(&info));
-    let best = std::fs::read_to_string(path.join("summary.json"))
+    let best = super::schema::RunSummary::read(path)
         .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| v["best_valid_macro_f1"].as_f64());
+        .and_then(|s| s.best_valid_macro_f1);
     Some(RunListing {
         path: path.to_path_buf(),
         info,

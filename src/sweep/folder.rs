@@ -110,7 +110,7 @@ fn set_stage_key(cfg: &mut ExperimentConfig, key: &str, value: &toml::Value) -> 
     let (stage, field) = rest
         .rsplit_once('.')
         .ok_or_else(|| format!("`{key}`: expected distill.stages.<stage>.<field>"))?;
-    if cfg.distill.recipe != "stages" {
+    if cfg.distill.recipe != crate::distill::Recipe::Stages {
         cfg.distill.stages = crate::distill::stages::resolve(&cfg.distill, &cfg.train)?
             .into_iter()
             .map(|s| StageSpec {
@@ -120,7 +120,7 @@ fn set_stage_key(cfg: &mut ExperimentConfig, key: &str, value: &toml::Value) -> 
                 terms: s.terms,
             })
             .collect();
-        cfg.distill.recipe = "stages".into();
+        cfg.distill.recipe = crate::distill::Recipe::Stages;
     }
     let names: Vec<String> = cfg.distill.stages.iter().map(|s| s.name.clone()).collect();
     let spec = cfg

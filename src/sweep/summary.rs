@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
-/// A dotted path into a run summary (`valid.macro_f1`) as a number.
+/// A dotted path into a JSON object (`best.test.macro_f1`) as a number.
 pub fn lookup(summary: &Value, path: &str) -> Option<f64> {
     path.split('.')
         .try_fold(summary, |v, key| v.get(key))
@@ -225,16 +225,13 @@ pub fn finish_if_complete(sweep: &SweepDir) -> Result<Option<Value>, SweepError>
                 "values": cell.values.iter().map(|(k, v)| (k.clone(), plain(v))).collect::<BTreeMap<_, _>>(),
                 "objective": s.cells[index].objective,
                 "run": run.path,
-                "valid": scored["valid"],
-                "test": scored["test"],
+                "valid": scored.valid,
+                "test": scored.test,
             })
         }
         None => Value::Null,
     };
-    let teacher: Value = std::fs::read_to_string(sweep.path.join("teacher.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or(Value::Null);
+    let teacher = crate::store::schema::TeacherPass::read(&sweep.path).ok();
     let summary = json!({
         "objective": s.objective,
         "direction": if s.maximize { "max" } else { "min" },

@@ -9,9 +9,9 @@ use super::cells::{self, CellEvent, CellState};
 use super::claim::{Attempt, try_claim};
 use super::folder::{SweepDir, cell_name};
 use super::spec::Cell;
-use super::summary::{self, lookup};
+use super::summary;
 use crate::distill::teacher::{TeacherPass, prepare};
-use crate::store::{EventSink, RunDir, write_atomic};
+use crate::store::{EventSink, RunDir};
 use crate::train::Outcome;
 use crate::train::checkpoint;
 use std::path::Path;
@@ -42,11 +42,10 @@ pub fn prepare_teacher(
     let out = sweep.path.join("cells");
     match prepare(&cfg, &out, sink, stop)? {
         Ok(pass) => {
-            let file = sweep.path.join("teacher.json");
             // The first pass (a cache miss) is the one worth keeping.
-            if !file.is_file() || !pass.cache_hit {
-                let text = serde_json::to_string_pretty(&pass).unwrap_or_default();
-                write_atomic(&file, text.as_bytes())?;
+            if TeacherPass::read(&sweep.path).is_err() || !pass.cache_hit {
+                pass.write(&sweep.path)
+                    .map_err(|e| SweepError::Invalid(e.to_string()))?;
             }
             Ok(Some(pass))
         }
@@ -111,7 +110,7 @@ pub fn work(
         let mut event = CellEvent::new(cell.index, CellState::Finished, &label);
         match result {
             Ok(Outcome::Finished(summary)) => {
-                event.objective = lookup(&summary, &sweep.spec.objective);
+                event.objective = summary.number(&sweep.spec.objective);
                 report.ran.push(cell.index);
             }
             Ok(Outcome::Interrupted { .. }) => {

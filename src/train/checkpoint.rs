@@ -39,6 +39,24 @@ pub struct TrainState {
     pub stage_start: u64,
 }
 
+impl TrainState {
+    /// The position of a run that has not taken a step.
+    pub fn fresh(seed: u64) -> Self {
+        Self {
+            step: 0,
+            epoch: 0,
+            next_batch: 0,
+            rng: crate::model::init::SeededRng::for_name(seed, "dropout").state(),
+            best_macro_f1: None,
+            best_step: 0,
+            stale_evals: 0,
+            train_seconds: 0.0,
+            stage: 0,
+            stage_start: 0,
+        }
+    }
+}
+
 /// What a `last` checkpoint keeps beside the weights so a run can resume exactly.
 pub struct ResumeState<'a> {
     pub optimizer: &'a AdamW,
@@ -82,7 +100,9 @@ fn write_files(
         .into_iter()
         .map(|(k, v)| (k, v.as_tensor().clone()))
         .collect();
-    candle_core::safetensors::save(&tensors, staging.join("model.safetensors"))?;
+    let weights = staging.join("model.safetensors");
+    candle_core::safetensors::save(&tensors, &weights)
+        .map_err(|e| ModelError::file(&weights, e.to_string()))?;
     let mut config = model.config.clone();
     config.set_labels(&model.labels);
     write_atomic(&staging.join("config.json"), pretty(&config).as_bytes()).map_err(io(staging))?;
@@ -95,10 +115,9 @@ fn write_files(
         tok.save(staging)?;
     }
     if let Some(r) = resume {
-        candle_core::safetensors::save(
-            &r.optimizer.state(),
-            staging.join("optimizer.safetensors"),
-        )?;
+        let moments = staging.join("optimizer.safetensors");
+        candle_core::safetensors::save(&r.optimizer.state(), &moments)
+            .map_err(|e| ModelError::file(&moments, e.to_string()))?;
         write_atomic(&staging.join("state.json"), pretty(r.state).as_bytes())
             .map_err(io(staging))?;
         if !r.extra.is_empty() {
@@ -107,7 +126,9 @@ fn write_files(
                 .iter()
                 .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
                 .collect();
-            candle_core::safetensors::save(&extra, staging.join(EXTRA_FILE))?;
+            let file = staging.join(EXTRA_FILE);
+            candle_core::safetensors::save(&extra, &file)
+                .map_err(|e| ModelError::file(&file, e.to_string()))?;
         }
     }
     Ok(())
@@ -145,6 +166,13 @@ pub fn load_state(
     let text = std::fs::read_to_string(&path).map_err(io(&path))?;
     let state = serde_json::from_str(&text).map_err(|e| ModelError::file(&path, e.to_string()))?;
     Ok((opt, state))
+}
+
+/// The trainer's position alone (no tensors).
+pub fn load_state_only(dir: &Path) -> Result<TrainState, ModelError> {
+    let path = dir.join("state.json");
+    let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+    serde_json::from_str(&text).map_err(|e| ModelError::file(&path, e.to_string()))
 }
 
 const EXTRA_FILE: &str = "extra.safetensors";

@@ -22,8 +22,42 @@ const FREE_FORM: [&str; 4] = [
 pub struct ModelSection {
     /// Any model source: a folder, a run folder, hf:…, scratch:…, derive:….
     pub model: String,
-    pub head: String,
+    pub head: HeadChoice,
     pub tokenizer_vocab: usize,
+}
+
+/// `head`: the checkpoint's own, or one of ours.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HeadChoice {
+    Default,
+    BertPooler,
+    Roberta,
+    Cls,
+    Mean,
+}
+
+impl HeadChoice {
+    /// The head to build, `None` for the checkpoint's own.
+    pub fn kind(self) -> Option<crate::model::HeadKind> {
+        use crate::model::{HeadKind, Pooling};
+        match self {
+            Self::Default => None,
+            Self::BertPooler => Some(HeadKind::BertPooler),
+            Self::Roberta => Some(HeadKind::Roberta),
+            Self::Cls => Some(HeadKind::Plain(Pooling::Cls)),
+            Self::Mean => Some(HeadKind::Plain(Pooling::Mean)),
+        }
+    }
+}
+
+/// `train.class_weights`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClassWeights {
+    None,
+    /// Inverse class frequency on the training split.
+    Balanced,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -39,8 +73,8 @@ pub struct TrainConfig {
     pub seed: u64,
     pub eval_every: u64,
     pub early_stopping: usize,
-    pub class_weights: String,
-    pub pooling: String,
+    pub class_weights: ClassWeights,
+    pub pooling: super::evaluate::Pooling,
     pub log_every: u64,
     pub max_steps: u64,
     pub bucket: bool,
@@ -51,7 +85,7 @@ pub struct TrainConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExperimentConfig {
-    pub device: String,
+    pub device: super::device::DeviceSpec,
     pub dataset: DataConfig,
     pub teacher: ModelSection,
     pub student: ModelSection,
@@ -102,18 +136,26 @@ impl ExperimentConfig {
             merge(&mut table, user.clone(), &defaults, "", &origin)?;
             origins.push((user, origin));
         }
-        let cfg = Self::from_table(
-            table,
-            file.map_or("config".into(), |p| p.display().to_string()),
-        )?;
-        cfg.check_ranges().map_err(|e| {
-            let origin = origins
+        let blame = |key: &str| {
+            origins
                 .iter()
                 .rev()
-                .find(|(t, _)| sets_key(t, &e.key))
-                .map_or("defaults.toml", |(_, o)| o.as_str());
-            err(origin, e.msg)
+                .find(|(t, _)| sets_key(t, key))
+                .map_or("defaults.toml".to_string(), |(_, o)| o.clone())
+        };
+        let cfg = Self::from_table(table, String::new()).map_err(|e| {
+            // A value of the wrong kind (`recipe = "fitnet"`): toml names the key last.
+            let key = e
+                .msg
+                .rfind("in `")
+                .and_then(|i| e.msg[i + 4..].split('`').next());
+            let origin = match key {
+                Some(k) => blame(k),
+                None => file.map_or("config".into(), |p| p.display().to_string()),
+            };
+            err(&origin, e.msg.trim_end())
         })?;
+        cfg.check_ranges().map_err(|e| err(&blame(&e.key), e.msg))?;
         Ok(cfg)
     }
 

@@ -1,29 +1,75 @@
-//! `device = "cpu" | "cuda[:N]" | "metal[:N]"`: the GPU back-ends exist only in builds with
-//! the matching cargo feature.
+//! `device = "cpu" | "cuda[:N]" | "metal[:N]"`, parsed once at load into a [`DeviceSpec`]; the
+//! GPU back-ends exist only in builds with the matching cargo feature, and opening one in a
+//! build without it is a clear error.
 
 use super::TrainError;
 use candle_core::Device;
+use serde::{Deserialize, Serialize};
 
-pub fn device(name: &str) -> Result<Device, TrainError> {
-    let (kind, index) = match name.split_once(':') {
-        Some((k, i)) => (
-            k,
-            i.parse::<usize>().map_err(|_| {
-                TrainError::Invalid(format!("device `{name}`: the index must be a number"))
-            })?,
-        ),
-        None => (name, 0),
-    };
-    match kind {
-        "cpu" => Ok(Device::Cpu),
-        "cuda" => gpu(cfg!(feature = "cuda"), "cuda", || Device::new_cuda(index)),
-        "metal" => gpu(cfg!(feature = "metal"), "metal", || {
-            Device::new_metal(index)
-        }),
-        other => Err(TrainError::Invalid(format!(
-            "device `{other}`: expected cpu, cuda[:N] or metal[:N]"
-        ))),
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum DeviceSpec {
+    Cpu,
+    Cuda(usize),
+    Metal(usize),
+}
+
+impl std::str::FromStr for DeviceSpec {
+    type Err = String;
+    fn from_str(name: &str) -> Result<Self, String> {
+        let (kind, index) = match name.split_once(':') {
+            Some((k, i)) => (
+                k,
+                i.parse::<usize>()
+                    .map_err(|_| format!("device `{name}`: the index must be a number"))?,
+            ),
+            None => (name, 0),
+        };
+        match kind {
+            "cpu" if index == 0 => Ok(Self::Cpu),
+            "cuda" => Ok(Self::Cuda(index)),
+            "metal" => Ok(Self::Metal(index)),
+            _ => Err(format!(
+                "device `{name}`: expected cpu, cuda[:N] or metal[:N]"
+            )),
+        }
     }
+}
+
+impl TryFrom<String> for DeviceSpec {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<DeviceSpec> for String {
+    fn from(d: DeviceSpec) -> String {
+        match d {
+            DeviceSpec::Cpu => "cpu".into(),
+            DeviceSpec::Cuda(0) => "cuda".into(),
+            DeviceSpec::Cuda(i) => format!("cuda:{i}"),
+            DeviceSpec::Metal(0) => "metal".into(),
+            DeviceSpec::Metal(i) => format!("metal:{i}"),
+        }
+    }
+}
+
+impl DeviceSpec {
+    pub fn open(self) -> Result<Device, TrainError> {
+        match self {
+            Self::Cpu => Ok(Device::Cpu),
+            Self::Cuda(i) => gpu(cfg!(feature = "cuda"), "cuda", || Device::new_cuda(i)),
+            Self::Metal(i) => gpu(cfg!(feature = "metal"), "metal", || Device::new_metal(i)),
+        }
+    }
+}
+
+/// The device a config names (kept for callers holding the text).
+pub fn device(name: &str) -> Result<Device, TrainError> {
+    name.parse::<DeviceSpec>()
+        .map_err(TrainError::Invalid)?
+        .open()
 }
 
 fn gpu(

@@ -18,11 +18,11 @@ pub enum Pooling {
 }
 
 impl Pooling {
-    pub fn parse(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "max" => Ok(Self::Max),
-            "mean" => Ok(Self::Mean),
-            other => Err(format!("train.pooling `{other}`: expected max or mean")),
+    /// The config's spelling (cache keys hash it, so it must not change).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Max => "max",
+            Self::Mean => "mean",
         }
     }
 }

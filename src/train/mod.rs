@@ -7,6 +7,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod device;
 pub mod evaluate;
+pub mod fit;
 pub mod loss;
 pub mod optim;
 pub mod ranges;
@@ -31,13 +32,23 @@ pub enum TrainError {
     Candle(#[from] candle_core::Error),
     #[error(transparent)]
     Config(#[from] config::ConfigError),
+    #[error(transparent)]
+    Schema(#[from] crate::store::schema::SchemaError),
     #[error("config: {0}")]
     Invalid(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
     #[error(
-        "the loss became {loss} at step {step}; the last good checkpoint is kept (lower train.lr or \
-         check the data)"
+        "the loss became {loss} at step {step}; {} (lower train.lr or check the data)",
+        match checkpoint {
+            Some(s) => format!("the last good checkpoint (step {s}) is kept"),
+            None => "no checkpoint had been saved yet".to_string(),
+        }
     )]
-    NonFinite { step: u64, loss: f64 },
+    NonFinite {
+        step: u64,
+        loss: f64,
+        /// The step of the last good checkpoint, if one was saved.
+        checkpoint: Option<u64>,
+    },
 }

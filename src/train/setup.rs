@@ -6,25 +6,10 @@ use super::checkpoint;
 use super::config::ModelSection;
 use crate::data::{Dataset, Split};
 use crate::model::load::{LoadOptions, LoadReport};
-use crate::model::{Classifier, HeadKind, ModelSource, Pooling, load_source};
+use crate::model::{Classifier, ModelSource, load_source};
 use crate::tokenize::{TokenizerKind, train_tokenizer};
 use candle_core::Device;
 use std::path::Path;
-
-pub fn parse_head(s: &str) -> Result<Option<HeadKind>, TrainError> {
-    Ok(match s {
-        "default" => None,
-        "bert_pooler" => Some(HeadKind::BertPooler),
-        "roberta" => Some(HeadKind::Roberta),
-        "cls" => Some(HeadKind::Plain(Pooling::Cls)),
-        "mean" => Some(HeadKind::Plain(Pooling::Mean)),
-        other => {
-            return Err(TrainError::Invalid(format!(
-                "head `{other}`: expected default, bert_pooler, roberta, cls or mean"
-            )));
-        }
-    })
-}
 
 /// A run folder names its best checkpoint.
 pub fn run_checkpoint(source: &str) -> Option<std::path::PathBuf> {
@@ -66,7 +51,7 @@ pub fn build_model(
     }
     let opts = LoadOptions {
         labels: Some(ds.classes.clone()),
-        head: parse_head(&section.head)?,
+        head: section.head.kind(),
         seed,
     };
     let (model, report) = load_source(&source, &opts, device)?;

@@ -10,6 +10,7 @@ use super::trainer::{Data, emit};
 use crate::data::Task;
 use crate::eval::best_threshold;
 use crate::model::Classifier;
+use crate::store::schema::{Agreement, Prediction, Predictions, RunSummary, SCHEMA, SplitSizes};
 use crate::store::{EventSink, RunDir, TrainEvent};
 use serde_json::json;
 
@@ -75,7 +76,7 @@ pub(crate) fn finish(
     pooling: Pooling,
     state: &TrainState,
     run: &RunDir,
-) -> Result<serde_json::Value, TrainError> {
+) -> Result<RunSummary, TrainError> {
     let best_dir = checkpoint::existing(&run.checkpoint_dir("best"));
     let best = match &best_dir {
         Some(dir) => Some(checkpoint::load_model(dir, cfg.train.seed, last.device())?.0),
@@ -126,28 +127,39 @@ pub(crate) fn finish(
         threshold,
         run,
     )?;
-    let mut summary = json!({
-        "run_id": run.info.run_id,
-        "role": role,
-        "model": if role == "teacher" { &cfg.teacher.model } else { &cfg.student.model },
-        "task": task,
-        "classes": data.ds.classes,
-        "parameters": counts.total,
-        "latency_ms_per_contract": latency_ms,
-        "steps": state.step,
-        "best_step": state.best_step,
-        "best_valid_macro_f1": state.best_macro_f1,
-        "train_seconds": state.train_seconds,
-        "contracts": {"train": data.train.len(), "valid": data.valid.len(), "test": data.test.len()},
-        "valid": valid,
-        "test": test,
+    let model_source = if role == "teacher" {
+        &cfg.teacher.model
+    } else {
+        &cfg.student.model
+    };
+    let teacher_agreement = data.teacher_votes.as_ref().map(|votes| Agreement {
+        valid: agreement(&data.valid, &valid_probs, votes, threshold),
+        test: test
+            .as_ref()
+            .and_then(|_| agreement(&data.test, &test_probs, votes, threshold)),
     });
-    if let Some(votes) = &data.teacher_votes {
-        summary["teacher_agreement"] = json!({
-            "valid": agreement(&data.valid, &valid_probs, votes, threshold),
-            "test": test.as_ref().and_then(|_| agreement(&data.test, &test_probs, votes, threshold)),
-        });
-    }
+    let summary = RunSummary {
+        schema: SCHEMA,
+        run_id: run.info.run_id.clone(),
+        role: role.to_string(),
+        model: model_source.clone(),
+        task,
+        classes: data.ds.classes.clone(),
+        parameters: counts.total as u64,
+        latency_ms_per_contract: latency_ms,
+        steps: state.step,
+        best_step: state.best_step,
+        best_valid_macro_f1: state.best_macro_f1,
+        train_seconds: state.train_seconds,
+        contracts: SplitSizes {
+            train: data.train.len(),
+            valid: data.valid.len(),
+            test: data.test.len(),
+        },
+        valid,
+        test,
+        teacher_agreement,
+    };
     Ok(summary)
 }
 
@@ -165,28 +177,32 @@ fn write_predictions(
     if data.ds.task == Task::Multilabel {
         return Ok(());
     }
-    let mut out = serde_json::Map::new();
+    let mut out = Predictions {
+        schema: SCHEMA,
+        ..Predictions::default()
+    };
     for (name, samples, probs) in splits {
-        let verdicts: serde_json::Map<String, serde_json::Value> = samples
+        let verdicts = samples
             .iter()
             .zip(probs.iter())
             .map(|(s, p)| {
-                let class = verdict(p, threshold);
-                let truth = match &s.target {
+                let t = match &s.target {
                     Target::Class(c) => Some(*c),
                     _ => None,
                 };
+                let id = data.ds.records[s.record].id.clone();
                 (
-                    data.ds.records[s.record].id.clone(),
-                    json!({"p": class, "t": truth}),
+                    id,
+                    Prediction {
+                        p: verdict(p, threshold),
+                        t,
+                    },
                 )
             })
             .collect();
-        out.insert((*name).to_string(), serde_json::Value::Object(verdicts));
+        out.splits.insert((*name).to_string(), verdicts);
     }
-    let text = serde_json::to_string(&out).unwrap_or_default();
-    crate::store::write_atomic(&run.path.join("predictions.json"), text.as_bytes())?;
-    Ok(())
+    Ok(out.write(&run.path)?)
 }
 
 /// The validation loss the curves show: mean cross-entropy of the contracts' pooled

@@ -6,7 +6,7 @@
 
 use crate::store::TrainEvent;
 use crate::store::run_dir::{RunInfo, read_info};
-use serde_json::Value;
+use crate::store::schema::{Predictions, RunSummary};
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -79,8 +79,8 @@ pub struct RunView {
     pub valid_f1: Series,
     pub valid_accuracy: Series,
     pub valid_loss: Series,
-    pub summary: Option<Value>,
-    pub predictions: Option<Value>,
+    pub summary: Option<RunSummary>,
+    pub predictions: Option<Predictions>,
     pub events_read: u64,
     offset: u64,
     partial: Vec<u8>,
@@ -167,7 +167,7 @@ impl RunView {
                 }
             }
             TrainEvent::Finished { summary } => {
-                self.summary = Some(summary.clone());
+                self.summary = Some((**summary).clone());
             }
             TrainEvent::Failed { error } => {
                 self.error = Some(error.clone());
@@ -236,18 +236,15 @@ impl RunView {
 
     /// `summary.json` (also when the final event line was torn) and `predictions.json`, once.
     fn read_results(&mut self) -> bool {
-        let read = |name: &str| -> Option<Value> {
-            serde_json::from_str(&std::fs::read_to_string(self.path.join(name)).ok()?).ok()
-        };
         let mut changed = false;
         if self.summary.is_none()
-            && let Some(s) = read("summary.json")
+            && let Ok(s) = RunSummary::read(&self.path)
         {
             self.summary = Some(s);
             changed = true;
         }
         if self.summary.is_some() && self.predictions.is_none() {
-            self.predictions = read("predictions.json");
+            self.predictions = Predictions::read(&self.path).ok();
             changed |= self.predictions.is_some();
         }
         changed
@@ -268,6 +265,6 @@ impl RunView {
     }
 
     pub fn summary_number(&self, path: &str) -> Option<f64> {
-        crate::sweep::summary::lookup(self.summary.as_ref()?, path)
+        self.summary.as_ref()?.number(path)
     }
 }

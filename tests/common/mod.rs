@@ -91,3 +91,10 @@ pub fn tiny(sets: &[&str]) -> alambic::train::ExperimentConfig {
     cfg.dataset.file = root.join(&cfg.dataset.file);
     cfg
 }
+
+/// A run summary (the TUI fixtures' teacher) with the given run id.
+pub fn summary_with_id(run_id: &str) -> alambic::store::schema::RunSummary {
+    let mut s = *crate::tui::fixtures::summary("teacher", 0.5, 0.5, 1, 1.0);
+    s.run_id = run_id.into();
+    s
+}

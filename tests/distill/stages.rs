@@ -57,7 +57,7 @@ terms = [{ term = "response", alpha = 0.9 }, { term = "logit_mse", weight = 0.1 
         .collect();
     assert_eq!(names, ["intermediate", "prediction"]);
 
-    // A misspelt term fails when the config is read; an unknown recipe when it is resolved.
+    // A misspelt term or recipe fails when the config is read, naming where it came from.
     std::fs::write(
         &file,
         "[distill]\nrecipe = \"stages\"\n[[distill.stages]]\nname = \"x\"\nterms = [{ term = \"hiden_mse\", weight = 1.0 }]\n",
@@ -67,10 +67,12 @@ terms = [{ term = "response", alpha = 0.9 }, { term = "logit_mse", weight = 0.1 
         .expect_err("typo")
         .to_string();
     assert!(err.contains("hiden_mse"), "{err}");
-    let odd = ExperimentConfig::load(None, &["distill.recipe=fitnet".into()]).expect("cfg");
-    let err = resolve(&odd.distill, &odd.train).expect_err("recipe");
+    let err = ExperimentConfig::load(None, &["distill.recipe=fitnet".into()])
+        .expect_err("recipe")
+        .to_string();
     assert!(
-        err.contains("distill.recipe `fitnet`: expected response, tinybert or stages"),
+        err.starts_with("--set distill.recipe=fitnet: unknown variant `fitnet`, expected one of `response`, `tinybert`, `stages`"),
         "{err}"
     );
+    assert!(err.contains("in `distill.recipe`"), "{err}");
 }

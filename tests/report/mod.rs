@@ -261,7 +261,7 @@ fn each_run_is_measured_against_its_own_teacher() {
         path: PathBuf::from(name),
         name: name.into(),
         role: role.into(),
-        summary: serde_json::json!({ "run_id": run_id }),
+        summary: crate::common::summary_with_id(run_id),
         config: config.into(),
         loss: Vec::new(),
         terms: Default::default(),

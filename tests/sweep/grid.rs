@@ -126,7 +126,7 @@ fn grid_keys_may_name_a_stage() {
     let sweep = SweepDir::create(&dir, &cfg, &grid).expect("sweep");
     assert_eq!(sweep.spec.cells.len(), 2);
     let c = sweep.config(&sweep.spec.cells[1]).expect("cell config");
-    assert_eq!(c.distill.recipe, "stages");
+    assert_eq!(c.distill.recipe, alambic::distill::Recipe::Stages);
     let names: Vec<&str> = c.distill.stages.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["intermediate", "prediction"]);
     assert_eq!(c.distill.stages[1].lr, 2e-3);

@@ -1,5 +1,6 @@
 mod config;
 mod crash;
+mod faults;
 mod metrics;
 mod micro_batches;
 mod optimizer;

@@ -1,8 +1,11 @@
 //! Fixed data for the panes: synthetic runs (events fed in, no files), the demo dataset, a
 //! sweep status. Nothing here depends on the clock.
 
+use alambic::eval::{ClassMetrics, Metrics};
 use alambic::store::TrainEvent;
+use alambic::store::schema::{Prediction, Predictions, RunSummary, SCHEMA, SplitSizes};
 use alambic::sweep::summary::{CellStatus, SweepStatus};
+use alambic::train::evaluate::Scores;
 use alambic::tui::app::App;
 use alambic::tui::launch::{Launcher, RunKind};
 use alambic::tui::store::RunView;
@@ -30,22 +33,60 @@ impl Launcher for FakeLauncher {
     }
 }
 
-fn summary(role: &str, f1: f64, acc: f64, params: f64, latency: f64) -> serde_json::Value {
-    json!({
-        "role": role,
-        "classes": ["safe", "reentrancy", "tx_origin"],
-        "parameters": params,
-        "latency_ms_per_contract": latency,
-        "best_valid_macro_f1": f1,
-        "test": {
-            "accuracy": acc, "macro_f1": f1, "n": 10,
-            "per_class": [
-                {"class": "safe", "precision": 0.8, "recall": 0.8, "f1": 0.8, "support": 5},
-                {"class": "reentrancy", "precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 3},
-                {"class": "tx_origin", "precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2}
+/// Test scores with the given accuracy and macro-F1 over three classes.
+fn scores(acc: f64, f1: f64) -> Scores {
+    let class = |name: &str, f1: f64, support: usize| ClassMetrics {
+        class: name.into(),
+        precision: f1,
+        recall: f1,
+        f1,
+        support,
+    };
+    Scores {
+        metrics: Metrics {
+            n: 10,
+            accuracy: acc,
+            macro_f1: f1,
+            weighted_f1: f1,
+            per_class: vec![
+                class("safe", 0.8, 5),
+                class("reentrancy", 0.5, 3),
+                class("tx_origin", 0.5, 2),
             ],
-            "confusion": [[4, 1, 0], [1, 2, 0], [0, 1, 1]]
-        }
+            confusion: vec![vec![4, 1, 0], vec![1, 2, 0], vec![0, 1, 1]],
+        },
+        roc_auc: None,
+        pr_auc: None,
+        threshold: None,
+        multilabel: None,
+        accuracy_ci: None,
+        macro_f1_ci: None,
+    }
+}
+
+/// A run summary through the schema, as the trainer writes it.
+pub fn summary(role: &str, f1: f64, acc: f64, params: u64, latency: f64) -> Box<RunSummary> {
+    Box::new(RunSummary {
+        schema: SCHEMA,
+        run_id: format!("{role}-run"),
+        role: role.into(),
+        model: "scratch:bert-tiny".into(),
+        task: alambic::data::Task::Multiclass,
+        classes: vec!["safe".into(), "reentrancy".into(), "tx_origin".into()],
+        parameters: params,
+        latency_ms_per_contract: Some(latency),
+        steps: 40,
+        best_step: 40,
+        best_valid_macro_f1: Some(f1),
+        train_seconds: 60.0,
+        contracts: SplitSizes {
+            train: 80,
+            valid: 10,
+            test: 10,
+        },
+        valid: scores(acc, f1),
+        test: Some(scores(acc, f1)),
+        teacher_agreement: None,
     })
 }
 
@@ -85,9 +126,9 @@ pub fn run(name: &str, role: &str, steps: u64, f1: f64) -> RunView {
         }
     }
     let (params, latency) = if role == "teacher" {
-        (11.2e6, 8.0)
+        (11_200_000, 8.0)
     } else {
-        (4.4e6, 2.0)
+        (4_400_000, 2.0)
     };
     r.ingest(&TrainEvent::Finished {
         summary: summary(role, f1, 0.7, params, latency),
@@ -95,13 +136,16 @@ pub fn run(name: &str, role: &str, steps: u64, f1: f64) -> RunView {
     r
 }
 
-pub fn predictions(verdicts: &[(u64, u64)]) -> serde_json::Value {
-    let test: serde_json::Map<String, serde_json::Value> = verdicts
+pub fn predictions(verdicts: &[(usize, usize)]) -> Predictions {
+    let test = verdicts
         .iter()
         .enumerate()
-        .map(|(i, (p, t))| (format!("c{i}"), json!({"p": p, "t": t})))
+        .map(|(i, &(p, t))| (format!("c{i}"), Prediction { p, t: Some(t) }))
         .collect();
-    json!({"test": test})
+    Predictions {
+        schema: SCHEMA,
+        splits: BTreeMap::from([("test".to_string(), test)]),
+    }
 }
 
 pub fn sweep_status() -> SweepStatus {

@@ -1,4 +1,4 @@
 mod e2e;
-mod fixtures;
+pub(crate) mod fixtures;
 mod panes;
 mod update;

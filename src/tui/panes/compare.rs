@@ -6,11 +6,11 @@ use super::super::app::App;
 use super::super::store::{RunState, RunView};
 use super::block;
 use super::compare_detail as detail;
+use crate::store::schema::Predictions;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Row, Table};
-use serde_json::Value;
 
 /// The finished runs with their index in the run list (their label, `#i`).
 fn finished(app: &App) -> Vec<(usize, &RunView)> {
@@ -167,25 +167,11 @@ fn draw_confusion(f: &mut Frame, area: Rect, app: &App, run: Option<&RunView>, t
         f.render_widget(Paragraph::new(Span::styled(wait, t.muted())).block(b), area);
         return;
     };
-    let classes: Vec<String> = summary["classes"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|c| c.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    let matrix: Vec<Vec<u64>> = summary["test"]["confusion"]
-        .as_array()
-        .map(|rows| {
-            rows.iter()
-                .map(|r| {
-                    r.as_array()
-                        .map(|c| c.iter().filter_map(Value::as_u64).collect())
-                        .unwrap_or_default()
-                })
-                .collect()
-        })
+    let classes = &summary.classes;
+    let matrix: Vec<Vec<usize>> = summary
+        .test
+        .as_ref()
+        .map(|t| t.metrics.confusion.clone())
         .unwrap_or_default();
     let mut lines = vec![Line::from(Span::styled(
         format!(
@@ -219,18 +205,13 @@ fn draw_confusion(f: &mut Frame, area: Rect, app: &App, run: Option<&RunView>, t
 
 /// Contract by contract on test: both right, teacher right and student wrong, the reverse,
 /// both wrong; and how often their verdicts match.
-pub fn agreement_counts(teacher: &Value, student: &Value) -> Option<[usize; 5]> {
-    let (a, b) = (
-        teacher.get("test")?.as_object()?,
-        student.get("test")?.as_object()?,
-    );
+pub fn agreement_counts(teacher: &Predictions, student: &Predictions) -> Option<[usize; 5]> {
+    let (a, b) = (teacher.split("test")?, student.split("test")?);
     let mut counts = [0usize; 5];
     for (id, tv) in a {
         let Some(sv) = b.get(id) else { continue };
-        let (tp, sp, truth) = (tv["p"].as_u64(), sv["p"].as_u64(), tv["t"].as_u64());
-        let (Some(tp), Some(sp), Some(truth)) = (tp, sp, truth) else {
-            continue;
-        };
+        let Some(truth) = tv.t else { continue };
+        let (tp, sp) = (tv.p, sv.p);
         let idx = match (tp == truth, sp == truth) {
             (true, true) => 0,
             (true, false) => 1,

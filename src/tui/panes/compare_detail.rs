@@ -22,25 +22,14 @@ pub fn bar(value: f64, max: f64, width: usize, ascii: bool) -> String {
 
 /// (class, test F1) pairs from a summary.
 pub fn per_class_f1(run: &RunView) -> Vec<(String, f64)> {
-    let Some(s) = run.summary.as_ref() else {
+    let Some(test) = run.summary.as_ref().and_then(|s| s.test.as_ref()) else {
         return Vec::new();
     };
-    let classes = s["classes"].as_array().cloned().unwrap_or_default();
-    s["test"]["per_class"]
-        .as_array()
-        .map(|rows| {
-            rows.iter()
-                .enumerate()
-                .map(|(i, c)| {
-                    let name = classes
-                        .get(i)
-                        .and_then(|n| n.as_str())
-                        .map_or(format!("class {i}"), str::to_string);
-                    (name, c["f1"].as_f64().unwrap_or(0.0))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    test.metrics
+        .per_class
+        .iter()
+        .map(|c| (c.class.clone(), c.f1))
+        .collect()
 }
 
 pub fn draw_per_class(

@@ -17,13 +17,8 @@ use std::path::Path;
 /// The teacher's best validation macro-F1, from the run its `teacher.json` names (read on
 /// the app's tick, not per frame).
 pub fn teacher_score(dir: &Path) -> Option<f64> {
-    let pass: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("teacher.json")).ok()?).ok()?;
-    let ckpt = std::path::PathBuf::from(pass["checkpoint"].as_str()?);
-    let run = ckpt.parent()?.parent()?;
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).ok()?).ok()?;
-    summary["valid"]["macro_f1"].as_f64()
+    let pass = crate::store::schema::TeacherPass::read(dir).ok()?;
+    Some(pass.summary()?.valid.metrics.macro_f1)
 }
 
 pub fn draw(f: &mut Frame, area: Rect, app: &App) {
