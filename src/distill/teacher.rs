@@ -80,25 +80,12 @@ pub fn teacher_checkpoint(
     if let Some(dir) = run_checkpoint(&cfg.teacher.model) {
         return Ok(Ok(dir));
     }
-    let key = format!(
-        "{:016x}",
-        xxhash_rust::xxh3::xxh3_64(
-            format!(
-                "{}{}{}{}",
-                toml::to_string(&cfg.teacher).unwrap_or_default(),
-                toml::to_string(&cfg.dataset).unwrap_or_default(),
-                toml::to_string(&crate::train::config::TrainConfig {
-                    test: true,
-                    ..cfg.train.clone()
-                })
-                .unwrap_or_default(),
-                std::fs::read(&cfg.dataset.file)
-                    .map(|b| xxhash_rust::xxh3::xxh3_64(&b))
-                    .unwrap_or(0)
-            )
-            .as_bytes()
-        )
-    );
+    let key = teacher_key(cfg);
+    // A teacher run already trained under `out` from the same config (the workbench's `T`,
+    // or `alambic train --role teacher`) is the teacher: no second fine-tuning.
+    if let Some(dir) = finished_teacher_with_key(out, &key) {
+        return Ok(Ok(dir));
+    }
     let teachers = out.join(".teachers").join(key);
     // The child teacher always scores its test split (the report compares it with students).
     let mut child_cfg = cfg.clone();
@@ -131,6 +118,45 @@ pub fn teacher_checkpoint(
             .ok_or_else(|| TrainError::Invalid("the fine-tuned teacher left no checkpoint".into())),
         interrupted => Ok(Err(interrupted)),
     }
+}
+
+/// What identifies a fine-tuned teacher: its section, the dataset settings and file, and the
+/// training settings (test scoring on).
+fn teacher_key(cfg: &ExperimentConfig) -> String {
+    let train = crate::train::config::TrainConfig {
+        test: true,
+        ..cfg.train.clone()
+    };
+    let text = format!(
+        "{}{}{}{}",
+        toml::to_string(&cfg.teacher).unwrap_or_default(),
+        toml::to_string(&cfg.dataset).unwrap_or_default(),
+        toml::to_string(&train).unwrap_or_default(),
+        std::fs::read(&cfg.dataset.file)
+            .map(|b| xxhash_rust::xxh3::xxh3_64(&b))
+            .unwrap_or(0)
+    );
+    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(text.as_bytes()))
+}
+
+/// A finished teacher run directly under `out` whose resolved config gives `key`.
+fn finished_teacher_with_key(out: &Path, key: &str) -> Option<PathBuf> {
+    let mut runs: Vec<PathBuf> = std::fs::read_dir(out)
+        .ok()?
+        .filter_map(std::result::Result::ok)
+        .map(|e| e.path())
+        .collect();
+    // The newest first (run folders are named by time).
+    runs.sort();
+    runs.into_iter().rev().find_map(|run| {
+        let listing = status_of(&run)?;
+        if listing.info.role != "teacher" || listing.status != Status::Finished {
+            return None;
+        }
+        let text = std::fs::read_to_string(run.join("config.toml")).ok()?;
+        let cfg = ExperimentConfig::from_text(&text, &run.display().to_string()).ok()?;
+        (teacher_key(&cfg) == key).then(|| run_checkpoint(&run.display().to_string()))?
+    })
 }
 
 pub fn teacher_logits(

@@ -82,6 +82,25 @@ pub fn fit<'a>(
     Loop::new(ctx, model, data, plan, resumed)?.run()
 }
 
+/// The optimizer steps of each stage; `max_steps` caps each, so a smoke test still reaches
+/// every stage.
+fn stage_totals(cfg: &ExperimentConfig, data: &Data, plan: &Plan) -> Vec<u64> {
+    let t = &cfg.train;
+    let batches_per_epoch = data.train.len().div_ceil(t.batch_size.max(1));
+    let steps_per_epoch = batches_per_epoch.div_ceil(t.accumulation.max(1)) as u64;
+    plan.stages
+        .iter()
+        .map(|s| {
+            let n = steps_per_epoch * s.epochs as u64;
+            if t.max_steps > 0 {
+                n.min(t.max_steps)
+            } else {
+                n
+            }
+        })
+        .collect()
+}
+
 impl<'a> Loop<'a> {
     fn new(
         ctx: RunContext<'a>,
@@ -91,21 +110,7 @@ impl<'a> Loop<'a> {
         resumed: Option<Resumed>,
     ) -> Result<Self, TrainError> {
         let t = &ctx.cfg.train;
-        let batches_per_epoch = data.train.len().div_ceil(t.batch_size.max(1));
-        let steps_per_epoch = batches_per_epoch.div_ceil(t.accumulation.max(1)) as u64;
-        // `max_steps` caps each stage, so a smoke test still reaches every stage.
-        let stage_totals = plan
-            .stages
-            .iter()
-            .map(|s| {
-                let n = steps_per_epoch * s.epochs as u64;
-                if t.max_steps > 0 {
-                    n.min(t.max_steps)
-                } else {
-                    n
-                }
-            })
-            .collect();
+        let stage_totals = stage_totals(ctx.cfg, data, plan);
         let mut vars = model.named_vars();
         vars.extend(plan.extra.iter().cloned());
         vars.sort_by(|a, b| a.0.cmp(&b.0));

@@ -90,6 +90,9 @@ pub struct App {
     pub message: Option<String>,
     pub config: Option<PathBuf>,
     pub runs_dir: PathBuf,
+    /// Look for new run folders under `runs_dir` on each tick (runs started elsewhere, a
+    /// distillation's own teacher); off in tests on fixed data.
+    pub watch_runs_dir: bool,
     pub launcher: Box<dyn Launcher>,
 }
 
@@ -113,6 +116,7 @@ impl App {
             message: None,
             config: None,
             runs_dir: PathBuf::from("runs"),
+            watch_runs_dir: false,
             launcher,
         }
     }
@@ -135,17 +139,21 @@ impl App {
         Ok(())
     }
 
-    /// Every run folder under the runs directory (the run list).
+    /// Every run folder under the runs directory (the run list), with the teachers that
+    /// distillations fine-tuned for themselves (`.teachers/<key>/<run>`), oldest first.
     pub fn discover_runs(&mut self) {
-        let Ok(entries) = std::fs::read_dir(&self.runs_dir) else {
-            return;
+        let runs = |dir: &std::path::Path| -> Vec<PathBuf> {
+            std::fs::read_dir(dir)
+                .map(|entries| entries.filter_map(Result::ok).map(|e| e.path()).collect())
+                .unwrap_or_default()
         };
-        let mut found: Vec<PathBuf> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.join("run.json").is_file())
-            .collect();
-        found.sort();
+        let mut found: Vec<PathBuf> = runs(&self.runs_dir);
+        for key in runs(&self.runs_dir.join(".teachers")) {
+            found.extend(runs(&key));
+        }
+        found.retain(|p| p.join("run.json").is_file());
+        // Run folders are named by their start time: sort by name, not by path.
+        found.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
         for p in found {
             self.attach_run(&p);
         }
@@ -311,6 +319,9 @@ impl App {
 
     /// Polls every followed run folder and the sweep.
     pub fn tick(&mut self) {
+        if self.watch_runs_dir {
+            self.discover_runs();
+        }
         for r in &mut self.runs {
             r.poll();
         }

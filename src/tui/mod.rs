@@ -80,6 +80,7 @@ pub fn build(opts: &Options) -> Result<App, TuiError> {
             )));
         }
     }
+    app.watch_runs_dir = true;
     app.discover_runs();
     // Opened on runs or a sweep: show them first.
     if app.sweep.is_some() {
