@@ -144,15 +144,18 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(middle);
     detail::draw_per_class(f, per_class, app, teacher, student);
     detail::draw_cost(f, cost, app, &runs);
+    let [matrices, disagreements] =
+        Layout::vertical([Constraint::Length(classes as u16 + 8), Constraint::Min(3)]).areas(lower);
     let [left, middle, right] = Layout::horizontal([
         Constraint::Percentage(36),
         Constraint::Percentage(36),
         Constraint::Percentage(28),
     ])
-    .areas(lower);
+    .areas(matrices);
     draw_confusion(f, left, app, teacher, "Teacher confusion (test)");
     draw_confusion(f, middle, app, student, "Student confusion (test)");
     draw_agreement(f, right, app, teacher, student);
+    detail::draw_disagreements(f, disagreements, app, teacher, student);
 }
 
 fn draw_confusion(f: &mut Frame, area: Rect, app: &App, run: Option<&RunView>, title: &str) {

@@ -40,12 +40,15 @@ pub fn draw_per_class(
     student: Option<&RunView>,
 ) {
     let t = &app.theme;
-    let b = block(
-        "Per-class F1 (test): teacher | student",
-        t,
-        app.ascii,
-        false,
-    );
+    let title = match (teacher, student) {
+        (Some(a), Some(b)) => format!(
+            "Per-class F1 (test): {} | {}",
+            label_of(app, a),
+            label_of(app, b)
+        ),
+        _ => "Per-class F1 (test): teacher | student".into(),
+    };
+    let b = block(&title, t, app.ascii, false);
     let (Some(teacher), Some(student)) = (teacher, student) else {
         let missing = if teacher.is_none() {
             "needs a finished teacher"
@@ -141,6 +144,76 @@ pub fn draw_cost(f: &mut Frame, area: Rect, app: &App, runs: &[(usize, &RunView)
                 style,
             ),
             Span::styled(format!(" {l:>5.1}"), t.text()),
+        ]));
+    }
+    f.render_widget(Paragraph::new(lines).block(b), area);
+}
+
+/// A run's `#i role` label, by its place in the run list.
+fn label_of(app: &App, run: &RunView) -> String {
+    let i = app
+        .runs
+        .iter()
+        .position(|r| r.path == run.path)
+        .unwrap_or(0);
+    super::training::run_label(i, run)
+}
+
+/// The test contracts on which the teacher and the student disagree: id, truth, each
+/// verdict, and who was right — where to look first when a student falls short.
+pub fn draw_disagreements(
+    f: &mut Frame,
+    area: Rect,
+    app: &App,
+    teacher: Option<&RunView>,
+    student: Option<&RunView>,
+) {
+    let t = &app.theme;
+    let b = block("Where they disagree (test)", t, app.ascii, false);
+    let preds = teacher
+        .and_then(|r| Some((r.predictions.as_ref()?.split("test")?, r.summary.as_ref()?)))
+        .zip(student.and_then(|r| r.predictions.as_ref()?.split("test")));
+    let Some(((tp, summary), sp)) = preds else {
+        let wait = if student.is_none() {
+            "needs a finished student"
+        } else {
+            "needs both runs' predictions"
+        };
+        f.render_widget(Paragraph::new(Span::styled(wait, t.muted())).block(b), area);
+        return;
+    };
+    let name = |c: usize| summary.classes.get(c).map_or("?", String::as_str);
+    let rows: Vec<(&String, usize, usize, Option<usize>)> = tp
+        .iter()
+        .filter_map(|(id, a)| {
+            let b = sp.get(id)?;
+            (a.p != b.p).then_some((id, a.p, b.p, a.t))
+        })
+        .collect();
+    let mut lines = vec![Line::from(Span::styled(
+        format!(
+            "{} contracts · {:<24} {:<18} {:<18} {:<18} right",
+            rows.len(),
+            "id",
+            "truth",
+            "teacher",
+            "student"
+        ),
+        t.muted(),
+    ))];
+    for (id, a, b, truth) in rows.iter().take(usize::from(area.height.saturating_sub(3))) {
+        let right = match truth {
+            Some(x) if x == a => ("teacher", t.fg("teacher")),
+            Some(x) if x == b => ("student", t.fg("student")),
+            _ => ("neither", t.muted()),
+        };
+        let id: String = id.chars().take(24).collect();
+        lines.push(Line::from(vec![
+            Span::styled(format!("{:>13}{id:<24} ", ""), t.text()),
+            Span::styled(format!("{:<18} ", truth.map_or("-", name)), t.text()),
+            Span::styled(format!("{:<18} ", name(*a)), t.fg("teacher")),
+            Span::styled(format!("{:<18} ", name(*b)), t.fg("student")),
+            Span::styled(right.0, right.1),
         ]));
     }
     f.render_widget(Paragraph::new(lines).block(b), area);

@@ -118,6 +118,14 @@ impl Frame {
         }
     }
 
+    fn points(&self, buf: &mut Buffer, cols: &[Option<f64>], glyph: &str, style: Style) {
+        for (col, y) in cols.iter().enumerate() {
+            if let Some(y) = y {
+                self.put(buf, col, self.row(*y), glyph, style);
+            }
+        }
+    }
+
     fn put(&self, buf: &mut Buffer, col: usize, row: u16, glyph: &str, style: Style) {
         if col < self.plot.width as usize && row < self.plot.height {
             buf.set_string(self.plot.x + col as u16, self.plot.y + row, glyph, style);
@@ -185,8 +193,9 @@ impl Plot<'_> {
             }
             let raw = frame.columns(s.points);
             if self.smoothing > 0.0 {
+                // The raw curve as faint points only: its vertical runs would bury the line.
                 let dim = s.style.add_modifier(Modifier::DIM);
-                frame.line(buf, &raw, glyph, run, dim);
+                frame.points(buf, &raw, if self.ascii { "." } else { "·" }, dim);
                 let smooth = frame.columns(&ema(s.points, self.smoothing));
                 frame.line(
                     buf,
