@@ -36,6 +36,9 @@ pub struct BenchArgs {
     /// first unless `teacher.model` is a run folder) against reading the cache back (a hit).
     #[arg(long, value_name = "CONFIG")]
     teacher_cache: Option<PathBuf>,
+    /// cpu, cuda, cuda:N: where the model cases run.
+    #[arg(long, default_value = "cpu")]
+    device: String,
     /// Run one case in this process (what the parent runs each child with).
     #[arg(long, hide = true)]
     case: Option<String>,
@@ -51,7 +54,11 @@ fn resolve(model: &str) -> anyhow::Result<String> {
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
-    let device = candle_core::Device::Cpu;
+    let spec: alambic::train::device::DeviceSpec = args
+        .device
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--device: {e}"))?;
+    let device = spec.open()?;
     if let Some(case) = &args.case {
         let case: ModelCase = serde_json::from_str(case).context("--case")?;
         let rate = measure_model(&case, &device)?;
@@ -87,7 +94,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             case.model, case.seq, case.batch, case.phase
         );
         let out = std::process::Command::new(&exe)
-            .args(["bench", "--case", &serde_json::to_string(case)?])
+            .args(["bench", "--device", &args.device])
+            .args(["--case", &serde_json::to_string(case)?])
             .output()
             .context("running a bench case")?;
         if !out.status.success() {
@@ -129,6 +137,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     };
     let doc = serde_json::json!({
         "machine": Machine::this(),
+        "device": spec.to_string(),
         "models": rates,
         "tokenizer": tokenizer,
         "teacher_cache": teacher_cache,

@@ -1,6 +1,7 @@
 //! `alambic eval` and `alambic predict`: arguments in, the library's scores out (`infer`).
 
 use alambic::infer::{InferError, Scorer, Verdict, evaluate};
+use alambic::train::device::DeviceSpec;
 use alambic::train::evaluate::Scores;
 use alambic::train::setup::run_checkpoint;
 use anyhow::{Context, bail};
@@ -26,6 +27,9 @@ pub struct EvalArgs {
     pub config: Option<PathBuf>,
     #[arg(long)]
     pub json: bool,
+    /// cpu, cuda, cuda:N (default: the run's config).
+    #[arg(long)]
+    pub device: Option<String>,
 }
 
 #[derive(Args)]
@@ -38,10 +42,20 @@ pub struct PredictArgs {
     pub paths: Vec<PathBuf>,
     #[arg(long)]
     pub json: bool,
+    /// cpu, cuda, cuda:N (default: the run's config).
+    #[arg(long)]
+    pub device: Option<String>,
+}
+
+fn device(arg: &Option<String>) -> anyhow::Result<Option<DeviceSpec>> {
+    arg.as_deref()
+        .map(str::parse::<DeviceSpec>)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--device: {e}"))
 }
 
 pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
-    let scorer = Scorer::open(&args.model, args.config.as_deref())?;
+    let scorer = Scorer::open(&args.model, args.config.as_deref(), device(&args.device)?)?;
     let e = evaluate(&scorer, &args.data, &args.split, args.by.as_deref())?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&e)?);
@@ -124,7 +138,7 @@ pub fn predict(args: PredictArgs) -> anyhow::Result<()> {
     if run_checkpoint(&source).is_none() {
         bail!("{source}: not a run folder with a checkpoint");
     }
-    let scorer = Scorer::open(&source, None)?;
+    let scorer = Scorer::open(&source, None, device(&args.device)?)?;
     let mut files = Vec::new();
     for p in &args.paths {
         sol_files(p, &mut files)?;

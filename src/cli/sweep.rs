@@ -5,8 +5,9 @@ use super::progress::Progress;
 use super::train::stop_flag;
 use alambic::store::EventSink;
 use alambic::sweep::summary::{render, status};
-use alambic::sweep::{Cell, SweepDir, prepare_teacher, work};
+use alambic::sweep::{Cell, Placement, SweepDir, prepare_teacher_on, work};
 use alambic::train::ExperimentConfig;
+use alambic::train::device::DeviceSpec;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
@@ -38,9 +39,13 @@ pub struct SweepRunArgs {
     /// Continue (or join) the sweep in this folder.
     #[arg(long, value_name = "SWEEP_DIR", conflicts_with_all = ["config", "grids", "sets"])]
     pub resume: Option<PathBuf>,
-    /// Cells run at once in this process (for GPUs; on CPU, 1).
+    /// Cells run at once in this process (for GPUs: worker k computes on the k-th GPU from
+    /// the configured one; on CPU, 1).
     #[arg(long, default_value_t = 1)]
     pub parallel: usize,
+    /// cpu, cuda, cuda:N: where this process's cells compute (over the config's `device`).
+    #[arg(long)]
+    pub device: Option<String>,
     /// Run only these cells now (indices, row-major: the first axis varies slowest); the
     /// others stay pending for a later `--resume`.
     #[arg(long, value_delimiter = ',', value_name = "I,J,…")]
@@ -87,15 +92,24 @@ pub fn run(args: SweepArgs) -> anyhow::Result<()> {
         }
         Some(SweepAction::RunCell { dir, index }) => {
             let sweep = SweepDir::open(&dir)?;
-            drive(&sweep, Some(&[index]), 1)
+            drive(&sweep, Some(&[index]), 1, None)
         }
         None => {
             let r = args.run;
+            let device = r
+                .device
+                .as_deref()
+                .map(str::parse::<DeviceSpec>)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--device: {e}"))?;
+            if let Some(d) = device {
+                d.open()?;
+            }
             let sweep = match &r.resume {
                 Some(dir) => SweepDir::open(dir)?,
                 None => {
                     let cfg = ExperimentConfig::load(r.config.as_deref(), &r.sets)?;
-                    cfg.device.open()?;
+                    alambic::train::device::open_for(cfg.device, cfg.train.precision)?;
                     SweepDir::create(&r.out, &cfg, &r.grids).with_context(|| {
                         format!("cannot make the sweep folder under {}", r.out.display())
                     })?
@@ -106,16 +120,22 @@ pub fn run(args: SweepArgs) -> anyhow::Result<()> {
                 sweep.path.display(),
                 sweep.spec.cells.len()
             );
-            drive(&sweep, r.cells.as_deref(), r.parallel.max(1))
+            drive(&sweep, r.cells.as_deref(), r.parallel.max(1), device)
         }
     }
 }
 
 /// Prepares the teacher, then runs cells with `parallel` workers; prints the grid at the end.
-fn drive(sweep: &SweepDir, only: Option<&[usize]>, parallel: usize) -> anyhow::Result<()> {
+fn drive(
+    sweep: &SweepDir,
+    only: Option<&[usize]>,
+    parallel: usize,
+    device: Option<DeviceSpec>,
+) -> anyhow::Result<()> {
     let stop = stop_flag()?;
     let mut sink = Progress::for_cell("teacher".into());
-    if let Some(pass) = prepare_teacher(sweep, &mut sink, &stop)? {
+    let first = Placement { device, worker: 0 };
+    if let Some(pass) = prepare_teacher_on(sweep, &mut sink, &stop, &first)? {
         println!(
             "teacher ready in {:.1} s ({})",
             pass.seconds,
@@ -132,7 +152,13 @@ fn drive(sweep: &SweepDir, only: Option<&[usize]>, parallel: usize) -> anyhow::R
     let stop_ref: &AtomicBool = &stop;
     let reports: Vec<anyhow::Result<alambic::sweep::WorkReport>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..parallel)
-            .map(|_| s.spawn(|| work(sweep, only, &sinks, stop_ref).map_err(anyhow::Error::from)))
+            .map(|worker| {
+                let placement = Placement { device, worker };
+                let sinks = &sinks;
+                s.spawn(move || {
+                    work(sweep, only, sinks, stop_ref, &placement).map_err(anyhow::Error::from)
+                })
+            })
             .collect();
         handles
             .into_iter()

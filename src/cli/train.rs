@@ -24,6 +24,9 @@ pub struct TrainArgs {
     /// Override a key: section.key=VALUE (TOML value), repeatable.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<String>,
+    /// cpu, cuda, cuda:N (the config's `device`); with --resume, where the run continues.
+    #[arg(long)]
+    pub device: Option<String>,
     /// Write the run into this folder instead of a new one under --out (the TUI names the
     /// folders of the runs it starts).
     #[arg(long, value_name = "DIR", hide = true)]
@@ -42,6 +45,14 @@ pub fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
     Ok(flag)
 }
 
+/// `--device X` as the `--set` it stands for.
+pub fn device_set(device: &Option<String>) -> Vec<String> {
+    device
+        .iter()
+        .map(|d| format!("device={}", toml::Value::String(d.clone())))
+        .collect()
+}
+
 /// A new run folder, or the one to resume, with its config and role.
 fn open_run(
     args: &TrainArgs,
@@ -51,15 +62,18 @@ fn open_run(
         Some(dir) => {
             let info = read_info(dir)
                 .with_context(|| format!("{}: not a run folder (no run.json)", dir.display()))?;
-            let cfg = ExperimentConfig::load(Some(&dir.join("config.toml")), &[])?;
+            let cfg =
+                ExperimentConfig::load(Some(&dir.join("config.toml")), &device_set(&args.device))?;
             let run = RunDir::open(dir, &info.role, false)
                 .with_context(|| format!("cannot write to {}", dir.display()))?;
             Ok((cfg, info.role, run, true))
         }
         None => {
-            let cfg = ExperimentConfig::load(args.config.as_deref(), &args.sets)?;
+            let mut sets = args.sets.clone();
+            sets.extend(device_set(&args.device));
+            let cfg = ExperimentConfig::load(args.config.as_deref(), &sets)?;
             // A device this build cannot use is an error before any run folder exists.
-            cfg.device.open()?;
+            alambic::train::device::open_for(cfg.device, cfg.train.precision)?;
             let run = match &args.run_dir {
                 Some(dir) => RunDir::create_at(dir, role, &cfg.to_toml())
                     .with_context(|| format!("cannot create the run folder {}", dir.display()))?,

@@ -107,7 +107,8 @@ fn distill_inner(
     stop: &AtomicBool,
     resume: bool,
 ) -> Result<Outcome, TrainError> {
-    let device = cfg.device.open()?;
+    let device = crate::train::device::open_for(cfg.device, cfg.train.precision)?;
+    run.set_device(&cfg.device.to_string());
     let plan = stages::resolve(&cfg.distill, &cfg.train).map_err(TrainError::Invalid)?;
     let mut ds = prepare_data(cfg)?;
     if ds.task == Task::Multilabel {

@@ -9,6 +9,7 @@ use crate::model::load::LoadOptions;
 use crate::model::{Classifier, Mode, load_source};
 use crate::train::ExperimentConfig;
 use crate::train::checkpoint;
+use crate::train::device::DeviceSpec;
 use crate::train::evaluate::{Pooling, argmax};
 use crate::train::samples::windows_of;
 use crate::train::setup::run_checkpoint;
@@ -40,9 +41,13 @@ pub struct Verdict {
 
 impl Scorer {
     /// A run folder (its best checkpoint, config and threshold), or a model source scored
-    /// with `config` (defaults when none).
-    pub fn open(source: &str, config: Option<&Path>) -> Result<Self, InferError> {
-        let (cfg, threshold, dir) = match run_checkpoint(source) {
+    /// with `config` (defaults when none); on `device` when given, else the config's.
+    pub fn open(
+        source: &str,
+        config: Option<&Path>,
+        device: Option<DeviceSpec>,
+    ) -> Result<Self, InferError> {
+        let (mut cfg, threshold, dir) = match run_checkpoint(source) {
             Some(dir) => {
                 let run = Path::new(source);
                 let cfg = ExperimentConfig::load(Some(&run.join("config.toml")), &[])?;
@@ -53,6 +58,9 @@ impl Scorer {
             }
             None => (ExperimentConfig::load(config, &[])?, None, None),
         };
+        if let Some(d) = device {
+            cfg.device = d;
+        }
         let device = cfg.device.open()?;
         let model = match dir {
             Some(dir) => checkpoint::load_model(&dir, cfg.train.seed, &device)?.0,

@@ -39,6 +39,9 @@ pub struct RunData {
     pub role: String,
     pub summary: RunSummary,
     pub config: String,
+    /// Where it computed (`run.json`), and its peak GPU memory.
+    pub device: Option<String>,
+    pub peak_gpu_memory_bytes: Option<u64>,
     pub loss: Vec<(f64, f64)>,
     pub terms: BTreeMap<String, Vec<(f64, f64)>>,
     pub valid_f1: Vec<(f64, f64)>,
@@ -78,6 +81,7 @@ pub fn read_run(path: &Path) -> Result<RunData, ReportError> {
         }
         other => ReportError::Invalid(other.to_string()),
     })?;
+    let info = crate::store::run_dir::read_info(path);
     let mut loss = Vec::new();
     let mut terms: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
     let mut valid_f1 = Vec::new();
@@ -114,6 +118,8 @@ pub fn read_run(path: &Path) -> Result<RunData, ReportError> {
             .unwrap_or_default(),
         role: summary.role.clone(),
         config: std::fs::read_to_string(path.join("config.toml")).unwrap_or_default(),
+        device: info.as_ref().and_then(|i| i.device.clone()),
+        peak_gpu_memory_bytes: info.as_ref().and_then(|i| i.peak_gpu_memory_bytes),
         summary,
         loss: thin(loss),
         terms: terms.into_iter().map(|(k, v)| (k, thin(v))).collect(),

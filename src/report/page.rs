@@ -553,7 +553,19 @@ fn configs(r: &Report) -> Section {
         .iter()
         .enumerate()
         .map(|(i, run)| Block::Details {
-            summary: format!("{} — {} ({})", i + 1, run.name, run.role),
+            summary: format!(
+                "{} — {} ({}{}{})",
+                i + 1,
+                run.name,
+                run.role,
+                run.device
+                    .as_deref()
+                    .map(|d| format!(", on {d}"))
+                    .unwrap_or_default(),
+                run.peak_gpu_memory_bytes
+                    .map(|b| format!(", peak GPU memory {:.1} GB", b as f64 / 1e9))
+                    .unwrap_or_default()
+            ),
             text: run.config.clone(),
         })
         .collect();

@@ -17,6 +17,12 @@ pub struct RunInfo {
     pub host: String,
     pub started: f64,
     pub heartbeat: f64,
+    /// The device the run computes on (`cpu`, `cuda:0`), once it has opened it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    /// The largest GPU memory the process held, in bytes (GPU runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_gpu_memory_bytes: Option<u64>,
 }
 
 pub fn now() -> f64 {
@@ -76,6 +82,8 @@ impl RunDir {
             host: gethostname::gethostname().to_string_lossy().into_owned(),
             started,
             heartbeat: now(),
+            device: None,
+            peak_gpu_memory_bytes: None,
         };
         write_atomic(
             &path.join("run.json"),
@@ -88,6 +96,18 @@ impl RunDir {
             last_heartbeat_write: 0.0,
             write_error: None,
         })
+    }
+
+    /// Records the run's device in `run.json` (viewers show it).
+    pub fn set_device(&mut self, device: &str) {
+        self.info.device = Some(device.to_string());
+        self.last_heartbeat_write = 0.0;
+        if let Err(e) = self.beat() {
+            self.write_error.get_or_insert(format!(
+                "cannot write {}: {e}",
+                self.path.join("run.json").display()
+            ));
+        }
     }
 
     pub fn checkpoint_dir(&self, kind: &str) -> PathBuf {

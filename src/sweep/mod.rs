@@ -15,7 +15,7 @@ pub mod work;
 
 pub use folder::SweepDir;
 pub use spec::{Axis, Cell, SweepSpec};
-pub use work::{WorkReport, prepare_teacher, work};
+pub use work::{Placement, WorkReport, prepare_teacher, prepare_teacher_on, work};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SweepError {

@@ -35,10 +35,21 @@ pub fn prepare_teacher(
     sink: &mut dyn EventSink,
     stop: &AtomicBool,
 ) -> Result<Option<TeacherPass>, SweepError> {
+    prepare_teacher_on(sweep, sink, stop, &Placement::default())
+}
+
+/// [`prepare_teacher`] on the placement's device (this process's `--device`).
+pub fn prepare_teacher_on(
+    sweep: &SweepDir,
+    sink: &mut dyn EventSink,
+    stop: &AtomicBool,
+    placement: &Placement,
+) -> Result<Option<TeacherPass>, SweepError> {
     let Some(first) = sweep.spec.cells.first() else {
         return Ok(None);
     };
-    let cfg = sweep.config(first)?;
+    let mut cfg = sweep.config(first)?;
+    cfg.device = placement.device(cfg.device);
     let out = sweep.path.join("cells");
     match prepare(&cfg, &out, sink, stop)? {
         Ok(pass) => {
@@ -61,6 +72,7 @@ pub fn work(
     only: Option<&[usize]>,
     sinks: &SinkFactory,
     stop: &AtomicBool,
+    placement: &Placement,
 ) -> Result<WorkReport, SweepError> {
     let mut report = WorkReport::default();
     let log = sweep.cells_log();
@@ -106,7 +118,7 @@ pub fn work(
             &CellEvent::new(cell.index, CellState::Running, &label),
         )?;
         let mut sink = sinks(cell);
-        let result = run_cell(sweep, cell, sink.as_mut(), stop);
+        let result = run_cell(sweep, cell, sink.as_mut(), stop, placement);
         let mut event = CellEvent::new(cell.index, CellState::Finished, &label);
         match result {
             Ok(Outcome::Finished(summary)) => {
@@ -141,14 +153,34 @@ fn done(log: &Path, index: usize) -> bool {
         .is_some_and(|e| matches!(e.state, CellState::Finished | CellState::Failed))
 }
 
+/// Where a worker's cells compute: worker `k` of a `--parallel` sweep takes the k-th GPU
+/// after the configured (or overriding) one, so N workers fill N GPUs.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Placement {
+    /// This process's `--device`, over the sweep's own.
+    pub device: Option<crate::train::device::DeviceSpec>,
+    pub worker: usize,
+}
+
+impl Placement {
+    pub fn device(
+        &self,
+        configured: crate::train::device::DeviceSpec,
+    ) -> crate::train::device::DeviceSpec {
+        self.device.unwrap_or(configured).for_worker(self.worker)
+    }
+}
+
 /// One cell's distillation: a new run folder, or the existing one resumed from its checkpoint.
 fn run_cell(
     sweep: &SweepDir,
     cell: &Cell,
     sink: &mut dyn EventSink,
     stop: &AtomicBool,
+    placement: &Placement,
 ) -> Result<Outcome, SweepError> {
-    let cfg = sweep.config(cell)?;
+    let mut cfg = sweep.config(cell)?;
+    cfg.device = placement.device(cfg.device);
     let dir = sweep.cell_dir(cell.index);
     let resumable = checkpoint::existing(&dir.join("checkpoints").join("last")).is_some();
     let mut run = if resumable {

@@ -51,6 +51,15 @@ impl HeadChoice {
     }
 }
 
+/// `train.precision`: the dtype of activations and matmuls (master weights, loss and AdamW
+/// stay f32).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    F32,
+    Bf16,
+}
+
 /// `train.class_weights`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -80,6 +89,7 @@ pub struct TrainConfig {
     pub bucket: bool,
     pub test: bool,
     pub max_batch_tokens: usize,
+    pub precision: Precision,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

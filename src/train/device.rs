@@ -55,7 +55,23 @@ impl From<DeviceSpec> for String {
     }
 }
 
+impl std::fmt::Display for DeviceSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&String::from(*self))
+    }
+}
+
 impl DeviceSpec {
+    /// The device a sweep's worker `k` of a `--parallel` sweep uses: the k-th GPU after the
+    /// configured one (one cell per GPU); the CPU stays the CPU.
+    pub fn for_worker(self, k: usize) -> Self {
+        match self {
+            Self::Cpu => Self::Cpu,
+            Self::Cuda(i) => Self::Cuda(i + k),
+            Self::Metal(i) => Self::Metal(i + k),
+        }
+    }
+
     pub fn open(self) -> Result<Device, TrainError> {
         match self {
             Self::Cpu => Ok(Device::Cpu),
@@ -65,11 +81,25 @@ impl DeviceSpec {
     }
 }
 
-/// The device a config names (kept for callers holding the text).
-pub fn device(name: &str) -> Result<Device, TrainError> {
-    name.parse::<DeviceSpec>()
-        .map_err(TrainError::Invalid)?
-        .open()
+/// The device for a run, checked against its precision.
+pub fn open_for(
+    spec: DeviceSpec,
+    precision: super::config::Precision,
+) -> Result<Device, TrainError> {
+    use super::config::Precision;
+    match (spec, precision) {
+        (_, Precision::F32) => spec.open(),
+        (DeviceSpec::Cpu, Precision::Bf16) => Err(TrainError::Invalid(
+            "train.precision = \"bf16\" is refused on the CPU: candle's CPU matmul has no \
+             bf16 fast path (it is slower than f32 there) and our fused CPU kernels are f32; \
+             use \"f32\", or device = \"cuda\""
+                .into(),
+        )),
+        (_, Precision::Bf16) => Err(TrainError::Invalid(format!(
+            "train.precision = \"bf16\" on {spec}: mixed precision is not built yet (open \
+             work of the GPU issue); use \"f32\""
+        ))),
+    }
 }
 
 fn gpu(

@@ -134,7 +134,8 @@ fn train_inner(
     stop: &AtomicBool,
     resume: bool,
 ) -> Result<Outcome, TrainError> {
-    let device = cfg.device.open()?;
+    let device = super::device::open_for(cfg.device, cfg.train.precision)?;
+    run.set_device(&cfg.device.to_string());
     let section = match role {
         "teacher" => &cfg.teacher,
         "student" => &cfg.student,

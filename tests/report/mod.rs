@@ -6,7 +6,7 @@ use crate::common::{scratch_dir, summary};
 use alambic::distill::distill;
 use alambic::report::{collect, html::render};
 use alambic::store::{RunDir, VecSink};
-use alambic::sweep::{SweepDir, prepare_teacher, work};
+use alambic::sweep::{Placement, SweepDir, prepare_teacher, work};
 use alambic::train::ExperimentConfig;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -47,7 +47,7 @@ fn a_report_of_runs_and_a_sweep_has_every_section_and_the_runs_numbers() {
     let quiet = |_: &alambic::sweep::Cell| -> Box<dyn alambic::store::EventSink> {
         Box::new(VecSink::default())
     };
-    work(&sweep, None, &quiet, &stop).expect("sweep");
+    work(&sweep, None, &quiet, &stop, &Placement::default()).expect("sweep");
 
     let report =
         collect(&[teacher.clone(), run.path.clone(), sweep.path.clone()]).expect("collect");
@@ -263,6 +263,8 @@ fn each_run_is_measured_against_its_own_teacher() {
         role: role.into(),
         summary: crate::common::summary_with_id(run_id),
         config: config.into(),
+        device: None,
+        peak_gpu_memory_bytes: None,
         loss: Vec::new(),
         terms: Default::default(),
         valid_f1: Vec::new(),

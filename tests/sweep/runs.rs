@@ -6,7 +6,7 @@ use alambic::store::events::read_events;
 use alambic::store::{EventSink, TrainEvent, VecSink};
 use alambic::sweep::cells::{self, CellState};
 use alambic::sweep::summary::{render, status};
-use alambic::sweep::{Cell, SweepDir, prepare_teacher, work};
+use alambic::sweep::{Cell, Placement, SweepDir, prepare_teacher, work};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -34,7 +34,7 @@ fn a_2x2_sweep_ends_with_a_best_cell_scored_on_test_and_resume_skips_finished_ce
         !pass.cache_hit,
         "the first pass computes the teacher's logits"
     );
-    let report = work(&sweep, None, &quiet, &stop).expect("work");
+    let report = work(&sweep, None, &quiet, &stop, &Placement::default()).expect("work");
     assert_eq!(report.ran, [0, 1, 2, 3]);
     // Every cell read the teacher's logits from the cache the pass wrote.
     for i in 0..4 {
@@ -63,7 +63,7 @@ fn a_2x2_sweep_ends_with_a_best_cell_scored_on_test_and_resume_skips_finished_ce
 
     // Again: nothing left to run, nothing appended.
     let lines = cells::read(&sweep.cells_log()).len();
-    let again = work(&sweep, None, &quiet, &stop).expect("again");
+    let again = work(&sweep, None, &quiet, &stop, &Placement::default()).expect("again");
     assert!(again.ran.is_empty());
     assert_eq!(cells::read(&sweep.cells_log()).len(), lines);
 }
@@ -92,13 +92,20 @@ fn an_interrupted_cell_resumes_from_its_checkpoint() {
             Box::new(VecSink::default())
         }
     };
-    let report = work(&sweep, None, &sinks, &stop).expect("first");
+    let report = work(&sweep, None, &sinks, &stop, &Placement::default()).expect("first");
     assert!(report.interrupted);
     assert!(report.ran.is_empty());
     let latest = cells::latest(&cells::read(&sweep.cells_log()));
     assert_eq!(latest[&0].state, CellState::Stopped);
 
-    let report = work(&sweep, None, &quiet, &AtomicBool::new(false)).expect("resume");
+    let report = work(
+        &sweep,
+        None,
+        &quiet,
+        &AtomicBool::new(false),
+        &Placement::default(),
+    )
+    .expect("resume");
     assert_eq!(report.ran, [0, 1, 2, 3]);
     let events = read_events(&sweep.cell_dir(0).join("events.jsonl")).expect("events");
     let resumed: Vec<Option<u64>> = events
@@ -115,14 +122,16 @@ fn an_interrupted_cell_resumes_from_its_checkpoint() {
 fn chosen_cells_run_alone_and_the_rest_stay_pending_until_resumed() {
     let sweep = tiny_sweep("sweep-chosen-cells");
     let stop = AtomicBool::new(false);
-    let err = work(&sweep, Some(&[1, 4]), &quiet, &stop).expect_err("cell 4 of 4");
+    let err =
+        work(&sweep, Some(&[1, 4]), &quiet, &stop, &Placement::default()).expect_err("cell 4 of 4");
     assert!(
         err.to_string()
             .contains("has 4 cells (0..3); there is no cell 4"),
         "{err}"
     );
     prepare_teacher(&sweep, &mut VecSink::default(), &stop).expect("teacher");
-    let report = work(&sweep, Some(&[3, 1]), &quiet, &stop).expect("two cells");
+    let report =
+        work(&sweep, Some(&[3, 1]), &quiet, &stop, &Placement::default()).expect("two cells");
     assert_eq!(report.ran, [1, 3], "in grid order");
     let latest = cells::latest(&cells::read(&sweep.cells_log()));
     assert_eq!(latest.keys().copied().collect::<Vec<_>>(), [1, 3]);
@@ -133,7 +142,7 @@ fn chosen_cells_run_alone_and_the_rest_stay_pending_until_resumed() {
     let partial = status(&sweep);
     assert!(matches!(partial.best, Some(1 | 3)), "{:?}", partial.best);
     assert!(render(&partial).contains('·'), "pending cells are shown");
-    let report = work(&sweep, None, &quiet, &stop).expect("the rest");
+    let report = work(&sweep, None, &quiet, &stop, &Placement::default()).expect("the rest");
     assert_eq!(report.ran, [0, 2]);
     assert!(summary(&sweep.path)["best"]["cell"].is_u64());
 }

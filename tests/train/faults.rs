@@ -223,6 +223,8 @@ fn info(host: &str, pid: u32, heartbeat: f64) -> RunInfo {
         host: host.into(),
         started: heartbeat - 10.0,
         heartbeat,
+        device: None,
+        peak_gpu_memory_bytes: None,
     }
 }
 

@@ -1,5 +1,6 @@
 mod config;
 mod crash;
+mod device;
 mod faults;
 mod metrics;
 mod micro_batches;

@@ -206,6 +206,14 @@ fn draw_header(f: &mut Frame, area: Rect, app: &App, run: &RunView) {
     let line1 = Line::from(vec![
         Span::styled(format!("{} ", run.role), t.title(true)),
         Span::styled(format!("{}  ", run.state().name()), t.text()),
+        Span::styled(
+            run.info
+                .as_ref()
+                .and_then(|i| i.device.as_deref())
+                .map(|d| format!("on {d}  "))
+                .unwrap_or_default(),
+            t.muted(),
+        ),
         Span::styled(bar, t.series(1)),
         Span::styled(
             format!(
