@@ -21,6 +21,7 @@ declare -A wheels=(
   [nvidia-cuda-runtime]=13.0.96
   [nvidia-cuda-crt]=13.0.88
   [nvidia-cuda-cccl]=13.0.85
+  [nvidia-nvvm]=13.0.88
 )
 root=$PWD/target/cuda-$version
 home=$root/site/nvidia/cu13

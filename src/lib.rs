@@ -7,6 +7,7 @@
 #![deny(clippy::unwrap_used)]
 
 pub mod bench;
+pub mod check;
 pub mod data;
 pub mod distill;
 pub mod eval;

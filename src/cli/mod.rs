@@ -1,6 +1,7 @@
 //! The command line: clap definitions and the glue from arguments to the engine.
 
 mod bench;
+mod check;
 mod data;
 mod model;
 mod predict;
@@ -56,6 +57,9 @@ pub enum Command {
     /// Training-step and inference samples/s, peak memory and tokenizer throughput, as JSON
     /// with the machine (compare with ../shared/bench/torch_baseline.py: scripts/bench-vs-torch).
     Bench(bench::BenchArgs),
+    /// The golden checks on a device: models, loss terms and AdamW against PyTorch's numbers,
+    /// every variable's gradient, resume equivalence (what a GPU machine runs).
+    Check(check::CheckArgs),
     /// Score a model (a run folder or any model source) on a dataset.
     Eval(predict::EvalArgs),
     /// Verdicts for .sol files, with class probabilities and the window that decided.
@@ -129,6 +133,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Sweep(args)) => sweep::run(args),
         Some(Command::Eval(args)) => predict::eval(args),
         Some(Command::Bench(args)) => bench::run(args),
+        Some(Command::Check(args)) => check::run(args),
         Some(Command::Predict(args)) => predict::predict(args),
         Some(Command::Runs { dir, json }) => train::list(&dir, json),
         Some(Command::Tui(args)) => tui(args),

@@ -232,6 +232,7 @@ fn student_section(cfg: &ExperimentConfig, teacher_dir: &Path) -> ModelSection {
     if let Ok(ModelSource::Scratch {
         preset,
         tokenizer: None,
+        ..
     }) = ModelSource::parse(&section.model)
     {
         section.model = format!("scratch:{preset}?tokenizer={}", teacher_dir.display());

@@ -5,11 +5,13 @@ use super::config::{Activation, ModelConfig};
 use std::collections::BTreeMap;
 
 /// `(name, layers, hidden, heads, intermediate)`
-pub const PRESETS: [(&str, usize, usize, usize, usize); 4] = [
+pub const PRESETS: [(&str, usize, usize, usize, usize); 5] = [
     ("bert-tiny", 2, 128, 2, 512),
     ("bert-mini", 4, 256, 4, 1024),
     ("tinybert-4l-312d", 4, 312, 12, 1200),
     ("bert-small", 4, 512, 8, 2048),
+    // BERT-base and CodeBERT's shape (with `vocab=50265`): what GPU benchmarks measure.
+    ("bert-base", 12, 768, 12, 3072),
 ];
 
 pub fn preset(name: &str, vocab_size: usize, pad_token_id: u32) -> Option<ModelConfig> {

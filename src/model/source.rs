@@ -20,6 +20,8 @@ pub enum ModelSource {
     Scratch {
         preset: String,
         tokenizer: Option<String>,
+        /// The vocabulary size when no tokenizer is named (`vocab=50265`, CodeBERT's).
+        vocab: Option<usize>,
     },
     Derive {
         base: Box<ModelSource>,
@@ -47,16 +49,26 @@ impl ModelSource {
                     presets::names().join(", ")
                 )));
             }
-            let mut tokenizer = None;
+            let (mut tokenizer, mut vocab) = (None, None);
             for part in query.split('&').filter(|p| !p.is_empty()) {
                 match part.split_once('=') {
                     Some(("tokenizer", v)) => tokenizer = Some(v.to_string()),
-                    _ => return Err(err(format!("unknown option `{part}` (tokenizer=SRC)"))),
+                    Some(("vocab", v)) => {
+                        vocab = Some(v.parse::<usize>().ok().filter(|&n| n > 4).ok_or_else(
+                            || err(format!("vocab=`{v}`: a vocabulary size above 4")),
+                        )?)
+                    }
+                    _ => {
+                        return Err(err(format!(
+                            "unknown option `{part}` (tokenizer=SRC, vocab=N)"
+                        )));
+                    }
                 }
             }
             return Ok(Self::Scratch {
                 preset: preset.to_string(),
                 tokenizer,
+                vocab,
             });
         }
         if let Some(rest) = s.strip_prefix("derive:") {
@@ -93,9 +105,11 @@ pub fn load_source(
             Classifier::from_folder(&dir, opts, device)
         }
         ModelSource::Hub(spec) => Classifier::from_folder(&hub::resolve(&spec)?, opts, device),
-        ModelSource::Scratch { preset, tokenizer } => {
-            scratch(&preset, tokenizer.as_deref(), opts, device)
-        }
+        ModelSource::Scratch {
+            preset,
+            tokenizer,
+            vocab,
+        } => scratch(&preset, tokenizer.as_deref(), vocab, opts, device),
         ModelSource::Derive { base, spec } => {
             let base_name = match *base {
                 ModelSource::Folder(ref p) => p.display().to_string(),
@@ -120,6 +134,7 @@ pub fn load_source(
 fn scratch(
     preset: &str,
     tokenizer: Option<&str>,
+    vocab: Option<usize>,
     opts: &LoadOptions,
     device: &Device,
 ) -> Result<(Classifier, LoadReport), ModelError> {
@@ -133,10 +148,11 @@ fn scratch(
                 .unwrap_or(0),
         ),
         None => {
+            let n = vocab.unwrap_or(SCRATCH_VOCAB);
             report.notes.push(format!(
-                "no tokenizer named: vocabulary of {SCRATCH_VOCAB}, for a tokenizer trained on the dataset"
+                "no tokenizer named: vocabulary of {n}, for a tokenizer trained on the dataset"
             ));
-            (SCRATCH_VOCAB, 0)
+            (n, 0)
         }
     };
     let config = presets::preset(preset, vocab, pad).ok_or_else(|| ModelError::Source {

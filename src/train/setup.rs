@@ -35,6 +35,7 @@ pub fn build_model(
     if let ModelSource::Scratch {
         preset,
         tokenizer: None,
+        ..
     } = ModelSource::parse(&source)?
     {
         let texts: Vec<&str> = ds
