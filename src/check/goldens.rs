@@ -11,6 +11,8 @@ use std::collections::HashMap;
 use std::path::Path;
 
 type Tensors = HashMap<String, Tensor>;
+/// Token ids and attention mask, one row per text.
+type Rows = (Vec<Vec<u32>>, Vec<Vec<u32>>);
 
 fn load(path: &Path, device: &Device) -> Result<Tensors, String> {
     candle_core::safetensors::load(path, device).map_err(|e| format!("{}: {e}", path.display()))
@@ -22,13 +24,19 @@ pub fn max_diff(a: &Tensor, b: &Tensor) -> Result<f64, String> {
         return Err(format!("shape {:?} against {:?}", a.dims(), b.dims()));
     }
     let f = |t: &Tensor| t.to_dtype(DType::F32);
-    (|| (f(a)? - f(b)?)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>())()
-        .map(f64::from)
-        .map_err(|e| e.to_string())
+    (|| {
+        (f(a)? - f(b)?)?
+            .abs()?
+            .flatten_all()?
+            .max(0)?
+            .to_scalar::<f32>()
+    })()
+    .map(f64::from)
+    .map_err(|e| e.to_string())
 }
 
 /// The golden rows, padded with `pad`, and their mask.
-fn golden_batch(g: &Tensors, pad: u32) -> Result<(Vec<Vec<u32>>, Vec<Vec<u32>>), String> {
+fn golden_batch(g: &Tensors, pad: u32) -> Result<Rows, String> {
     let rows = |name: &str| -> Result<Vec<Vec<i64>>, String> {
         g[name]
             .to_dtype(DType::I64)
@@ -54,10 +62,17 @@ fn golden_batch(g: &Tensors, pad: u32) -> Result<(Vec<Vec<u32>>, Vec<Vec<u32>>),
 }
 
 /// A fixture model's hidden states, attention maps and logits against its goldens.
-pub fn model(fixtures: &Path, name: &str, golden_of: &str, pad: u32, device: &Device) -> Vec<Check> {
+pub fn model(
+    fixtures: &Path,
+    name: &str,
+    golden_of: &str,
+    pad: u32,
+    device: &Device,
+) -> Vec<Check> {
     guard(&format!("model {name}"), || {
-        let (model, _) = Classifier::from_folder(&fixtures.join(name), &LoadOptions::default(), device)
-            .map_err(|e| e.to_string())?;
+        let (model, _) =
+            Classifier::from_folder(&fixtures.join(name), &LoadOptions::default(), device)
+                .map_err(|e| e.to_string())?;
         let g = load(&fixtures.join(golden_of).join("golden.safetensors"), device)?;
         let (ids, mask) = golden_batch(&g, pad)?;
         let batch = Batch {
@@ -75,11 +90,19 @@ pub fn model(fixtures: &Path, name: &str, golden_of: &str, pad: u32, device: &De
         }
         for (i, a) in out.encoder.attentions.iter().enumerate() {
             if let Some(want) = g.get(&format!("attentions.{i}")) {
-                checks.push(Check::new(format!("{name} attentions.{i}"), max_diff(a, want)?, tol));
+                checks.push(Check::new(
+                    format!("{name} attentions.{i}"),
+                    max_diff(a, want)?,
+                    tol,
+                ));
             }
         }
         if golden_of == name && !model_has_fresh_head(&model, &g) {
-            checks.push(Check::new(format!("{name} logits"), max_diff(&out.logits, &g["logits"])?, tol));
+            checks.push(Check::new(
+                format!("{name} logits"),
+                max_diff(&out.logits, &g["logits"])?,
+                tol,
+            ));
         }
         Ok(checks)
     })
@@ -98,7 +121,10 @@ pub fn losses(fixtures: &Path, device: &Device) -> Vec<Check> {
         let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
         let e = |x: candle_core::Error| x.to_string();
         let scalar = |x: &Tensor| -> Result<f64, String> {
-            x.to_dtype(DType::F32).and_then(|v| v.to_scalar::<f32>()).map(f64::from).map_err(e)
+            x.to_dtype(DType::F32)
+                .and_then(|v| v.to_scalar::<f32>())
+                .map(f64::from)
+                .map_err(e)
         };
         let close = |name: &str, got: f64, want: &serde_json::Value| {
             Check::new(name, (got - want.as_f64().unwrap_or(f64::NAN)).abs(), 1e-5)
@@ -112,22 +138,66 @@ pub fn losses(fixtures: &Path, device: &Device) -> Vec<Check> {
             .collect();
         let mut checks = Vec::new();
         for case in json["logit_cases"].as_array().into_iter().flatten() {
-            let (temp, alpha) = (case["temperature"].as_f64().unwrap_or(1.0), case["alpha"].as_f64().unwrap_or(0.5));
-            let (total, soft, _) =
-                logits::response(&t["student_logits"], &t["teacher_logits"], &labels, alpha, temp).map_err(e)?;
+            let (temp, alpha) = (
+                case["temperature"].as_f64().unwrap_or(1.0),
+                case["alpha"].as_f64().unwrap_or(0.5),
+            );
+            let (total, soft, _) = logits::response(
+                &t["student_logits"],
+                &t["teacher_logits"],
+                &labels,
+                alpha,
+                temp,
+            )
+            .map_err(e)?;
             let name = format!("response T={temp} alpha={alpha}");
-            checks.push(close(&format!("{name} soft_kl_t2"), scalar(&soft)?, &case["soft_kl_t2"]));
-            checks.push(close(&format!("{name} total"), scalar(&total)?, &case["total"]));
+            checks.push(close(
+                &format!("{name} soft_kl_t2"),
+                scalar(&soft)?,
+                &case["soft_kl_t2"],
+            ));
+            checks.push(close(
+                &format!("{name} total"),
+                scalar(&total)?,
+                &case["total"],
+            ));
         }
         let proj = candle_nn::Linear::new(t["proj.weight"].clone(), Some(t["proj.bias"].clone()));
-        let hidden_mse = hidden::projected_mse(&t["student_hidden"], &t["teacher_hidden"], &proj).map_err(e)?;
-        checks.push(close("hidden_mse", scalar(&hidden_mse)?, &json["hidden_mse_with_projection"]));
-        let emb = hidden::projected_mse(&t["student_embeddings"], &t["teacher_embeddings"], &proj).map_err(e)?;
-        checks.push(close("embedding_mse", scalar(&emb)?, &json["embedding_mse_with_projection"]));
-        let mse = attention::score_mse(&t["student_attention_scores"], &t["teacher_attention_scores"]).map_err(e)?;
-        checks.push(close("attention_score_mse", scalar(&mse)?, &json["attention_score_mse_tinybert"]));
-        let kl = attention::prob_kl(&t["student_attention_scores"], &t["teacher_attention_scores"], &t["mask"]).map_err(e)?;
-        checks.push(close("attention_prob_kl", scalar(&kl)?, &json["attention_prob_kl"]));
+        let hidden_mse =
+            hidden::projected_mse(&t["student_hidden"], &t["teacher_hidden"], &proj).map_err(e)?;
+        checks.push(close(
+            "hidden_mse",
+            scalar(&hidden_mse)?,
+            &json["hidden_mse_with_projection"],
+        ));
+        let emb = hidden::projected_mse(&t["student_embeddings"], &t["teacher_embeddings"], &proj)
+            .map_err(e)?;
+        checks.push(close(
+            "embedding_mse",
+            scalar(&emb)?,
+            &json["embedding_mse_with_projection"],
+        ));
+        let mse = attention::score_mse(
+            &t["student_attention_scores"],
+            &t["teacher_attention_scores"],
+        )
+        .map_err(e)?;
+        checks.push(close(
+            "attention_score_mse",
+            scalar(&mse)?,
+            &json["attention_score_mse_tinybert"],
+        ));
+        let kl = attention::prob_kl(
+            &t["student_attention_scores"],
+            &t["teacher_attention_scores"],
+            &t["mask"],
+        )
+        .map_err(e)?;
+        checks.push(close(
+            "attention_prob_kl",
+            scalar(&kl)?,
+            &json["attention_prob_kl"],
+        ));
         let lm = logits::logit_mse(&t["student_logits"], &t["teacher_logits"]).map_err(e)?;
         checks.push(close("logit_mse", scalar(&lm)?, &json["logit_mse"]));
         let cos = cosine::cosine(&t["student_pooled"], &t["teacher_pooled"]).map_err(e)?;

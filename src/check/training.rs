@@ -18,8 +18,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub fn gradients(fixtures: &Path, name: &str, device: &Device) -> Vec<Check> {
     guard(&format!("gradients {name}"), || {
         let e = |x: candle_core::Error| x.to_string();
-        let (model, _) = Classifier::from_folder(&fixtures.join(name), &LoadOptions::default(), device)
-            .map_err(|e| e.to_string())?;
+        let (model, _) =
+            Classifier::from_folder(&fixtures.join(name), &LoadOptions::default(), device)
+                .map_err(|e| e.to_string())?;
         let ids: Vec<Vec<u32>> = vec![vec![2, 15, 27, 40, 3], vec![2, 9, 11, 3, 0]];
         let mask: Vec<Vec<u32>> = vec![vec![1; 5], vec![1, 1, 1, 1, 0]];
         let mut rng = SeededRng::new(1);
@@ -27,7 +28,9 @@ pub fn gradients(fixtures: &Path, name: &str, device: &Device) -> Vec<Check> {
             input_ids: &ids,
             attention_mask: &mask,
         };
-        let out = model.forward(&batch, &mut Mode::Train(&mut rng), false).map_err(e)?;
+        let out = model
+            .forward(&batch, &mut Mode::Train(&mut rng), false)
+            .map_err(e)?;
         let targets = Tensor::new(&[0u32, 1], device).map_err(e)?;
         let loss = candle_nn::loss::cross_entropy(&out.logits, &targets).map_err(e)?;
         let grads = loss.backward().map_err(e)?;
@@ -79,7 +82,10 @@ pub fn resume(root: &Path, work: &Path, device: DeviceSpec) -> Vec<Check> {
         let mut cfg = ExperimentConfig::load(Some(&root.join("tests/configs/tiny.toml")), &[])
             .map_err(|e| err(&e))?;
         cfg.dataset.file = root.join(&cfg.dataset.file);
-        cfg.student.model = cfg.student.model.replace("tokenizer=", &format!("tokenizer={}/", root.display()));
+        cfg.student.model = cfg
+            .student
+            .model
+            .replace("tokenizer=", &format!("tokenizer={}/", root.display()));
         cfg.device = device;
         let _ = std::fs::remove_dir_all(work);
         let run_to_end = |stop_at: Option<u64>| -> Result<std::path::PathBuf, String> {
@@ -91,27 +97,51 @@ pub fn resume(root: &Path, work: &Path, device: DeviceSpec) -> Vec<Check> {
                 let path = run.path.clone();
                 drop(run);
                 let mut run = RunDir::open(&path, "student", false).map_err(|e| err(&e))?;
-                let out = train(&cfg, "student", &mut run, &mut VecSink::default(), &AtomicBool::new(false), true)
-                    .map_err(|e| err(&e))?;
+                let out = train(
+                    &cfg,
+                    "student",
+                    &mut run,
+                    &mut VecSink::default(),
+                    &AtomicBool::new(false),
+                    true,
+                )
+                .map_err(|e| err(&e))?;
                 if !matches!(out, Outcome::Finished(_)) {
                     return Err("the resumed run did not finish".into());
                 }
                 return Ok(path);
             }
-            train(&cfg, "student", &mut run, &mut VecSink::default(), &flag, false).map_err(|e| err(&e))?;
+            train(
+                &cfg,
+                "student",
+                &mut run,
+                &mut VecSink::default(),
+                &flag,
+                false,
+            )
+            .map_err(|e| err(&e))?;
             Ok(run.path.clone())
         };
         let (full, resumed) = (run_to_end(None)?, run_to_end(Some(7))?);
         let load = |p: &Path| {
-            candle_core::safetensors::load(p.join("checkpoints/last/model.safetensors"), &Device::Cpu)
-                .map_err(|e| err(&e))
+            candle_core::safetensors::load(
+                p.join("checkpoints/last/model.safetensors"),
+                &Device::Cpu,
+            )
+            .map_err(|e| err(&e))
         };
         let (a, b) = (load(&full)?, load(&resumed)?);
         let mut worst = 0.0f64;
         for (k, t) in &a {
-            let other = b.get(k).ok_or_else(|| format!("{k} missing after resume"))?;
+            let other = b
+                .get(k)
+                .ok_or_else(|| format!("{k} missing after resume"))?;
             worst = worst.max(max_diff(t, other)?);
         }
-        Ok(vec![Check::new("resume: weights after 18 steps, straight vs stopped at 7", worst, 1e-6)])
+        Ok(vec![Check::new(
+            "resume: weights after 18 steps, straight vs stopped at 7",
+            worst,
+            1e-6,
+        )])
     })
 }

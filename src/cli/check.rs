@@ -29,11 +29,27 @@ pub fn run(args: CheckArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("--device: {e}"))?;
     let device = spec.open()?;
     let fx = &args.fixtures;
-    anyhow::ensure!(fx.join("tiny-bert").is_dir(), "{}: no fixtures there", fx.display());
+    anyhow::ensure!(
+        fx.join("tiny-bert").is_dir(),
+        "{}: no fixtures there",
+        fx.display()
+    );
     let mut checks: Vec<Check> = Vec::new();
     checks.extend(goldens::model(fx, "tiny-bert", "tiny-bert", 0, &device));
-    checks.extend(goldens::model(fx, "tiny-bert-legacy", "tiny-bert", 0, &device));
-    checks.extend(goldens::model(fx, "tiny-roberta", "tiny-roberta", 1, &device));
+    checks.extend(goldens::model(
+        fx,
+        "tiny-bert-legacy",
+        "tiny-bert",
+        0,
+        &device,
+    ));
+    checks.extend(goldens::model(
+        fx,
+        "tiny-roberta",
+        "tiny-roberta",
+        1,
+        &device,
+    ));
     checks.extend(goldens::losses(fx, &device));
     checks.extend(goldens::adamw(fx, &device));
     checks.extend(training::gradients(fx, "tiny-bert", &device));
@@ -60,10 +76,22 @@ pub fn run(args: CheckArgs) -> anyhow::Result<()> {
             c.name,
             c.max_abs_diff,
             c.tolerance,
-            c.note.as_deref().map(|n| format!("  {n}")).unwrap_or_default()
+            c.note
+                .as_deref()
+                .map(|n| format!("  {n}"))
+                .unwrap_or_default()
         );
     }
-    println!("{} checks on {spec}: {} passed, {} failed", checks.len(), checks.len() - failed.len(), failed.len());
-    anyhow::ensure!(failed.is_empty(), "{} checks failed on {spec}", failed.len());
+    println!(
+        "{} checks on {spec}: {} passed, {} failed",
+        checks.len(),
+        checks.len() - failed.len(),
+        failed.len()
+    );
+    anyhow::ensure!(
+        failed.is_empty(),
+        "{} checks failed on {spec}",
+        failed.len()
+    );
     Ok(())
 }

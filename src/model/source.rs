@@ -54,9 +54,10 @@ impl ModelSource {
                 match part.split_once('=') {
                     Some(("tokenizer", v)) => tokenizer = Some(v.to_string()),
                     Some(("vocab", v)) => {
-                        vocab = Some(v.parse::<usize>().ok().filter(|&n| n > 4).ok_or_else(
-                            || err(format!("vocab=`{v}`: a vocabulary size above 4")),
-                        )?)
+                        vocab =
+                            Some(v.parse::<usize>().ok().filter(|&n| n > 4).ok_or_else(|| {
+                                err(format!("vocab=`{v}`: a vocabulary size above 4"))
+                            })?)
                     }
                     _ => {
                         return Err(err(format!(
