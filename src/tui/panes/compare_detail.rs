@@ -169,11 +169,11 @@ pub fn draw_disagreements(
     student: Option<&RunView>,
 ) {
     let t = &app.theme;
-    let b = block("Where they disagree (test)", t, app.ascii, false);
     let preds = teacher
         .and_then(|r| Some((r.predictions.as_ref()?.split("test")?, r.summary.as_ref()?)))
         .zip(student.and_then(|r| r.predictions.as_ref()?.split("test")));
     let Some(((tp, summary), sp)) = preds else {
+        let b = block("Where they disagree (test)", t, app.ascii, false);
         let wait = if student.is_none() {
             "needs a finished student"
         } else {
@@ -190,14 +190,12 @@ pub fn draw_disagreements(
             (a.p != b.p).then_some((id, a.p, b.p, a.t))
         })
         .collect();
+    let title = format!("Where they disagree (test): {} contracts", rows.len());
+    let b = block(&title, t, app.ascii, false);
     let mut lines = vec![Line::from(Span::styled(
         format!(
-            "{} contracts · {:<24} {:<18} {:<18} {:<18} right",
-            rows.len(),
-            "id",
-            "truth",
-            "teacher",
-            "student"
+            "{:<24} {:<18} {:<18} {:<18} right",
+            "id", "truth", "teacher", "student"
         ),
         t.muted(),
     ))];
@@ -209,7 +207,7 @@ pub fn draw_disagreements(
         };
         let id: String = id.chars().take(24).collect();
         lines.push(Line::from(vec![
-            Span::styled(format!("{:>13}{id:<24} ", ""), t.text()),
+            Span::styled(format!("{id:<24} "), t.text()),
             Span::styled(format!("{:<18} ", truth.map_or("-", name)), t.text()),
             Span::styled(format!("{:<18} ", name(*a)), t.fg("teacher")),
             Span::styled(format!("{:<18} ", name(*b)), t.fg("student")),
