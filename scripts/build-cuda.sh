@@ -38,6 +38,9 @@ if [ ! -x "$home/bin/nvcc" ]; then
   chmod +x "$home"/bin/* "$home"/nvvm/bin/* 2>/dev/null || true
 fi
 test -x "$home/bin/nvcc" || { echo "no nvcc under $home" >&2; exit 1; }
+# candle's MoE kernels link the CUDA runtime by its unversioned name.
+ln -sf libcudart.so.13 "$home/lib/libcudart.so"
+export LIBRARY_PATH=$home/lib:${LIBRARY_PATH:-}
 
 # nvcc finds its headers, libdevice and cicc relative to itself; candle's build script finds
 # nvcc on PATH and the headers through CUDA_ROOT / the include path.

@@ -112,5 +112,24 @@ fn gpu(
             "device `{feature}`: this build has no {feature} support (cargo build --release --features {feature})"
         )));
     }
-    Ok(make()?)
+    // cudarc loads the driver and libraries at run time and panics when one is missing: on a
+    // machine without a GPU that is an error to report, not a crash.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(make));
+    std::panic::set_hook(hook);
+    match made {
+        Ok(device) => Ok(device?),
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            Err(TrainError::Invalid(format!(
+                "device `{feature}`: no usable GPU here ({why}); a GPU machine needs the driver \
+                 and the CUDA libraries (cuBLAS, cuRAND, NVRTC) on LD_LIBRARY_PATH"
+            )))
+        }
+    }
 }
