@@ -450,3 +450,38 @@ fn shape_mismatch_is_a_loud_error_and_export_cli_works() {
     );
     assert!(out.join("tokenizer.json").is_file() && out.join("classifier.safetensors").is_file());
 }
+
+/// `scratch:PRESET?vocab=N` sizes a scratch model without a tokenizer (the CodeBERT shape for
+/// GPU benchmarks: `bert-base` with CodeBERT's 50,265 pieces).
+#[test]
+fn scratch_vocab_option_sizes_the_embeddings() {
+    use alambic::model::ModelSource;
+    assert_eq!(
+        ModelSource::parse("scratch:bert-base?vocab=50265").expect("parse"),
+        ModelSource::Scratch {
+            preset: "bert-base".into(),
+            tokenizer: None,
+            vocab: Some(50265),
+        }
+    );
+    let err = ModelSource::parse("scratch:bert-tiny?vocab=many")
+        .expect_err("not a number")
+        .to_string();
+    assert!(
+        err.contains("vocab=`many`: a vocabulary size above 4"),
+        "{err}"
+    );
+    let m = load("scratch:bert-tiny?vocab=1234");
+    assert_eq!(m.config.vocab_size, 1234);
+    assert_eq!(m.config.hidden_size, 128);
+    let base = alambic::model::presets::preset("bert-base", 50265, 1).expect("preset");
+    assert_eq!(
+        (
+            base.num_hidden_layers,
+            base.hidden_size,
+            base.num_attention_heads,
+            base.intermediate_size
+        ),
+        (12, 768, 12, 3072)
+    );
+}
