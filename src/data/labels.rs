@@ -52,11 +52,7 @@ pub fn apply(raw: Vec<RawRecord>, cfg: &DataConfig, path: &Path) -> Result<Label
                     "split `{value}` is not train, valid or test; set dataset.split.unknown = \
                      \"drop\" to keep such records out"
                 );
-                return Err(if r.line > 0 {
-                    DataError::record(path, r.line, msg)
-                } else {
-                    DataError::file(path.join(r.id.as_deref().unwrap_or("?")), msg)
-                });
+                return Err(at_record(path, r.line, r.id.as_deref().unwrap_or("?"), msg));
             }
             Some((_, s)) => s,
             None => None,
@@ -71,11 +67,7 @@ pub fn apply(raw: Vec<RawRecord>, cfg: &DataConfig, path: &Path) -> Result<Label
                 continue;
             }
             let msg = vocabulary.refusal(bad);
-            return Err(if r.line > 0 {
-                DataError::record(path, r.line, msg)
-            } else {
-                DataError::file(path.join(r.id.as_deref().unwrap_or("?")), msg)
-            });
+            return Err(at_record(path, r.line, r.id.as_deref().unwrap_or("?"), msg));
         }
         if labels.is_empty() && stated_primary != safe {
             labels.push(stated_primary.clone());
@@ -128,6 +120,15 @@ pub fn apply(raw: Vec<RawRecord>, cfg: &DataConfig, path: &Path) -> Result<Label
             unknown_splits: unknown_splits.into_iter().collect(),
         },
     })
+}
+
+/// An error at a record: its `file:line`, or for a folder of `.sol` files (no lines) the file.
+fn at_record(path: &Path, line: usize, id: &str, msg: String) -> DataError {
+    if line > 0 {
+        DataError::record(path, line, msg)
+    } else {
+        DataError::file(path.join(id), msg)
+    }
 }
 
 fn primary_of(labels: &[String], safe: &str) -> String {
@@ -217,11 +218,7 @@ fn class_list(records: &[Record], cfg: &DataConfig, path: &Path) -> Result<Vec<S
                     "unknown label `{unknown}` (after merging); dataset.classes lists: {}",
                     cfg.classes.join(", ")
                 );
-                return Err(if r.line > 0 {
-                    DataError::record(path, r.line, msg)
-                } else {
-                    DataError::file(path.join(&r.id), msg)
-                });
+                return Err(at_record(path, r.line, &r.id, msg));
             }
         }
         return Ok(cfg.classes.clone());

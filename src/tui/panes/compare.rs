@@ -254,11 +254,7 @@ fn draw_agreement(
             ]
         }
         None => vec![Line::from(Span::styled(
-            if student.is_none() {
-                "needs a finished student"
-            } else {
-                "needs both runs' predictions"
-            },
+            detail::waiting_for(student),
             t.muted(),
         ))],
     };

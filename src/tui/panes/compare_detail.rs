@@ -149,6 +149,15 @@ pub fn draw_cost(f: &mut Frame, area: Rect, app: &App, runs: &[(usize, &RunView)
     f.render_widget(Paragraph::new(lines).block(b), area);
 }
 
+/// What a student-side view waits for.
+pub fn waiting_for(student: Option<&RunView>) -> &'static str {
+    if student.is_none() {
+        "needs a finished student"
+    } else {
+        "needs both runs' predictions"
+    }
+}
+
 /// A run's `#i role` label, by its place in the run list.
 fn label_of(app: &App, run: &RunView) -> String {
     let i = app
@@ -174,11 +183,7 @@ pub fn draw_disagreements(
         .zip(student.and_then(|r| r.predictions.as_ref()?.split("test")));
     let Some(((tp, summary), sp)) = preds else {
         let b = block("Where they disagree (test)", t, app.ascii, false);
-        let wait = if student.is_none() {
-            "needs a finished student"
-        } else {
-            "needs both runs' predictions"
-        };
+        let wait = waiting_for(student);
         f.render_widget(Paragraph::new(Span::styled(wait, t.muted())).block(b), area);
         return;
     };
