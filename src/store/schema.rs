@@ -53,11 +53,7 @@ pub fn run_of_checkpoint(checkpoint: &Path) -> Option<&Path> {
     checkpoint.parent()?.parent()
 }
 
-fn read<T: DeserializeOwned>(
-    path: &Path,
-    what: &'static str,
-    version: impl Fn(&T) -> u32,
-) -> Result<T, SchemaError> {
+fn read<T: DeserializeOwned>(path: &Path, what: &'static str) -> Result<T, SchemaError> {
     let text = std::fs::read_to_string(path).map_err(|source| SchemaError::Io {
         path: path.to_path_buf(),
         source,
@@ -76,13 +72,11 @@ fn read<T: DeserializeOwned>(
             found: v.schema,
         });
     }
-    let value: T = serde_json::from_str(&text).map_err(|e| SchemaError::Parse {
+    serde_json::from_str(&text).map_err(|e| SchemaError::Parse {
         path: path.to_path_buf(),
         what,
         msg: e.to_string(),
-    })?;
-    debug_assert!(READS.contains(&version(&value)));
-    Ok(value)
+    })
 }
 
 fn write<T: Serialize>(path: &Path, value: &T) -> Result<(), SchemaError> {
@@ -138,7 +132,7 @@ impl RunSummary {
     }
 
     pub fn read(run: &Path) -> Result<Self, SchemaError> {
-        read(&Self::path(run), "run summary", |s: &Self| s.schema)
+        read(&Self::path(run), "run summary")
     }
 
     pub fn write(&self, run: &Path) -> Result<(), SchemaError> {
@@ -193,11 +187,7 @@ pub struct Predictions {
 
 impl Predictions {
     pub fn read(run: &Path) -> Result<Self, SchemaError> {
-        read(
-            &run.join(PREDICTIONS_FILE),
-            "predictions file",
-            |p: &Self| p.schema,
-        )
+        read(&run.join(PREDICTIONS_FILE), "predictions file")
     }
 
     pub fn write(&self, run: &Path) -> Result<(), SchemaError> {
@@ -221,9 +211,7 @@ pub struct TeacherPass {
 
 impl TeacherPass {
     pub fn read(sweep: &Path) -> Result<Self, SchemaError> {
-        read(&sweep.join(TEACHER_FILE), "teacher record", |t: &Self| {
-            t.schema
-        })
+        read(&sweep.join(TEACHER_FILE), "teacher record")
     }
 
     pub fn write(&self, sweep: &Path) -> Result<(), SchemaError> {
