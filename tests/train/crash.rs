@@ -122,15 +122,7 @@ fn a_run_killed_before_its_first_checkpoint_restarts_from_step_0() {
         .open(path.join("events.jsonl"))
         .expect("events");
     for step in 1..=3u64 {
-        let e = TrainEvent::Step {
-            step,
-            epoch: 0,
-            stage: None,
-            loss: 9.0,
-            terms: BTreeMap::new(),
-            lr: 1e-4,
-            samples_per_s: 1.0,
-        };
+        let e = step_event(step, 9.0);
         writeln!(log, "{}", serde_json::to_string(&e).expect("json")).expect("write");
     }
     drop(log);
@@ -171,6 +163,19 @@ fn a_run_killed_before_its_first_checkpoint_restarts_from_step_0() {
     );
 }
 
+/// A step event as a run logs it, with a loss the test can recognise.
+fn step_event(step: u64, loss: f64) -> TrainEvent {
+    TrainEvent::Step {
+        step,
+        epoch: 0,
+        stage: None,
+        loss,
+        terms: BTreeMap::new(),
+        lr: 1e-4,
+        samples_per_s: 1.0,
+    }
+}
+
 fn step_numbers(events: &[TrainEvent]) -> Vec<u64> {
     events
         .iter()
@@ -204,15 +209,7 @@ fn resumed_runs_do_not_repeat_steps_for_readers() {
         "",
     );
     for step in 8..=9u64 {
-        let e = TrainEvent::Step {
-            step,
-            epoch: 1,
-            stage: None,
-            loss: 99.0,
-            terms: BTreeMap::new(),
-            lr: 1e-4,
-            samples_per_s: 1.0,
-        };
+        let e = step_event(step, 99.0);
         text.push_str(&serde_json::to_string(&e).expect("json"));
         text.push('\n');
     }
@@ -247,15 +244,7 @@ fn resumed_runs_do_not_repeat_steps_for_readers() {
     let xs: Vec<f64> = view.loss.points.iter().map(|p| p.0).collect();
     assert_eq!(xs, (1..=18).map(|s| s as f64).collect::<Vec<f64>>());
     // The rule itself, on a written-out history: a rewind to 35 replaces 36..38.
-    let step = |s: u64| TrainEvent::Step {
-        step: s,
-        epoch: 0,
-        stage: None,
-        loss: s as f64,
-        terms: BTreeMap::new(),
-        lr: 0.0,
-        samples_per_s: 0.0,
-    };
+    let step = |s: u64| step_event(s, s as f64);
     let started = |from: Option<u64>| TrainEvent::Started {
         run_id: "r".into(),
         role: "student".into(),
