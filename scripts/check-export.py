@@ -52,7 +52,10 @@ def transformers_probs(export: Path, text: str) -> list:
             head = load_file(export / "classifier.safetensors")
             hidden = model(**batch).last_hidden_state
             readme = (export / "README.md").read_text()
-            if "mean pooling" in readme:
+            if "max pooling" in readme:
+                mask = batch["attention_mask"].unsqueeze(-1).float()
+                pooled = (hidden + (mask - 1) * 1e4).amax(1)
+            elif "mean pooling" in readme:
                 mask = batch["attention_mask"].unsqueeze(-1).float()
                 pooled = (hidden * mask).sum(1) / mask.sum(1)
             else:

@@ -229,13 +229,15 @@ pub(crate) fn attach_transfer(
 /// terms stay possible; any other source is used as written.
 fn student_section(cfg: &ExperimentConfig, teacher_dir: &Path) -> ModelSection {
     let mut section = cfg.student.clone();
-    if let Ok(ModelSource::Scratch {
-        preset,
-        tokenizer: None,
-        ..
-    }) = ModelSource::parse(&section.model)
+    if let Ok(
+        scratch @ ModelSource::Scratch {
+            tokenizer: None, ..
+        },
+    ) = ModelSource::parse(&section.model)
     {
-        section.model = format!("scratch:{preset}?tokenizer={}", teacher_dir.display());
+        section.model = scratch
+            .with_tokenizer(&teacher_dir.display().to_string())
+            .to_string();
     }
     section
 }

@@ -49,6 +49,15 @@ impl DeriveSpec {
         }
         Ok(Self { layers, pooler })
     }
+
+    /// The query `parse` reads back.
+    pub fn query(&self) -> String {
+        let layers: Vec<String> = self.layers.iter().map(usize::to_string).collect();
+        match self.pooler {
+            true => format!("layers={}", layers.join(",")),
+            false => format!("layers={}&pooler=false", layers.join(",")),
+        }
+    }
 }
 
 pub fn derive(

@@ -58,6 +58,7 @@ pub fn export(model: &Classifier, out: &Path) -> Result<Vec<String>, ModelError>
         let readme = out.join("README.md");
         let pooling = match model.head_kind {
             HeadKind::Plain(Pooling::Mean) => "mean",
+            HeadKind::Plain(Pooling::Max) => "max",
             _ => "cls",
         };
         write_atomic(&readme, plain_head_readme(architecture, pooling).as_bytes())
@@ -84,10 +85,10 @@ fn plain_head_readme(architecture: &str, pooling: &str) -> String {
          tok = AutoTokenizer.from_pretrained(\"MODEL_DIR\")\nenc = AutoModel.from_pretrained(\"MODEL_DIR\", add_pooling_layer=False).eval()\n\
          head = load_file(\"MODEL_DIR/classifier.safetensors\")\n\nbatch = tok([\"contract A {{}}\"], return_tensors=\"pt\")\n\
          hidden = enc(**batch).last_hidden_state\n{}\nlogits = pooled @ head[\"classifier.weight\"].T + head[\"classifier.bias\"]\n```\n",
-        if pooling == "mean" {
-            "mask = batch[\"attention_mask\"].unsqueeze(-1).float()\npooled = (hidden * mask).sum(1) / mask.sum(1)"
-        } else {
-            "pooled = hidden[:, 0]"
+        match pooling {
+            "mean" => "mask = batch[\"attention_mask\"].unsqueeze(-1).float()\npooled = (hidden * mask).sum(1) / mask.sum(1)",
+            "max" => "mask = batch[\"attention_mask\"].unsqueeze(-1).float()\npooled = (hidden + (mask - 1) * 1e4).amax(1)",
+            _ => "pooled = hidden[:, 0]",
         }
     )
 }

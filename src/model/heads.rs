@@ -1,5 +1,6 @@
 //! Classifier heads: BERT's pooler + linear, RoBERTa's dense + out_proj, and a pooler-free head
-//! over the CLS token or the mean of the tokens (the study's "no pooler" students).
+//! over the CLS token, the mean of the tokens (the study's "no pooler" students) or their
+//! element-wise max (a detector: one function of a contract can carry the verdict).
 
 use super::Mode;
 use super::config::ModelConfig;
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 pub enum Pooling {
     Cls,
     Mean,
+    Max,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,6 +110,10 @@ impl Head {
                 let pooled = mean_pool(hidden, mask)?;
                 dropout(&pooled, self.dropout, mode)
             }
+            (HeadKind::Plain(Pooling::Max), _) => {
+                let pooled = max_pool(hidden, mask)?;
+                dropout(&pooled, self.dropout, mode)
+            }
             _ => dropout(&cls, self.dropout, mode),
         }
     }
@@ -123,4 +129,12 @@ pub fn mean_pool(hidden: &Tensor, mask: &Tensor) -> Result<Tensor> {
     let summed = hidden.broadcast_mul(&m)?.sum(1)?;
     let counts = m.sum(1)?.clamp(1e-9, f64::MAX)?;
     summed.broadcast_div(&counts)
+}
+
+/// Element-wise max of the token vectors under the mask: padding is pushed far below any
+/// activation first, so it never wins (and takes no gradient).
+pub fn max_pool(hidden: &Tensor, mask: &Tensor) -> Result<Tensor> {
+    let m = mask.unsqueeze(D::Minus1)?;
+    let pushed_down = ((m - 1.0)? * 1e4)?;
+    hidden.broadcast_add(&pushed_down)?.max(1)
 }

@@ -40,3 +40,49 @@ pub fn preset(name: &str, vocab_size: usize, pad_token_id: u32) -> Option<ModelC
 pub fn names() -> Vec<&'static str> {
     PRESETS.iter().map(|p| p.0).collect()
 }
+
+/// Sizes that override a preset's (`scratch:bert-tiny?layers=1&hidden=64`), for students the
+/// published presets do not cover.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Shape {
+    pub layers: Option<usize>,
+    pub hidden: Option<usize>,
+    pub heads: Option<usize>,
+    pub intermediate: Option<usize>,
+}
+
+impl Shape {
+    /// The preset with these sizes; an error when the heads do not divide the width.
+    pub fn apply(self, mut config: ModelConfig) -> Result<ModelConfig, String> {
+        // A narrower model keeps the preset's FFN ratio unless told otherwise.
+        let ratio = config.intermediate_size / config.hidden_size.max(1);
+        config.num_hidden_layers = self.layers.unwrap_or(config.num_hidden_layers);
+        config.hidden_size = self.hidden.unwrap_or(config.hidden_size);
+        config.num_attention_heads = self.heads.unwrap_or(config.num_attention_heads);
+        config.intermediate_size = match (self.intermediate, self.hidden) {
+            (Some(i), _) => i,
+            (None, Some(h)) => h * ratio.max(1),
+            (None, None) => config.intermediate_size,
+        };
+        if config.hidden_size % config.num_attention_heads != 0 {
+            return Err(format!(
+                "hidden={} is not a multiple of heads={}",
+                config.hidden_size, config.num_attention_heads
+            ));
+        }
+        Ok(config)
+    }
+
+    /// `key=value` options in `scratch:`'s order, for the ones that are set.
+    pub fn options(&self) -> Vec<String> {
+        [
+            ("layers", self.layers),
+            ("hidden", self.hidden),
+            ("heads", self.heads),
+            ("intermediate", self.intermediate),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| format!("{k}={v}")))
+        .collect()
+    }
+}

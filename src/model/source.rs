@@ -1,5 +1,6 @@
 //! One string names a model everywhere: a folder; `hf:owner/name[@rev]`;
-//! `scratch:PRESET[?tokenizer=SRC]`; `derive:SRC?layers=…&pooler=false`.
+//! `scratch:PRESET[?tokenizer=SRC&vocab=N&layers=L&hidden=H&heads=A&intermediate=I]`;
+//! `derive:SRC?layers=…&pooler=false`.
 
 use super::derive::{DeriveSpec, derive};
 use super::load::{Classifier, LoadOptions, LoadReport};
@@ -22,6 +23,8 @@ pub enum ModelSource {
         tokenizer: Option<String>,
         /// The vocabulary size when no tokenizer is named (`vocab=50265`, CodeBERT's).
         vocab: Option<usize>,
+        /// The preset's sizes a user changed (`layers=1&hidden=64`).
+        shape: presets::Shape,
     },
     Derive {
         base: Box<ModelSource>,
@@ -30,6 +33,24 @@ pub enum ModelSource {
 }
 
 impl ModelSource {
+    /// A scratch source that reads this tokenizer; any other source as it is.
+    pub fn with_tokenizer(self, path: &str) -> Self {
+        match self {
+            Self::Scratch {
+                preset,
+                vocab,
+                shape,
+                ..
+            } => Self::Scratch {
+                preset,
+                tokenizer: Some(path.to_string()),
+                vocab,
+                shape,
+            },
+            other => other,
+        }
+    }
+
     pub fn parse(s: &str) -> Result<Self, ModelError> {
         let err = |msg: String| ModelError::Source {
             source_name: s.to_string(),
@@ -50,26 +71,38 @@ impl ModelSource {
                 )));
             }
             let (mut tokenizer, mut vocab) = (None, None);
+            let mut shape = presets::Shape::default();
             for part in query.split('&').filter(|p| !p.is_empty()) {
-                match part.split_once('=') {
-                    Some(("tokenizer", v)) => tokenizer = Some(v.to_string()),
-                    Some(("vocab", v)) => {
-                        vocab =
-                            Some(v.parse::<usize>().ok().filter(|&n| n > 4).ok_or_else(|| {
-                                err(format!("vocab=`{v}`: a vocabulary size above 4"))
-                            })?)
-                    }
+                let (key, value) = part.split_once('=').unwrap_or((part, ""));
+                let size = |least: usize| {
+                    value.parse::<usize>().ok().filter(|&n| n >= least).ok_or_else(|| {
+                        err(format!("{key}=`{value}`: a whole number of at least {least}"))
+                    })
+                };
+                match key {
+                    "tokenizer" => tokenizer = Some(value.to_string()),
+                    "vocab" => vocab = Some(size(5)?),
+                    "layers" => shape.layers = Some(size(1)?),
+                    "hidden" => shape.hidden = Some(size(1)?),
+                    "heads" => shape.heads = Some(size(1)?),
+                    "intermediate" => shape.intermediate = Some(size(1)?),
                     _ => {
                         return Err(err(format!(
-                            "unknown option `{part}` (tokenizer=SRC, vocab=N)"
+                            "unknown option `{part}` (tokenizer=SRC, vocab=N, layers=N, \
+                             hidden=N, heads=N, intermediate=N)"
                         )));
                     }
                 }
             }
+            presets::preset(preset, 1, 0)
+                .map(|c| shape.apply(c))
+                .transpose()
+                .map_err(err)?;
             return Ok(Self::Scratch {
                 preset: preset.to_string(),
                 tokenizer,
                 vocab,
+                shape,
             });
         }
         if let Some(rest) = s.strip_prefix("derive:") {
@@ -83,6 +116,35 @@ impl ModelSource {
             });
         }
         Ok(Self::Folder(PathBuf::from(s)))
+    }
+}
+
+/// The source string again, with a scratch model's options in a fixed order (callers rewrite
+/// the tokenizer of a scratch source and must keep its other options).
+impl std::fmt::Display for ModelSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Folder(p) => write!(f, "{}", p.display()),
+            Self::Hub(spec) => write!(f, "hf:{spec}"),
+            Self::Scratch {
+                preset,
+                tokenizer,
+                vocab,
+                shape,
+            } => {
+                let mut options: Vec<String> = tokenizer
+                    .iter()
+                    .map(|t| format!("tokenizer={t}"))
+                    .chain(vocab.map(|v| format!("vocab={v}")))
+                    .collect();
+                options.extend(shape.options());
+                match options.is_empty() {
+                    true => write!(f, "scratch:{preset}"),
+                    false => write!(f, "scratch:{preset}?{}", options.join("&")),
+                }
+            }
+            Self::Derive { base, spec } => write!(f, "derive:{base}?{}", spec.query()),
+        }
     }
 }
 
@@ -110,7 +172,8 @@ pub fn load_source(
             preset,
             tokenizer,
             vocab,
-        } => scratch(&preset, tokenizer.as_deref(), vocab, opts, device),
+            shape,
+        } => scratch(&preset, tokenizer.as_deref(), vocab, shape, opts, device),
         ModelSource::Derive { base, spec } => {
             let base_name = match *base {
                 ModelSource::Folder(ref p) => p.display().to_string(),
@@ -136,6 +199,7 @@ fn scratch(
     preset: &str,
     tokenizer: Option<&str>,
     vocab: Option<usize>,
+    shape: presets::Shape,
     opts: &LoadOptions,
     device: &Device,
 ) -> Result<(Classifier, LoadReport), ModelError> {
@@ -156,10 +220,12 @@ fn scratch(
             (n, 0)
         }
     };
-    let config = presets::preset(preset, vocab, pad).ok_or_else(|| ModelError::Source {
+    let source_error = |msg: String| ModelError::Source {
         source_name: format!("scratch:{preset}"),
-        msg: "unknown preset".into(),
-    })?;
+        msg,
+    };
+    let config = presets::preset(preset, vocab, pad).ok_or_else(|| source_error("unknown preset".into()))?;
+    let config = shape.apply(config).map_err(source_error)?;
     let head = opts.head.unwrap_or(super::HeadKind::BertPooler);
     let labels = opts
         .labels

@@ -35,6 +35,7 @@ pub enum HeadChoice {
     Roberta,
     Cls,
     Mean,
+    Max,
 }
 
 impl HeadChoice {
@@ -47,6 +48,7 @@ impl HeadChoice {
             Self::Roberta => Some(HeadKind::Roberta),
             Self::Cls => Some(HeadKind::Plain(Pooling::Cls)),
             Self::Mean => Some(HeadKind::Plain(Pooling::Mean)),
+            Self::Max => Some(HeadKind::Plain(Pooling::Max)),
         }
     }
 }

@@ -32,10 +32,8 @@ pub fn build_model(
         return Ok(checkpoint::load_model(&dir, seed, device)?);
     }
     let mut source = section.model.clone();
-    if let ModelSource::Scratch {
-        preset,
-        tokenizer: None,
-        ..
+    if let scratch @ ModelSource::Scratch {
+        tokenizer: None, ..
     } = ModelSource::parse(&source)?
     {
         let texts: Vec<&str> = ds
@@ -45,10 +43,9 @@ pub fn build_model(
         let tok = train_tokenizer(&texts, TokenizerKind::Wordpiece, section.tokenizer_vocab)?;
         let dir = run_path.join("tokenizer");
         tok.save(&dir)?;
-        source = format!(
-            "scratch:{preset}?tokenizer={}",
-            dir.join("tokenizer.json").display()
-        );
+        source = scratch
+            .with_tokenizer(&dir.join("tokenizer.json").display().to_string())
+            .to_string();
     }
     let opts = LoadOptions {
         labels: Some(ds.classes.clone()),

@@ -462,13 +462,14 @@ fn scratch_vocab_option_sizes_the_embeddings() {
             preset: "bert-base".into(),
             tokenizer: None,
             vocab: Some(50265),
+            shape: Default::default(),
         }
     );
     let err = ModelSource::parse("scratch:bert-tiny?vocab=many")
         .expect_err("not a number")
         .to_string();
     assert!(
-        err.contains("vocab=`many`: a vocabulary size above 4"),
+        err.contains("vocab=`many`: a whole number of at least 5"),
         "{err}"
     );
     let m = load("scratch:bert-tiny?vocab=1234");
@@ -483,5 +484,85 @@ fn scratch_vocab_option_sizes_the_embeddings() {
             base.intermediate_size
         ),
         (12, 768, 12, 3072)
+    );
+}
+
+/// `scratch:PRESET?layers=…&hidden=…` changes the preset's sizes (the FFN keeps its ratio to the
+/// width), writes itself back in the same form, and refuses a width the heads do not divide.
+#[test]
+fn scratch_shape_options_resize_the_preset() {
+    use alambic::model::ModelSource;
+    let m = load("scratch:bert-tiny?vocab=300&layers=1&hidden=64");
+    let c = &m.config;
+    assert_eq!(
+        (
+            c.num_hidden_layers,
+            c.hidden_size,
+            c.num_attention_heads,
+            c.intermediate_size
+        ),
+        (1, 64, 2, 256)
+    );
+    let m = load("scratch:bert-mini?vocab=300&hidden=128&heads=2&intermediate=300");
+    assert_eq!(
+        (m.config.num_hidden_layers, m.config.intermediate_size),
+        (4, 300)
+    );
+    // Rewriting the tokenizer (what training does for a scratch model named without one)
+    // keeps every other option.
+    let source = ModelSource::parse("scratch:bert-tiny?layers=1&hidden=64")
+        .expect("parse")
+        .with_tokenizer("runs/x/tokenizer/tokenizer.json");
+    assert_eq!(
+        source.to_string(),
+        "scratch:bert-tiny?tokenizer=runs/x/tokenizer/tokenizer.json&layers=1&hidden=64"
+    );
+    assert_eq!(
+        ModelSource::parse(&source.to_string()).expect("reparse"),
+        source
+    );
+    let err = ModelSource::parse("scratch:bert-tiny?hidden=100&heads=3")
+        .expect_err("3 does not divide 100")
+        .to_string();
+    assert!(err.contains("hidden=100 is not a multiple of heads=3"), "{err}");
+    let err = ModelSource::parse("scratch:bert-tiny?layers=0")
+        .expect_err("no layers")
+        .to_string();
+    assert!(err.contains("layers=`0`: a whole number of at least 1"), "{err}");
+}
+
+/// The `max` head reads the element-wise max of the unmasked tokens: padding never wins, even
+/// where its activations are the largest.
+#[test]
+fn max_head_pools_only_unmasked_tokens() {
+    use alambic::model::heads::max_pool;
+    let hidden = Tensor::new(
+        &[
+            [[1.0f32, -5.0], [3.0, -2.0], [100.0, 100.0]],
+            [[-1.0, -1.0], [-7.0, 4.0], [-3.0, 9.0]],
+        ],
+        &Device::Cpu,
+    )
+    .expect("hidden");
+    let mask = Tensor::new(&[[1.0f32, 1.0, 0.0], [1.0, 1.0, 1.0]], &Device::Cpu).expect("mask");
+    let pooled: Vec<Vec<f32>> = max_pool(&hidden, &mask)
+        .expect("pool")
+        .to_vec2()
+        .expect("vec");
+    assert_eq!(pooled, vec![vec![3.0, -2.0], vec![-1.0, 9.0]]);
+    let (m, _) = load_source(
+        "scratch:bert-tiny?vocab=300",
+        &LoadOptions {
+            seed: 3,
+            head: Some(HeadKind::Plain(Pooling::Max)),
+            ..LoadOptions::default()
+        },
+        &Device::Cpu,
+    )
+    .expect("load");
+    assert_eq!(m.head_kind, HeadKind::Plain(Pooling::Max));
+    assert_eq!(
+        alambic::train::config::HeadChoice::Max.kind(),
+        Some(HeadKind::Plain(Pooling::Max))
     );
 }

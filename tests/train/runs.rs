@@ -401,11 +401,11 @@ fn scratch_bert_tiny_learns_the_demo() {
     let mut cfg = ExperimentConfig::load(Some(&path), &sets).expect("demo config");
     cfg.dataset.file = Path::new(env!("CARGO_MANIFEST_DIR")).join(&cfg.dataset.file);
     let out = scratch_dir("learns-demo");
-    let mut run = RunDir::create(&out, "student", &cfg.to_toml()).expect("run dir");
+    let mut run = RunDir::create(&out, "teacher", &cfg.to_toml()).expect("run dir");
     let mut sink = VecSink::default();
     let Outcome::Finished(summary) = train(
         &cfg,
-        "student",
+        "teacher",
         &mut run,
         &mut sink,
         &AtomicBool::new(false),
@@ -439,16 +439,18 @@ fn scratch_bert_tiny_learns_the_demo() {
         .map(|r| r.iter().map(|&x| x as u64).sum())
         .collect();
     let n: u64 = rows.iter().sum();
+    // Macro-F1 of always answering the majority class: its F1 over the classes, the others 0.
     let majority = *rows.iter().max().expect("rows") as f64 / n as f64;
-    let accuracy = valid.accuracy;
+    let majority_f1 = 2.0 * majority / (1.0 + majority) / rows.len() as f64;
+    let f1 = valid.macro_f1;
     assert!(
-        accuracy >= majority + 0.10,
-        "validation accuracy {accuracy:.3} vs majority-class baseline {majority:.3}"
+        f1 >= majority_f1 + 0.15,
+        "validation macro-F1 {f1:.3} vs majority-class baseline {majority_f1:.3}"
     );
 }
 
-/// Over data/demo.toml: the demo student, shortened to fit the CI budget.
-const LEARN_SETTINGS: [&str; 2] = ["train.epochs=6", "train.log_every=6"];
+/// Over data/demo.toml: the demo teacher (scratch bert-tiny), shortened to fit the CI budget.
+const LEARN_SETTINGS: [&str; 2] = ["train.epochs=8", "train.log_every=6"];
 
 #[test]
 fn eval_breaks_metrics_down_by_a_field() {
