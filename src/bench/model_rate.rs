@@ -63,6 +63,7 @@ pub fn measure_model(case: &ModelCase, device: &Device) -> Result<ModelRate, Mod
         labels: Some(vec!["safe".into(), "vulnerable".into()]),
         head: Some(HeadKind::BertPooler),
         seed: 0,
+        calibration: None,
     };
     let (model, report) = load_source(&case.model, &opts, device)?;
     let counts = info(&model, &report).parameters;

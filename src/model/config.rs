@@ -85,6 +85,9 @@ pub struct ModelConfig {
     pub id2label: Option<BTreeMap<String, String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub architectures: Option<Vec<String>>,
+    /// Alambic's Mixture-of-Experts layers (`src/model/moe.rs`); transformers has no such BERT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alambic_moe: Option<super::moe::MoeConfig>,
     /// Every other key, written back on export.
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,

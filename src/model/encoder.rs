@@ -5,6 +5,7 @@
 use super::Mode;
 use super::config::{Activation, Family, ModelConfig};
 use super::dense_block::dense_block;
+use super::moe::{MoeFfn, MoeStats};
 use super::ops::{Dense, LayerNorm, activation, dropout, softmax_mode};
 use super::{attention_block, fused};
 use candle_core::{DType, Device, Module, Result, Tensor};
@@ -26,6 +27,8 @@ pub struct EncoderOutput {
     pub scores: Vec<Tensor>,
     /// `[batch, seq]` attention mask as 0/1 floats (for pooling heads).
     pub mask: Tensor,
+    /// One entry per Mixture-of-Experts layer, in layer order.
+    pub moe: Vec<MoeStats>,
 }
 
 impl EncoderOutput {
@@ -58,9 +61,16 @@ struct Layer {
     value: Dense,
     attn_out: Dense,
     attn_norm: LayerNorm,
-    intermediate: Dense,
-    output: Dense,
+    ffn: Ffn,
     out_norm: LayerNorm,
+}
+
+/// A layer's feed-forward block: BERT's dense one, or a mixture of experts that keeps the
+/// dense block's output bias.
+#[derive(Clone, Debug)]
+enum Ffn {
+    Dense { intermediate: Dense, output: Dense },
+    Mixture { experts: MoeFfn, bias: Tensor },
 }
 
 #[derive(Clone, Debug)]
@@ -107,8 +117,20 @@ impl Encoder {
                     value: linear(a.pp("self.value"), h, h)?,
                     attn_out: linear(a.pp("output.dense"), h, h)?,
                     attn_norm: LayerNorm::new(a.pp("output.LayerNorm"), h, eps)?,
-                    intermediate: linear(l.pp("intermediate.dense"), h, config.intermediate_size)?,
-                    output: linear(l.pp("output.dense"), config.intermediate_size, h)?,
+                    ffn: match config.alambic_moe.as_ref().filter(|m| m.covers(i)) {
+                        Some(moe) => Ffn::Mixture {
+                            experts: MoeFfn::new(l.clone(), config, moe, i)?,
+                            bias: l.pp("output.dense").get(h, "bias")?,
+                        },
+                        None => Ffn::Dense {
+                            intermediate: linear(
+                                l.pp("intermediate.dense"),
+                                h,
+                                config.intermediate_size,
+                            )?,
+                            output: linear(l.pp("output.dense"), config.intermediate_size, h)?,
+                        },
+                    },
                     out_norm: LayerNorm::new(l.pp("output.LayerNorm"), h, eps)?,
                 })
             })
@@ -162,10 +184,13 @@ impl Encoder {
             attentions: Vec::new(),
             scores: Vec::new(),
             mask,
+            moe: Vec::new(),
         };
         for layer in &self.layers {
             let (next, probs, scores) =
                 self.layer_forward(layer, &hidden, &out.mask, &additive, mode, want_scores)?;
+            let (next, stats) = self.ffn_forward(layer, &next, &out.mask, mode)?;
+            out.moe.extend(stats);
             hidden = next;
             out.hidden_states.push(hidden.clone());
             out.attentions.extend(probs);
@@ -237,23 +262,44 @@ impl Encoder {
         };
         let attn = self.dense(&l.attn_out, &context, Some(x), mode)?;
         let attn = l.attn_norm.forward_mode(&attn, mode)?;
-        let fused_gelu = match (mode.is_train(), cfg.hidden_act) {
-            (false, Activation::Gelu) => dense_block(
-                &attn,
-                &l.intermediate.weight,
-                &l.intermediate.bias,
-                None,
-                true,
-            )?,
-            _ => None,
+        Ok((attn, probs, scores.filter(|_| want_scores)))
+    }
+
+    /// The feed-forward half of a layer on the attention block's output `attn`: the next
+    /// hidden state, and a mixture layer's statistics.
+    fn ffn_forward(
+        &self,
+        l: &Layer,
+        attn: &Tensor,
+        mask: &Tensor,
+        mode: &mut Mode,
+    ) -> Result<(Tensor, Option<MoeStats>)> {
+        let cfg = &self.config;
+        let (out, stats) = match &l.ffn {
+            Ffn::Dense {
+                intermediate,
+                output,
+            } => {
+                let fused_gelu = match (mode.is_train(), cfg.hidden_act) {
+                    (false, Activation::Gelu) => {
+                        dense_block(attn, &intermediate.weight, &intermediate.bias, None, true)?
+                    }
+                    _ => None,
+                };
+                let inter = match fused_gelu {
+                    Some(inter) => inter,
+                    None => activation(&intermediate.forward(attn)?, cfg.hidden_act)?,
+                };
+                (self.dense(output, &inter, Some(attn), mode)?, None)
+            }
+            Ffn::Mixture { experts, bias } => {
+                let (y, stats) = experts.forward(attn, mask)?;
+                let y = y.broadcast_add(bias)?;
+                let y = (dropout(&y, cfg.hidden_dropout_prob, mode)? + attn)?;
+                (y, Some(stats))
+            }
         };
-        let inter = match fused_gelu {
-            Some(inter) => inter,
-            None => activation(&l.intermediate.forward(&attn)?, cfg.hidden_act)?,
-        };
-        let out = self.dense(&l.output, &inter, Some(&attn), mode)?;
-        let out = l.out_norm.forward_mode(&out, mode)?;
-        Ok((out, probs, scores.filter(|_| want_scores)))
+        Ok((l.out_norm.forward_mode(&out, mode)?, stats))
     }
 
     /// A dense layer, and for the two that add a residual (the attention and feed-forward

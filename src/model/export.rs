@@ -15,6 +15,9 @@ use std::path::Path;
 
 pub fn export(model: &Classifier, out: &Path) -> Result<Vec<String>, ModelError> {
     std::fs::create_dir_all(out).map_err(|e| ModelError::io(out, e))?;
+    if model.config.alambic_moe.is_some() {
+        return export_mixture(model, out);
+    }
     let family = model.family();
     let prefix = format!("{}.", family.prefix());
     let vars = model.named_vars();
@@ -67,6 +70,54 @@ pub fn export(model: &Classifier, out: &Path) -> Result<Vec<String>, ModelError>
     Ok(keys)
 }
 
+/// A Mixture-of-Experts model has no transformers class: its folder is Alambic's own (the
+/// config with `alambic_moe` and the head named, every weight in `model.safetensors`, the
+/// tokenizer) and its README says so.
+fn export_mixture(model: &Classifier, out: &Path) -> Result<Vec<String>, ModelError> {
+    let main: HashMap<String, Tensor> = model
+        .named_vars()
+        .into_iter()
+        .map(|(k, v)| (k, v.as_tensor().clone()))
+        .collect();
+    let mut keys: Vec<String> = main.keys().cloned().collect();
+    keys.sort();
+    save_safetensors(&main, &out.join("model.safetensors"))?;
+    let mut config = model.config.clone();
+    config.architectures = Some(vec!["AlambicMoeForSequenceClassification".into()]);
+    config.extra.remove("_name_or_path");
+    config.extra.insert(
+        ALAMBIC_HEAD.into(),
+        serde_json::to_value(model.head_kind)
+            .map_err(|e| ModelError::Config(format!("cannot write the head: {e}")))?,
+    );
+    config.set_labels(&model.labels);
+    let text = serde_json::to_string_pretty(&config)
+        .map_err(|e| ModelError::Config(format!("cannot write config.json: {e}")))?;
+    let config_path = out.join("config.json");
+    write_atomic(&config_path, text.as_bytes()).map_err(|e| ModelError::io(&config_path, e))?;
+    if let Some(tok) = &model.tokenizer {
+        tok.save(out)?;
+    }
+    let moe = config.alambic_moe.as_ref();
+    let readme = format!(
+        "# Exported by Alambic: a Mixture-of-Experts encoder\n\nThe feed-forward blocks of \
+         layers {:?} are {} experts behind a top-{} token router (`alambic_moe` in \
+         `config.json`; `src/model/moe.rs` says how the gates and the shared neurons combine). \
+         transformers has no BERT with experts, so this folder does not load with \
+         `AutoModel`; Alambic reads it wherever a model folder goes (`alambic predict \
+         --model DIR`, `eval`, `teacher.model`, `student.model`).\n",
+        moe.map(|m| m.layers.clone()).unwrap_or_default(),
+        moe.map_or(0, |m| m.experts),
+        moe.map_or(0, |m| m.top_k),
+    );
+    let path = out.join("README.md");
+    write_atomic(&path, readme.as_bytes()).map_err(|e| ModelError::io(&path, e))?;
+    Ok(keys)
+}
+
+/// The head of an Alambic-only export, in its `config.json` (transformers ignores the key).
+pub const ALAMBIC_HEAD: &str = "alambic_head";
+
 fn save_safetensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<(), ModelError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| ModelError::io(dir, e))?;
@@ -86,8 +137,10 @@ fn plain_head_readme(architecture: &str, pooling: &str) -> String {
          head = load_file(\"MODEL_DIR/classifier.safetensors\")\n\nbatch = tok([\"contract A {{}}\"], return_tensors=\"pt\")\n\
          hidden = enc(**batch).last_hidden_state\n{}\nlogits = pooled @ head[\"classifier.weight\"].T + head[\"classifier.bias\"]\n```\n",
         match pooling {
-            "mean" => "mask = batch[\"attention_mask\"].unsqueeze(-1).float()\npooled = (hidden * mask).sum(1) / mask.sum(1)",
-            "max" => "mask = batch[\"attention_mask\"].unsqueeze(-1).float()\npooled = (hidden + (mask - 1) * 1e4).amax(1)",
+            "mean" =>
+                "mask = batch[\"attention_mask\"].unsqueeze(-1).float()\npooled = (hidden * mask).sum(1) / mask.sum(1)",
+            "max" =>
+                "mask = batch[\"attention_mask\"].unsqueeze(-1).float()\npooled = (hidden + (mask - 1) * 1e4).amax(1)",
             _ => "pooled = hidden[:, 0]",
         }
     )

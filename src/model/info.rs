@@ -19,6 +19,18 @@ pub struct ModelInfo {
     pub tokenizer: Option<String>,
     pub head: HeadKind,
     pub labels: Vec<String>,
+    /// Per token: the parameters a token goes through and the matmul FLOPs they cost (2 per
+    /// weight; attention scores, which grow with the window, left out). Differs from the
+    /// totals for Mixture-of-Experts models, whose tokens use top-k of the experts.
+    pub active: ActiveCounts,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moe: Option<super::moe::MoeConfig>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ActiveCounts {
+    pub encoder_parameters: usize,
+    pub flops_per_token: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -54,7 +66,17 @@ pub fn info(model: &Classifier, report: &LoadReport) -> ModelInfo {
         .and_then(|p| std::fs::metadata(p).ok())
         .map(|m| m.len() as f64 / 1e6);
     let c = &model.config;
+    let inactive: usize = c.alambic_moe.as_ref().map_or(0, |m| {
+        let (active, all) = m.layer_params(c.hidden_size);
+        (all - active) * m.layers.len()
+    });
+    let active_encoder = counts.encoder - inactive;
     ModelInfo {
+        active: ActiveCounts {
+            encoder_parameters: active_encoder,
+            flops_per_token: 2 * active_encoder,
+        },
+        moe: c.alambic_moe.clone(),
         family: format!("{:?}", model.family()).to_lowercase(),
         layers: c.num_hidden_layers,
         hidden: c.hidden_size,
@@ -90,6 +112,20 @@ impl ModelInfo {
         );
         if let Some(f) = self.file_mb {
             s.push_str(&format!(" ({f:.1} MB on disk)"));
+        }
+        if let Some(m) = &self.moe {
+            s.push_str(&format!(
+                "\nexperts     layers {:?}: {} experts of {} neurons, top-{}, {} shared\n\
+                 per token   {} of {} encoder parameters, {:.2} MFLOP (matmuls)",
+                m.layers,
+                m.experts,
+                m.expert_size,
+                m.top_k,
+                m.shared_size,
+                self.active.encoder_parameters,
+                p.encoder,
+                self.active.flops_per_token as f64 / 1e6
+            ));
         }
         s.push_str(&format!(
             "\nvocabulary  {}\ntokenizer   {}\nhead        {:?}, {} labels: {}\n",

@@ -40,6 +40,22 @@ pub struct LoadOptions {
     pub head: Option<HeadKind>,
     /// Seed for whatever must be initialised.
     pub seed: u64,
+    /// Losses on a few training batches, for sources that rank weights by their gradients
+    /// (`moe:…&init=split`); `None` where no data is at hand (`model info`).
+    pub calibration: Option<Calibration>,
+}
+
+/// Given a model, the losses of a few training batches (each one backward pass).
+#[derive(Clone)]
+#[allow(clippy::type_complexity)]
+pub struct Calibration(
+    pub std::sync::Arc<dyn Fn(&Classifier) -> candle_core::Result<Vec<Tensor>> + Send + Sync>,
+);
+
+impl std::fmt::Debug for Calibration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Calibration(..)")
+    }
 }
 
 /// An encoder with a classification head, its trainable variables, and its tokenizer.
@@ -168,7 +184,11 @@ impl Classifier {
         let (raw, weights) = read_weights(dir, device)?;
         report.weights = Some(weights);
         let tensors = normalise_keys(raw, family, &mut report);
-        let head_kind = opts.head.unwrap_or(match family {
+        let exported_head = config
+            .extra
+            .get(super::export::ALAMBIC_HEAD)
+            .and_then(|v| serde_json::from_value::<HeadKind>(v.clone()).ok());
+        let head_kind = opts.head.or(exported_head).unwrap_or(match family {
             Family::Roberta => HeadKind::Roberta,
             Family::Bert if tensors.contains_key("bert.pooler.dense.weight") => {
                 HeadKind::BertPooler
@@ -255,8 +275,17 @@ pub fn encoder_params(cfg: &ModelConfig, family: Family) -> Vec<(String, Vec<usi
             ("intermediate.dense", h, i),
             ("output.dense", i, h),
         ] {
-            out.push((format!("{b}.{name}.weight"), vec![outp, inp]));
+            let mixture = cfg.alambic_moe.as_ref().filter(|m| m.covers(l));
+            match (mixture, name) {
+                // A mixture layer's experts replace the FFN's weights; its output bias stays.
+                (Some(_), "intermediate.dense") => continue,
+                (Some(_), "output.dense") => {}
+                _ => out.push((format!("{b}.{name}.weight"), vec![outp, inp])),
+            }
             out.push((format!("{b}.{name}.bias"), vec![outp]));
+        }
+        if let Some(m) = cfg.alambic_moe.as_ref().filter(|m| m.covers(l)) {
+            out.extend(m.params(&b, h));
         }
         for norm in ["attention.output.LayerNorm", "output.LayerNorm"] {
             out.push((format!("{b}.{norm}.weight"), vec![h]));

@@ -16,6 +16,8 @@ pub mod info;
 pub mod init;
 pub mod legacy_pickle;
 pub mod load;
+pub mod moe;
+pub mod moe_init;
 pub mod ops;
 pub mod presets;
 mod source;

@@ -33,6 +33,7 @@ pub fn preset(name: &str, vocab_size: usize, pad_token_id: u32) -> Option<ModelC
         classifier_dropout: None,
         id2label: None,
         architectures: None,
+        alambic_moe: None,
         extra: BTreeMap::from([("initializer_range".to_string(), serde_json::json!(0.02))]),
     })
 }
@@ -64,7 +65,10 @@ impl Shape {
             (None, Some(h)) => h * ratio.max(1),
             (None, None) => config.intermediate_size,
         };
-        if config.hidden_size % config.num_attention_heads != 0 {
+        if !config
+            .hidden_size
+            .is_multiple_of(config.num_attention_heads)
+        {
             return Err(format!(
                 "hidden={} is not a multiple of heads={}",
                 config.hidden_size, config.num_attention_heads

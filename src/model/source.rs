@@ -1,9 +1,10 @@
 //! One string names a model everywhere: a folder; `hf:owner/name[@rev]`;
 //! `scratch:PRESET[?tokenizer=SRC&vocab=N&layers=L&hidden=H&heads=A&intermediate=I]`;
-//! `derive:SRC?layers=…&pooler=false`.
+//! `derive:SRC?layers=…&pooler=false`; `moe:SRC?experts=E&top_k=K&layers=…&init=upcycle|split`.
 
 use super::derive::{DeriveSpec, derive};
 use super::load::{Classifier, LoadOptions, LoadReport};
+use super::moe_init::{MoeSpec, to_moe};
 use super::{ModelError, hub, presets};
 use crate::tokenize::TextTokenizer;
 use candle_core::Device;
@@ -29,6 +30,10 @@ pub enum ModelSource {
     Derive {
         base: Box<ModelSource>,
         spec: DeriveSpec,
+    },
+    Moe {
+        base: Box<ModelSource>,
+        spec: MoeSpec,
     },
 }
 
@@ -75,9 +80,15 @@ impl ModelSource {
             for part in query.split('&').filter(|p| !p.is_empty()) {
                 let (key, value) = part.split_once('=').unwrap_or((part, ""));
                 let size = |least: usize| {
-                    value.parse::<usize>().ok().filter(|&n| n >= least).ok_or_else(|| {
-                        err(format!("{key}=`{value}`: a whole number of at least {least}"))
-                    })
+                    value
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|&n| n >= least)
+                        .ok_or_else(|| {
+                            err(format!(
+                                "{key}=`{value}`: a whole number of at least {least}"
+                            ))
+                        })
                 };
                 match key {
                     "tokenizer" => tokenizer = Some(value.to_string()),
@@ -103,6 +114,16 @@ impl ModelSource {
                 tokenizer,
                 vocab,
                 shape,
+            });
+        }
+        if let Some(rest) = s.strip_prefix("moe:") {
+            let (base, query) = rest.rsplit_once('?').ok_or_else(|| {
+                err("expected moe:SRC?experts=4&top_k=1&layers=…&init=upcycle|split".into())
+            })?;
+            let spec = MoeSpec::parse(query).map_err(err)?;
+            return Ok(Self::Moe {
+                base: Box::new(Self::parse(base)?),
+                spec,
             });
         }
         if let Some(rest) = s.strip_prefix("derive:") {
@@ -144,6 +165,7 @@ impl std::fmt::Display for ModelSource {
                 }
             }
             Self::Derive { base, spec } => write!(f, "derive:{base}?{}", spec.query()),
+            Self::Moe { base, spec } => write!(f, "moe:{base}?{}", spec.query()),
         }
     }
 }
@@ -192,6 +214,24 @@ pub fn load_source(
             report.unused.clear();
             Ok((student, report))
         }
+        ModelSource::Moe { base, spec } => {
+            let (dense, mut report) = load_source(&base.to_string(), opts, device)?;
+            let model = to_moe(
+                dense,
+                &spec,
+                opts.calibration.as_ref(),
+                opts.seed,
+                &mut report,
+            )
+            .map_err(|e| match e {
+                ModelError::Config(msg) => ModelError::Source {
+                    source_name: source.to_string(),
+                    msg,
+                },
+                other => other,
+            })?;
+            Ok((model, report))
+        }
     }
 }
 
@@ -224,7 +264,8 @@ fn scratch(
         source_name: format!("scratch:{preset}"),
         msg,
     };
-    let config = presets::preset(preset, vocab, pad).ok_or_else(|| source_error("unknown preset".into()))?;
+    let config =
+        presets::preset(preset, vocab, pad).ok_or_else(|| source_error("unknown preset".into()))?;
     let config = shape.apply(config).map_err(source_error)?;
     let head = opts.head.unwrap_or(super::HeadKind::BertPooler);
     let labels = opts

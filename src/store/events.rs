@@ -29,6 +29,12 @@ pub enum TrainEvent {
         split: String,
         metrics: serde_json::Value,
     },
+    /// Mixture-of-Experts models: each mixture layer's (1-based, as a string key) share of
+    /// routed tokens per expert, averaged over the steps since the last step event.
+    ExpertLoad {
+        step: u64,
+        layers: BTreeMap<String, Vec<f64>>,
+    },
     Checkpoint {
         step: u64,
         kind: String,
@@ -96,7 +102,9 @@ impl TrainEvent {
     /// The optimizer step an event is about, for step and eval events.
     pub fn step(&self) -> Option<u64> {
         match self {
-            Self::Step { step, .. } | Self::Eval { step, .. } => Some(*step),
+            Self::Step { step, .. } | Self::Eval { step, .. } | Self::ExpertLoad { step, .. } => {
+                Some(*step)
+            }
             _ => None,
         }
     }

@@ -153,6 +153,7 @@ pub fn load_model(
         labels: Some(head.labels),
         head: Some(head.head),
         seed,
+        calibration: None,
     };
     Classifier::from_folder(dir, &opts, device)
 }

@@ -81,6 +81,8 @@ pub struct TrainConfig {
     pub warmup_ratio: f64,
     pub weight_decay: f64,
     pub max_grad_norm: f64,
+    /// Weight of the Switch load-balancing term for Mixture-of-Experts models.
+    pub moe_balance: f64,
     pub seed: u64,
     pub eval_every: u64,
     pub early_stopping: usize,

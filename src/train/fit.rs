@@ -68,6 +68,44 @@ pub struct Loop<'a> {
     resuming: bool,
     grads: HashMap<String, Tensor>,
     clocks: Clocks,
+    /// Mixture layers' expert shares summed over the parts since the last step event.
+    expert_load: ExpertLoad,
+}
+
+/// Sums of each mixture layer's expert shares, and how many parts they came from.
+#[derive(Default)]
+struct ExpertLoad {
+    sums: BTreeMap<usize, Vec<f64>>,
+    parts: usize,
+}
+
+impl ExpertLoad {
+    fn add(&mut self, stats: &[crate::model::moe::MoeStats]) {
+        for s in stats {
+            let sum = self
+                .sums
+                .entry(s.layer)
+                .or_insert_with(|| vec![0.0; s.load.len()]);
+            for (acc, v) in sum.iter_mut().zip(&s.load) {
+                *acc += v;
+            }
+        }
+        self.parts += usize::from(!stats.is_empty());
+    }
+
+    /// The event of the means, and a fresh sum; `None` for a dense model.
+    fn take(&mut self, step: u64) -> Option<TrainEvent> {
+        let taken = std::mem::take(self);
+        let n = taken.parts.max(1) as f64;
+        (!taken.sums.is_empty()).then(|| TrainEvent::ExpertLoad {
+            step,
+            layers: taken
+                .sums
+                .into_iter()
+                .map(|(l, v)| (l.to_string(), v.into_iter().map(|x| x / n).collect()))
+                .collect(),
+        })
+    }
 }
 
 /// Trains `model` through `plan`'s stages into the run folder; with `resumed`, from the saved
@@ -146,6 +184,7 @@ impl<'a> Loop<'a> {
             moments,
             resuming,
             grads: HashMap::new(),
+            expert_load: ExpertLoad::default(),
         })
     }
 
@@ -306,6 +345,9 @@ impl<'a> Loop<'a> {
             samples_per_s: self.clocks.window_contracts as f64 / secs,
         };
         self.emit(&event);
+        if let Some(load) = self.expert_load.take(self.state.step) {
+            self.emit(&load);
+        }
         self.clocks.window = Instant::now();
         self.clocks.window_contracts = 0;
     }
@@ -411,6 +453,29 @@ impl<'a> Loop<'a> {
         Ok((mean_loss, terms))
     }
 
+    /// A Mixture-of-Experts model's loss gains `train.moe_balance` × the Switch balancing
+    /// term (mean over its mixture layers), whose value joins the terms; its expert shares
+    /// join the next expert-load event.
+    fn moe_balance(
+        &mut self,
+        loss: Tensor,
+        stats: &[crate::model::moe::MoeStats],
+        terms: &mut BTreeMap<String, f64>,
+    ) -> Result<Tensor, TrainError> {
+        if stats.is_empty() {
+            return Ok(loss);
+        }
+        self.expert_load.add(stats);
+        let layers: Vec<Tensor> = stats.iter().map(|s| s.balance.clone()).collect();
+        let balance = Tensor::stack(&layers, 0)?.mean_all()?;
+        terms.insert("moe_balance".into(), balance.to_scalar::<f32>()? as f64);
+        let weight = self.ctx.cfg.train.moe_balance;
+        Ok(match weight > 0.0 {
+            true => (loss + (balance * weight)?)?,
+            false => loss,
+        })
+    }
+
     /// One part's forward and backward; its gradients join the step's. Returns its loss.
     fn backward_part(
         &mut self,
@@ -430,7 +495,8 @@ impl<'a> Loop<'a> {
             self.pooling,
             objective.wants_scores(),
         )?;
-        let (l, batch_terms) = objective.loss(&forward, chosen)?;
+        let (l, mut batch_terms) = objective.loss(&forward, chosen)?;
+        let l = self.moe_balance(l, &forward.output.encoder.moe, &mut batch_terms)?;
         let value = l.to_scalar::<f32>()? as f64;
         let weight = share / parts;
         for (k, v) in batch_terms {

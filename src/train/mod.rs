@@ -3,6 +3,7 @@
 //! and knows nothing of screens.
 
 pub mod batches;
+pub mod calibration;
 pub mod checkpoint;
 pub mod config;
 pub mod device;

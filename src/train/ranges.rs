@@ -128,6 +128,7 @@ fn check_train(cfg: &ExperimentConfig) -> Result<(), OutOfRange> {
     rule("train.weight_decay", t.weight_decay, Range::AtLeast(0.0))?;
     // 0 turns clipping off.
     rule("train.max_grad_norm", t.max_grad_norm, Range::AtLeast(0.0))?;
+    rule("train.moe_balance", t.moe_balance, Range::AtLeast(0.0))?;
     rule("train.log_every", t.log_every as f64, Range::AtLeast(1.0))?;
     for (role, m) in [("teacher", &cfg.teacher), ("student", &cfg.student)] {
         rule(

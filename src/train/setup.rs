@@ -24,6 +24,8 @@ pub fn run_checkpoint(source: &str) -> Option<std::path::PathBuf> {
 pub fn build_model(
     section: &ModelSection,
     ds: &Dataset,
+    data: &crate::data::DataConfig,
+    pooling: super::evaluate::Pooling,
     run_path: &Path,
     seed: u64,
     device: &Device,
@@ -51,6 +53,7 @@ pub fn build_model(
         labels: Some(ds.classes.clone()),
         head: section.head.kind(),
         seed,
+        calibration: Some(super::calibration::calibration(ds, data, pooling, seed)),
     };
     let (model, report) = load_source(&source, &opts, device)?;
     if model.tokenizer.is_none() {

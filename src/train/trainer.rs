@@ -178,7 +178,16 @@ pub fn model_for_run(
         let (model, _) = checkpoint::load_model(&dir, seed, device)?;
         return Ok((model, Some(checkpoint::load_state(&dir, device)?)));
     }
-    let model = build_model(section, ds, &run.path, seed, device)?.0;
+    let model = build_model(
+        section,
+        ds,
+        &cfg.dataset,
+        cfg.train.pooling,
+        &run.path,
+        seed,
+        device,
+    )?
+    .0;
     if model.labels.len() != ds.classes.len() {
         return Err(TrainError::Invalid(format!(
             "the model predicts {} classes, the dataset has {} ({})",

@@ -1,4 +1,5 @@
 mod fused;
 mod golden;
+mod moe;
 mod sources;
 mod training_mode;

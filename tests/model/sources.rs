@@ -524,11 +524,17 @@ fn scratch_shape_options_resize_the_preset() {
     let err = ModelSource::parse("scratch:bert-tiny?hidden=100&heads=3")
         .expect_err("3 does not divide 100")
         .to_string();
-    assert!(err.contains("hidden=100 is not a multiple of heads=3"), "{err}");
+    assert!(
+        err.contains("hidden=100 is not a multiple of heads=3"),
+        "{err}"
+    );
     let err = ModelSource::parse("scratch:bert-tiny?layers=0")
         .expect_err("no layers")
         .to_string();
-    assert!(err.contains("layers=`0`: a whole number of at least 1"), "{err}");
+    assert!(
+        err.contains("layers=`0`: a whole number of at least 1"),
+        "{err}"
+    );
 }
 
 /// The `max` head reads the element-wise max of the unmasked tokens: padding never wins, even
