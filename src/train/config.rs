@@ -20,10 +20,72 @@ const FREE_FORM: [&str; 4] = [
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSection {
-    /// Any model source: a folder, a run folder, hf:…, scratch:…, derive:….
+    /// Any model source: a folder, a run folder, hf:…, scratch:…, derive:…, moe:….
     pub model: String,
     pub head: HeadChoice,
     pub tokenizer_vocab: usize,
+    /// Turns the model's FFNs into a Mixture of Experts (`experts = 0`: dense); the same as
+    /// writing the model as `moe:MODEL?experts=…`, as keys a sweep can vary.
+    #[serde(default)]
+    pub moe: MoeSection,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoeSection {
+    pub experts: usize,
+    pub top_k: usize,
+    /// 1-based encoder layers; empty: every layer.
+    pub layers: Vec<usize>,
+    pub init: MoeInitChoice,
+}
+
+impl Default for MoeSection {
+    fn default() -> Self {
+        Self {
+            experts: 0,
+            top_k: 1,
+            layers: Vec::new(),
+            init: MoeInitChoice::Upcycle,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MoeInitChoice {
+    Upcycle,
+    Split,
+}
+
+impl ModelSection {
+    /// The source to load for `model` (the section's, or what it became: a run's checkpoint,
+    /// a scratch model with its trained tokenizer), wrapped in `moe:` when experts are asked.
+    pub fn source_for(&self, model: &str) -> String {
+        let m = &self.moe;
+        if m.experts == 0 {
+            return model.to_string();
+        }
+        let mut query = format!(
+            "experts={}&top_k={}&init={}",
+            m.experts,
+            m.top_k,
+            match m.init {
+                MoeInitChoice::Upcycle => "upcycle",
+                MoeInitChoice::Split => "split",
+            }
+        );
+        if !m.layers.is_empty() {
+            let layers: Vec<String> = m.layers.iter().map(usize::to_string).collect();
+            query.push_str(&format!("&layers={}", layers.join(",")));
+        }
+        format!("moe:{model}?{query}")
+    }
+
+    /// What summaries and the workbench call this section's model.
+    pub fn source(&self) -> String {
+        self.source_for(&self.model)
+    }
 }
 
 /// `head`: the checkpoint's own, or one of ours.

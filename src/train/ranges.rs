@@ -136,6 +136,18 @@ fn check_train(cfg: &ExperimentConfig) -> Result<(), OutOfRange> {
             m.tokenizer_vocab as f64,
             Range::AtLeast(1.0),
         )?;
+        if m.moe.experts > 0 {
+            rule(
+                format!("{role}.moe.experts"),
+                m.moe.experts as f64,
+                Range::AtLeast(2.0),
+            )?;
+            rule(
+                format!("{role}.moe.top_k"),
+                m.moe.top_k as f64,
+                Range::Within(1.0, m.moe.experts as f64),
+            )?;
+        }
     }
     Ok(())
 }

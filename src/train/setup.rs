@@ -31,9 +31,12 @@ pub fn build_model(
     device: &Device,
 ) -> Result<(Classifier, LoadReport), TrainError> {
     if let Some(dir) = run_checkpoint(&section.model) {
-        return Ok(checkpoint::load_model(&dir, seed, device)?);
+        if section.moe.experts == 0 {
+            return Ok(checkpoint::load_model(&dir, seed, device)?);
+        }
     }
-    let mut source = section.model.clone();
+    let mut source = run_checkpoint(&section.model)
+        .map_or_else(|| section.model.clone(), |d| d.display().to_string());
     if let scratch @ ModelSource::Scratch {
         tokenizer: None, ..
     } = ModelSource::parse(&source)?
@@ -49,6 +52,7 @@ pub fn build_model(
             .with_tokenizer(&dir.join("tokenizer.json").display().to_string())
             .to_string();
     }
+    let source = section.source_for(&source);
     let opts = LoadOptions {
         labels: Some(ds.classes.clone()),
         head: section.head.kind(),

@@ -128,9 +128,9 @@ pub(crate) fn finish(
         run,
     )?;
     let model_source = if role == "teacher" {
-        &cfg.teacher.model
+        cfg.teacher.source()
     } else {
-        &cfg.student.model
+        cfg.student.source()
     };
     let teacher_agreement = data.teacher_votes.as_ref().map(|votes| Agreement {
         valid: agreement(&data.valid, &valid_probs, votes, threshold),

@@ -79,6 +79,8 @@ pub struct RunView {
     pub valid_f1: Series,
     pub valid_accuracy: Series,
     pub valid_loss: Series,
+    /// A Mixture-of-Experts run's latest share of tokens per expert, by layer (1-based).
+    pub expert_load: BTreeMap<String, Vec<f64>>,
     pub summary: Option<RunSummary>,
     pub predictions: Option<Predictions>,
     pub events_read: u64,
@@ -105,6 +107,7 @@ impl RunView {
             valid_f1: Series::default(),
             valid_accuracy: Series::default(),
             valid_loss: Series::default(),
+            expert_load: BTreeMap::new(),
             summary: None,
             predictions: None,
             events_read: 0,
@@ -165,6 +168,9 @@ impl RunView {
                 if let Some(l) = metrics["loss"].as_f64() {
                     self.valid_loss.push(x, l);
                 }
+            }
+            TrainEvent::ExpertLoad { layers, .. } => {
+                self.expert_load = layers.clone();
             }
             TrainEvent::Finished { summary } => {
                 self.summary = Some((**summary).clone());

@@ -158,3 +158,48 @@ fn a_sweep_with_a_bad_cell_fails_at_creation_and_leaves_nothing() {
     let left: Vec<_> = std::fs::read_dir(&dir).expect("dir").collect();
     assert!(left.is_empty(), "the failed sweep left {left:?}");
 }
+
+/// `[student.moe]` keys wrap the student's source in `moe:` (what summaries record and the
+/// loader reads), are range-checked, and a sweep over them checks every cell at creation.
+#[test]
+fn moe_keys_wrap_the_source_and_are_checked_per_cell() {
+    let sets = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let cfg = ExperimentConfig::load(
+        Some(tiny()),
+        &sets(&[
+            "student.moe.experts=4",
+            "student.moe.layers=[2]",
+            "student.moe.init=\"split\"",
+        ]),
+    )
+    .expect("cfg");
+    assert_eq!(
+        cfg.student.source(),
+        "moe:scratch:bert-tiny?tokenizer=data/demo/tokenizer.json?experts=4&top_k=1&init=split&layers=2"
+    );
+    let dense = ExperimentConfig::load(Some(tiny()), &[]).expect("cfg");
+    assert_eq!(dense.student.source(), dense.student.model);
+    let err = ExperimentConfig::load(
+        Some(tiny()),
+        &sets(&["student.moe.experts=4", "student.moe.top_k=5"]),
+    )
+    .err()
+    .expect("top-5 of 4")
+    .to_string();
+    assert!(
+        err.contains("`student.moe.top_k` = 5 is out of range: it must be in [1, 4]"),
+        "{err}"
+    );
+    let dir = scratch_dir("sweep-bad-moe-cell");
+    let cfg = ExperimentConfig::load(Some(tiny()), &sets(&["student.moe.top_k=2"])).expect("cfg");
+    let grid = ["student.moe.experts=4,1".to_string()];
+    let err = alambic::sweep::SweepDir::create(&dir, &cfg, &grid)
+        .err()
+        .expect("one expert in cell 1")
+        .to_string();
+    assert!(err.contains("cell 1 (experts=1)"), "{err}");
+    assert!(
+        err.contains("`student.moe.experts` = 1 is out of range"),
+        "{err}"
+    );
+}

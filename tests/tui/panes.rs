@@ -65,3 +65,46 @@ fn every_pane_draws_at_20_by_5() {
         }
     }
 }
+
+/// A Mixture-of-Experts run's training pane has the expert-load bars, fed by the run's
+/// `expert_load` events (the latest one), in both modes; a dense run's pane has none.
+#[test]
+fn training_pane_shows_a_mixture_runs_expert_load() {
+    use alambic::store::TrainEvent;
+    for ascii in [false, true] {
+        let (mut app, _) = app(ascii);
+        app.pane = Pane::Training;
+        let dense = {
+            let mut terminal = Terminal::new(TestBackend::new(140, 42)).expect("terminal");
+            terminal.draw(|f| draw(f, &app)).expect("draw");
+            terminal.backend().to_string()
+        };
+        assert!(!dense.contains("Expert load"), "{dense}");
+        for shares in [[0.7, 0.1, 0.1, 0.1], [0.4, 0.3, 0.2, 0.1]] {
+            app.runs[2].ingest(&TrainEvent::ExpertLoad {
+                step: 40,
+                layers: [("2".to_string(), shares.to_vec())].into(),
+            });
+        }
+        let mut terminal = Terminal::new(TestBackend::new(140, 42)).expect("terminal");
+        terminal.draw(|f| draw(f, &app)).expect("draw");
+        let text = terminal.backend().to_string();
+        assert!(text.contains("Expert load (share of tokens)"), "{text}");
+        let bar = if ascii { "#" } else { "█" };
+        // The busiest expert's bar is the longest: the 30 columns inside the box less 14 of
+        // labels; the others in proportion (0.30 of 0.40 → 12).
+        assert!(
+            text.contains(&format!("L2  e0  {} 0.40", bar.repeat(16))),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("e1  {} 0.30", bar.repeat(12))),
+            "{text}"
+        );
+        assert!(text.contains(" 0.10"), "{text}");
+        assert!(
+            !text.contains(" 0.70"),
+            "the older event's shares stayed:\n{text}"
+        );
+    }
+}

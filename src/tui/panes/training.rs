@@ -73,8 +73,20 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         smoothing_name(app.smoothing()),
     );
     draw_plot(f, curves, app, &title, series, None, app.smoothing());
-    let [f1, lr] =
-        Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(lower);
+    let (f1, lr) = if run.expert_load.is_empty() {
+        let [f1, lr] = Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)])
+            .areas(lower);
+        (f1, lr)
+    } else {
+        let [f1, lr, load] = Layout::horizontal([
+            Constraint::Percentage(45),
+            Constraint::Percentage(25),
+            Constraint::Percentage(30),
+        ])
+        .areas(lower);
+        draw_expert_load(f, load, app, run);
+        (f1, lr)
+    };
     let f1_series = app
         .runs
         .iter()
@@ -101,6 +113,46 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         style: t.series(3),
     }];
     draw_plot(f, lr, app, "Learning rate", lr_series, None, 0.0);
+}
+
+/// A Mixture-of-Experts run's share of tokens per expert and layer, as bars (the longest bar
+/// is the busiest expert; an even load reads 1/E everywhere).
+fn draw_expert_load(f: &mut Frame, area: Rect, app: &App, run: &RunView) {
+    let b = block(
+        "Expert load (share of tokens)",
+        &app.theme,
+        app.ascii,
+        false,
+    );
+    let inner = b.inner(area);
+    f.render_widget(b, area);
+    let busiest = run
+        .expert_load
+        .values()
+        .flatten()
+        .copied()
+        .fold(f64::EPSILON, f64::max);
+    let width = (inner.width as usize).saturating_sub(14).max(1);
+    let glyph = if app.ascii { "#" } else { "█" };
+    let mut lines = Vec::new();
+    let mut layers: Vec<(&String, &Vec<f64>)> = run.expert_load.iter().collect();
+    layers.sort_by_key(|(l, _)| l.parse::<usize>().unwrap_or(0));
+    for (layer, shares) in layers {
+        for (e, share) in shares.iter().enumerate() {
+            let label = if e == 0 {
+                format!("L{layer:<3}")
+            } else {
+                "    ".into()
+            };
+            let n = ((share / busiest) * width as f64).round() as usize;
+            lines.push(Line::from(vec![
+                Span::raw(format!("{label}e{e:<2} ")),
+                Span::styled(glyph.repeat(n), app.theme.series(e)),
+                Span::raw(format!(" {share:.2}")),
+            ]));
+        }
+    }
+    f.render_widget(Paragraph::new(lines), inner);
 }
 
 /// A run's short, stable label: its number in the run list and its role (the full name is
