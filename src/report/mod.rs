@@ -45,6 +45,9 @@ pub struct RunData {
     pub loss: Vec<(f64, f64)>,
     pub terms: BTreeMap<String, Vec<(f64, f64)>>,
     pub valid_f1: Vec<(f64, f64)>,
+    /// Mixture-of-Experts runs: each expert's share of tokens over the steps, by
+    /// `L<layer> e<expert>`.
+    pub expert_load: BTreeMap<String, Vec<(f64, f64)>>,
 }
 
 #[derive(Clone, Debug)]
@@ -85,8 +88,20 @@ pub fn read_run(path: &Path) -> Result<RunData, ReportError> {
     let mut loss = Vec::new();
     let mut terms: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
     let mut valid_f1 = Vec::new();
+    let mut expert_load: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
     for e in read_history(&path.join("events.jsonl")).unwrap_or_default() {
         match e {
+            TrainEvent::ExpertLoad { step, layers } => {
+                for (layer, shares) in layers {
+                    for (i, share) in shares.into_iter().enumerate() {
+                        let key = format!("L{layer} e{i}");
+                        expert_load
+                            .entry(key)
+                            .or_default()
+                            .push((step as f64, share));
+                    }
+                }
+            }
             TrainEvent::Step {
                 step,
                 loss: l,
@@ -124,6 +139,7 @@ pub fn read_run(path: &Path) -> Result<RunData, ReportError> {
         loss: thin(loss),
         terms: terms.into_iter().map(|(k, v)| (k, thin(v))).collect(),
         valid_f1,
+        expert_load: expert_load.into_iter().map(|(k, v)| (k, thin(v))).collect(),
     })
 }
 

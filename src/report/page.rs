@@ -270,12 +270,37 @@ fn curves(r: &Report) -> Section {
                 series: Some(1),
             }));
         }
+        if !run.expert_load.is_empty() {
+            blocks.push(expert_load_figure(i, run));
+        }
     }
     Section {
         id: "curves",
         title: "Training curves".into(),
         blocks,
     }
+}
+
+/// A Mixture-of-Experts run's routing: each expert's share of its layer's tokens over the
+/// steps (an even load is 1/E; a collapsed router sends everything to one expert).
+fn expert_load_figure(i: usize, run: &RunData) -> Block {
+    let lines: Vec<Line> = run
+        .expert_load
+        .iter()
+        .map(|(k, v)| Line { name: k, points: v })
+        .collect();
+    let svg = plots::scores(
+        &format!("{} — expert load", run.name),
+        "optimizer step",
+        "share of tokens",
+        &lines,
+    );
+    Block::Figure(Figure {
+        name: format!("run-{}-expert-load", i + 1),
+        svg,
+        caption: Some("Share of each mixture layer's tokens routed to each expert.".into()),
+        series: Some(lines.len()),
+    })
 }
 
 fn comparison(r: &Report) -> Section {

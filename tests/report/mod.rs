@@ -268,6 +268,7 @@ fn each_run_is_measured_against_its_own_teacher() {
         loss: Vec::new(),
         terms: Default::default(),
         valid_f1: Vec::new(),
+        expert_load: Default::default(),
     };
     let head = "[dataset]\nmax_len = 128\n";
     let windows = "[dataset]\nmax_len = 256\n";
@@ -316,4 +317,46 @@ fn each_run_is_measured_against_its_own_teacher() {
             Some(5)
         ]
     );
+}
+
+/// A Mixture-of-Experts student's report has its expert-load figure: one line per expert of
+/// each mixture layer, from the run's events; its balancing term joins the loss figure.
+#[test]
+fn a_mixture_runs_report_has_its_expert_load() {
+    use alambic::store::TrainEvent;
+    let cfg = crate::common::tiny(&[
+        "student.moe.experts=3",
+        "student.moe.layers=[2]",
+        "train.max_steps=4",
+    ]);
+    let out = scratch_dir("report-moe");
+    let mut run = RunDir::create(&out, "student", &cfg.to_toml()).expect("run");
+    let mut sink = VecSink::default();
+    alambic::train::train(
+        &cfg,
+        "student",
+        &mut run,
+        &mut sink,
+        &AtomicBool::new(false),
+        false,
+    )
+    .expect("train");
+    let loads = sink
+        .0
+        .iter()
+        .filter(|e| matches!(e, TrainEvent::ExpertLoad { .. }))
+        .count();
+    let report = collect(std::slice::from_ref(&run.path)).expect("collect");
+    let data = &report.runs[0];
+    assert_eq!(
+        data.expert_load.keys().collect::<Vec<_>>(),
+        vec!["L2 e0", "L2 e1", "L2 e2"]
+    );
+    assert!(data.expert_load.values().all(|v| v.len() == loads));
+    assert!(data.terms.contains_key("moe_balance"));
+    let html = render(&report, "Weekly report");
+    assert!(html.contains("expert load"), "no expert-load figure");
+    for key in ["L2 e0", "L2 e1", "L2 e2"] {
+        assert!(html.contains(key), "the figure lacks {key}");
+    }
 }
