@@ -105,6 +105,9 @@ run_row() {
     alone-246p)   row "$name" train --config $H --set "student.model=\"$D246P\"" ;;
     alone-36)     row "$name" train --config $H --set "student.model=\"$D36\"" ;;
     alone-tiny)   row "$name" train --config $H --set "student.model=\"$TINY\"" ;;
+    # Mixture-of-Experts students on derive 3,6: 4 experts, top-1 (issue 20).
+    moe-up-36)    row "$name" train --config $H --set "student.model=\"moe:$D36?experts=4&top_k=1&init=upcycle\"" ;;
+    moe-split-36) row "$name" train --config $H --set "student.model=\"moe:$D36?experts=4&top_k=1&init=split\"" ;;
     kd-246)       row "$name" distill --config $H --set "teacher.model=\"$(folder_of teacher)\"" --set "student.model=\"$D246\"" ;;
     kd-246p)      row "$name" distill --config $H --set "teacher.model=\"$(folder_of teacher)\"" --set "student.model=\"$D246P\"" ;;
     kd-36)        row "$name" distill --config $H --set "teacher.model=\"$(folder_of teacher)\"" --set "student.model=\"$D36\"" ;;

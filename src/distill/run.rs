@@ -229,13 +229,10 @@ pub(crate) fn attach_transfer(
 /// terms stay possible; any other source is used as written.
 fn student_section(cfg: &ExperimentConfig, teacher_dir: &Path) -> ModelSection {
     let mut section = cfg.student.clone();
-    if let Ok(
-        scratch @ ModelSource::Scratch {
-            tokenizer: None, ..
-        },
-    ) = ModelSource::parse(&section.model)
+    if let Ok(parsed) = ModelSource::parse(&section.model)
+        && parsed.lacks_tokenizer()
     {
-        section.model = scratch
+        section.model = parsed
             .with_tokenizer(&teacher_dir.display().to_string())
             .to_string();
     }

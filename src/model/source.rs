@@ -38,9 +38,23 @@ pub enum ModelSource {
 }
 
 impl ModelSource {
-    /// A scratch source that reads this tokenizer; any other source as it is.
+    /// A scratch model named without a tokenizer, alone or under `moe:`: training gives it one.
+    pub fn lacks_tokenizer(&self) -> bool {
+        match self {
+            Self::Scratch { tokenizer, .. } => tokenizer.is_none(),
+            Self::Moe { base, .. } => base.lacks_tokenizer(),
+            _ => false,
+        }
+    }
+
+    /// A scratch source (alone or under `moe:`) that reads this tokenizer; any other source
+    /// as it is.
     pub fn with_tokenizer(self, path: &str) -> Self {
         match self {
+            Self::Moe { base, spec } => Self::Moe {
+                base: Box::new(base.with_tokenizer(path)),
+                spec,
+            },
             Self::Scratch {
                 preset,
                 vocab,

@@ -37,10 +37,8 @@ pub fn build_model(
     }
     let mut source = run_checkpoint(&section.model)
         .map_or_else(|| section.model.clone(), |d| d.display().to_string());
-    if let scratch @ ModelSource::Scratch {
-        tokenizer: None, ..
-    } = ModelSource::parse(&source)?
-    {
+    let parsed = ModelSource::parse(&source)?;
+    if parsed.lacks_tokenizer() {
         let texts: Vec<&str> = ds
             .split_records(Split::Train)
             .map(|r| r.code.as_str())
@@ -48,7 +46,7 @@ pub fn build_model(
         let tok = train_tokenizer(&texts, TokenizerKind::Wordpiece, section.tokenizer_vocab)?;
         let dir = run_path.join("tokenizer");
         tok.save(&dir)?;
-        source = scratch
+        source = parsed
             .with_tokenizer(&dir.join("tokenizer.json").display().to_string())
             .to_string();
     }

@@ -521,6 +521,16 @@ fn scratch_shape_options_resize_the_preset() {
         ModelSource::parse(&source.to_string()).expect("reparse"),
         source
     );
+    // Under `moe:` too: training gives the scratch base the tokenizer it trains.
+    let moe = ModelSource::parse("moe:scratch:bert-tiny?layers=1?experts=4&top_k=1&init=split")
+        .expect("parse");
+    assert!(moe.lacks_tokenizer());
+    let moe = moe.with_tokenizer("t.json");
+    assert!(!moe.lacks_tokenizer());
+    assert_eq!(
+        moe.to_string(),
+        "moe:scratch:bert-tiny?tokenizer=t.json&layers=1?experts=4&top_k=1&init=split"
+    );
     let err = ModelSource::parse("scratch:bert-tiny?hidden=100&heads=3")
         .expect_err("3 does not divide 100")
         .to_string();
