@@ -30,10 +30,11 @@ pub fn build_model(
     seed: u64,
     device: &Device,
 ) -> Result<(Classifier, LoadReport), TrainError> {
-    if let Some(dir) = run_checkpoint(&section.model) {
-        if section.moe.experts == 0 {
-            return Ok(checkpoint::load_model(&dir, seed, device)?);
-        }
+    // A run's checkpoint loads as it is, unless experts are to be made of it.
+    if let Some(dir) = run_checkpoint(&section.model)
+        && section.moe.experts == 0
+    {
+        return Ok(checkpoint::load_model(&dir, seed, device)?);
     }
     let mut source = run_checkpoint(&section.model)
         .map_or_else(|| section.model.clone(), |d| d.display().to_string());

@@ -183,8 +183,7 @@ fn moe_keys_wrap_the_source_and_are_checked_per_cell() {
         Some(tiny()),
         &sets(&["student.moe.experts=4", "student.moe.top_k=5"]),
     )
-    .err()
-    .expect("top-5 of 4")
+    .expect_err("top-5 of 4")
     .to_string();
     assert!(
         err.contains("`student.moe.top_k` = 5 is out of range: it must be in [1, 4]"),
