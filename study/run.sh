@@ -128,6 +128,15 @@ run_row() {
         for r in teacher alone-246 alone-36 alone-tiny; do models+=("$(folder_of $r)/checkpoints/best"); done
         "$BIN" bench --model "$(IFS=,; echo "${models[*]}")" --seq 128 --batch 16 --phase infer \
             > study/speed.json ;;
+    # The same for the Mixture-of-Experts rows, between two runs of a dense derive 3,6 of the
+    # same shape (the alone-36 checkpoints of the first sessions are on another machine; the
+    # first case of a process runs cold).
+    speed-moe)
+        local models=("$D36") r
+        for r in moe-up-36 moe-split-36; do models+=("$(folder_of $r)/checkpoints/best"); done
+        models+=("$D36")
+        "$BIN" bench --model "$(IFS=,; echo "${models[*]}")" --seq 128 --batch 16 --phase infer \
+            > study/speed-moe.json ;;
     # Like the teacher, the all-window student starts from its head-128 run (kd-246).
     w-kd-246)     row "$name" distill --config $W --set "teacher.model=\"$(folder_of w-teacher)\"" --set "student.model=\"$(folder_of kd-246)\"" ;;
     *) echo "unknown row $name (study/run.sh --list)" >&2; exit 2 ;;

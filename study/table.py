@@ -74,6 +74,8 @@ def shape_row(name):
     base = name.partition("@s")[0]
     if is_teacher(base):
         return "teacher"
+    if base.startswith("moe-"):
+        return base
     return "alone-" + base.split("-", 1)[1].removesuffix("p")
 
 
@@ -81,15 +83,16 @@ def bench_ms(done):
     """Inference ms per contract by timed row, from study/speed.json (`alambic bench --phase
     infer --seq 128 --batch 16` on each shape's checkpoint, one process at a time on a quiet
     machine): the in-run latency of summary.json moves by ±30 % with whatever else runs."""
-    path = STUDY / "speed.json"
-    if not path.exists():
-        return {}
     folders = {f"{folder}/checkpoints/best": n for n, folder, _ in done}
     out = {}
-    for rate in json.loads(path.read_text())["models"]:
-        row = folders.get(rate["case"]["model"])
-        if row is not None:
-            out[row] = 1e3 / rate["samples_per_s"]
+    for name in ("speed.json", "speed-moe.json"):
+        path = STUDY / name
+        if not path.exists():
+            continue
+        for rate in json.loads(path.read_text())["models"]:
+            row = folders.get(rate["case"]["model"])
+            if row is not None:
+                out[row] = 1e3 / rate["samples_per_s"]
     return out
 
 

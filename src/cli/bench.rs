@@ -12,8 +12,10 @@ use std::path::PathBuf;
 
 #[derive(Args)]
 pub struct BenchArgs {
-    /// Model sources; `minilm` is the real all-MiniLM-L6-v2 (fetched once into target/).
-    #[arg(long = "model", value_delimiter = ',', default_values = ["minilm", "scratch:tinybert-4l-312d"])]
+    /// Model sources, comma-separated or repeated; `minilm` is the real all-MiniLM-L6-v2
+    /// (fetched once into target/). A comma before a digit stays in its source
+    /// (`derive:M?layers=3,6`).
+    #[arg(long = "model", default_values = ["minilm", "scratch:tinybert-4l-312d"])]
     models: Vec<String>,
     #[arg(long, value_delimiter = ',', default_values = ["128", "256"])]
     seq: Vec<usize>,
@@ -66,7 +68,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let mut cases = Vec::new();
-    for model in &args.models {
+    for model in &split_sources(&args.models) {
         let source = resolve(model)?;
         for &seq in &args.seq {
             for phase in &args.phase {
@@ -174,4 +176,47 @@ fn teacher_cache(config: &std::path::Path) -> anyhow::Result<serde_json::Value> 
     Ok(
         serde_json::json!({"config": config.display().to_string(), "miss": passes[0], "hit": passes[1]}),
     )
+}
+
+/// `--model` values split at commas that start a new source: a comma before a digit belongs
+/// to a layer list (`derive:M?layers=3,6`, `moe:…&layers=1,2`).
+pub fn split_sources(values: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for value in values {
+        let mut pieces = value.split(',');
+        let Some(first) = pieces.next() else { continue };
+        let mut current = first.to_string();
+        for piece in pieces {
+            if piece.starts_with(|c: char| c.is_ascii_digit()) {
+                current = format!("{current},{piece}");
+            } else {
+                out.push(std::mem::replace(&mut current, piece.to_string()));
+            }
+        }
+        out.push(current);
+    }
+    out.retain(|s| !s.is_empty());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_sources;
+
+    #[test]
+    fn layer_lists_stay_in_their_source() {
+        let got = split_sources(&[
+            "minilm,derive:m?layers=3,6&pooler=false,moe:x?experts=4&layers=1,2".to_string(),
+            "scratch:bert-tiny".to_string(),
+        ]);
+        assert_eq!(
+            got,
+            vec![
+                "minilm",
+                "derive:m?layers=3,6&pooler=false",
+                "moe:x?experts=4&layers=1,2",
+                "scratch:bert-tiny"
+            ]
+        );
+    }
 }
