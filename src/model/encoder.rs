@@ -199,8 +199,9 @@ impl Encoder {
         Ok(out)
     }
 
-    /// One layer: the next hidden state, the attention probabilities (unless inference ran
-    /// block by block) and, when asked, the pre-softmax scores with the mask added.
+    /// The attention half of a layer: its output (after the residual and LayerNorm), the
+    /// attention probabilities (unless inference ran block by block) and, when asked, the
+    /// pre-softmax scores with the mask added. `ffn_forward` does the other half.
     fn layer_forward(
         &self,
         l: &Layer,

@@ -50,15 +50,18 @@ impl TextTokenizer {
     /// or a model folder's own), for statistics that need one; `None` if none names one.
     pub fn named_by(sources: &[&str]) -> Option<Self> {
         use crate::model::ModelSource;
-        sources
-            .iter()
-            .find_map(|s| match ModelSource::parse(s).ok()? {
+        fn of(source: ModelSource) -> Option<TextTokenizer> {
+            match source {
                 ModelSource::Scratch {
                     tokenizer: Some(t), ..
-                } => Self::load(t).ok(),
-                ModelSource::Folder(p) => Self::load(p).ok(),
+                } => TextTokenizer::load(t).ok(),
+                ModelSource::Folder(p) => TextTokenizer::load(p).ok(),
+                // A mixture reads its dense base's tokenizer.
+                ModelSource::Moe { base, .. } => of(*base),
                 _ => None,
-            })
+            }
+        }
+        sources.iter().find_map(|s| of(ModelSource::parse(s).ok()?))
     }
 
     pub fn load(source: impl AsRef<Path>) -> Result<Self, TokenizeError> {

@@ -531,6 +531,10 @@ fn scratch_shape_options_resize_the_preset() {
         moe.to_string(),
         "moe:scratch:bert-tiny?tokenizer=t.json&layers=1?experts=4&top_k=1&init=split"
     );
+    // The workbench's statistics find the tokenizer of a mixture's base.
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/data/demo/tokenizer.json");
+    let named = format!("moe:scratch:bert-tiny?tokenizer={demo}?experts=4");
+    assert!(alambic::tokenize::TextTokenizer::named_by(&[named.as_str()]).is_some());
     let err = ModelSource::parse("scratch:bert-tiny?hidden=100&heads=3")
         .expect_err("3 does not divide 100")
         .to_string();
