@@ -104,8 +104,9 @@ fn export_mixture(model: &Classifier, out: &Path) -> Result<Vec<String>, ModelEr
          layers {:?} are {} experts behind a top-{} token router (`alambic_moe` in \
          `config.json`; `src/model/moe.rs` says how the gates and the shared neurons combine). \
          transformers has no BERT with experts, so this folder does not load with \
-         `AutoModel`; Alambic reads it wherever a model folder goes (`alambic predict \
-         --model DIR`, `eval`, `teacher.model`, `student.model`).\n",
+         `AutoModel`; Alambic reads it wherever a model source goes (`teacher.model`, \
+         `student.model`, `alambic model info DIR`). `alambic predict` and `eval` read the \
+         run folder it came from.\n",
         moe.map(|m| m.layers.clone()).unwrap_or_default(),
         moe.map_or(0, |m| m.experts),
         moe.map_or(0, |m| m.top_k),
