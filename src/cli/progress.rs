@@ -9,6 +9,8 @@ pub struct Progress {
     bar: Option<ProgressBar>,
     /// For sweep cells run side by side: no bar, no step lines, each line prefixed.
     prefix: Option<String>,
+    /// A Mixture-of-Experts run's latest expert load, printed after each evaluation.
+    expert_load: Option<String>,
 }
 
 impl Progress {
@@ -16,6 +18,7 @@ impl Progress {
         Self {
             bar: None,
             prefix: None,
+            expert_load: None,
         }
     }
 
@@ -23,6 +26,7 @@ impl Progress {
         Self {
             bar: None,
             prefix: Some(prefix),
+            expert_load: None,
         }
     }
 
@@ -92,11 +96,19 @@ impl EventSink for Progress {
                 step,
                 split,
                 metrics,
-            } => self.line(format!(
-                "eval {split} @ {step}: accuracy {:.4}  macro-F1 {:.4}",
-                metrics["accuracy"].as_f64().unwrap_or(f64::NAN),
-                metrics["macro_f1"].as_f64().unwrap_or(f64::NAN)
-            )),
+            } => {
+                self.line(format!(
+                    "eval {split} @ {step}: accuracy {:.4}  macro-F1 {:.4}",
+                    metrics["accuracy"].as_f64().unwrap_or(f64::NAN),
+                    metrics["macro_f1"].as_f64().unwrap_or(f64::NAN)
+                ));
+                if let Some(load) = self.expert_load.take() {
+                    self.line(load);
+                }
+            }
+            TrainEvent::ExpertLoad { layers, .. } => {
+                self.expert_load = Some(expert_load_line(layers));
+            }
             TrainEvent::TeacherCache {
                 hit,
                 path,
@@ -152,5 +164,35 @@ impl EventSink for Progress {
             }
             _ => {}
         }
+    }
+}
+
+/// `expert load  L1 0.26 0.19 0.40 0.15  L2 …`: each mixture layer's share of tokens per expert.
+fn expert_load_line(layers: &std::collections::BTreeMap<String, Vec<f64>>) -> String {
+    let mut by_layer: Vec<(&String, &Vec<f64>)> = layers.iter().collect();
+    by_layer.sort_by_key(|(l, _)| l.parse::<usize>().unwrap_or(0));
+    let parts: Vec<String> = by_layer
+        .into_iter()
+        .map(|(l, shares)| {
+            let s: Vec<String> = shares.iter().map(|x| format!("{x:.2}")).collect();
+            format!("L{l} {}", s.join(" "))
+        })
+        .collect();
+    format!("expert load  {}", parts.join("  "))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn expert_load_line_lists_layers_in_order() {
+        let layers = [
+            ("10".to_string(), vec![0.5, 0.5]),
+            ("2".to_string(), vec![0.25, 0.75]),
+        ]
+        .into();
+        assert_eq!(
+            super::expert_load_line(&layers),
+            "expert load  L2 0.25 0.75  L10 0.50 0.50"
+        );
     }
 }
