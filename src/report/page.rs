@@ -334,7 +334,11 @@ fn comparison(r: &Report) -> Section {
             Cell::name((i + 1).to_string()),
             Cell::name(&run.name),
             Cell::name(&run.role),
-            Cell::num(params.map_or("–".into(), |p| format!("{:.2} M", p / 1e6))),
+            Cell::num(match (params, s.active_parameters) {
+                (Some(p), Some(a)) => format!("{:.2} M ({:.2} M active)", p / 1e6, a as f64 / 1e6),
+                (Some(p), None) => format!("{:.2} M", p / 1e6),
+                _ => "–".into(),
+            }),
             Cell::num(params.map_or("–".into(), |p| format!("{:.1}", p * 4.0 / 1e6))),
             Cell::num(fmt(lat, 2)),
             Cell::num(

@@ -114,6 +114,10 @@ pub struct RunSummary {
     pub task: Task,
     pub classes: Vec<String>,
     pub parameters: u64,
+    /// Mixture-of-Experts models: the parameters one token goes through (embeddings, head,
+    /// router, shared neurons and top-k experts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_parameters: Option<u64>,
     pub latency_ms_per_contract: Option<f64>,
     pub steps: u64,
     pub best_step: u64,

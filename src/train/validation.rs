@@ -113,7 +113,12 @@ pub(crate) fn finish(
     } else {
         (None, Vec::new())
     };
-    let counts = crate::model::info::info(model, &Default::default()).parameters;
+    let info = crate::model::info::info(model, &Default::default());
+    let counts = info.parameters;
+    let active_parameters = info
+        .moe
+        .as_ref()
+        .map(|_| (counts.total - counts.encoder + info.active.encoder_parameters) as u64);
     // Inference time per contract on the test split (all windows, batched): the speed column
     // of the teacher-vs-student comparison.
     let latency_ms = (!data.test.is_empty() && cfg.train.test)
@@ -146,6 +151,7 @@ pub(crate) fn finish(
         task,
         classes: data.ds.classes.clone(),
         parameters: counts.total as u64,
+        active_parameters,
         latency_ms_per_contract: latency_ms,
         steps: state.step,
         best_step: state.best_step,

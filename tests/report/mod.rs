@@ -354,7 +354,14 @@ fn a_mixture_runs_report_has_its_expert_load() {
     );
     assert!(data.expert_load.values().all(|v| v.len() == loads));
     assert!(data.terms.contains_key("moe_balance"));
+    // Layer 2's FFN of 512 neurons became 3 experts of 512 behind a router: a token uses one.
+    let s = &data.summary;
+    let (hidden, neurons) = (128, 512);
+    let idle = 2 * (neurons * (2 * hidden + 1)) as u64;
+    assert_eq!(s.active_parameters, Some(s.parameters - idle));
     let html = render(&report, "Weekly report");
+    let active = format!("({:.2} M active)", (s.parameters - idle) as f64 / 1e6);
+    assert!(html.contains(&active), "the comparison lacks {active}");
     assert!(html.contains("expert load"), "no expert-load figure");
     for key in ["L2 e0", "L2 e1", "L2 e2"] {
         assert!(html.contains(key), "the figure lacks {key}");

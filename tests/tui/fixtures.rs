@@ -74,6 +74,7 @@ pub fn summary(role: &str, f1: f64, acc: f64, params: u64, latency: f64) -> Box<
         task: alambic::data::Task::Multiclass,
         classes: vec!["safe".into(), "reentrancy".into(), "tx_origin".into()],
         parameters: params,
+        active_parameters: None,
         latency_ms_per_contract: Some(latency),
         steps: 40,
         best_step: 40,
