@@ -1,30 +1,17 @@
 //! Mixture-of-Experts students (`moe:` sources): the invariants of both initialisations, the
 //! router's gradient, and training, checkpoints and resume through the engine.
 
+use super::golden::max_diff;
+use super::sources::load;
 use crate::common::{scratch_dir, tiny};
-use crate::train::runs::StopAt;
+use crate::train::runs::{interrupted_at, max_weight_diff, resume_to_end, run_tiny};
 use alambic::model::encoder::Batch;
 use alambic::model::load::{Classifier, LoadOptions};
 use alambic::model::{HeadKind, Mode, Pooling, load_source};
-use alambic::store::{RunDir, TrainEvent, VecSink};
-use alambic::train::{Outcome, train};
+use alambic::store::TrainEvent;
 use candle_core::{Device, Tensor, Var};
-use std::sync::atomic::AtomicBool;
 
 const DENSE: &str = "scratch:bert-tiny?vocab=300";
-
-fn load(src: &str) -> Classifier {
-    load_source(
-        src,
-        &LoadOptions {
-            seed: 3,
-            ..LoadOptions::default()
-        },
-        &Device::Cpu,
-    )
-    .expect("load")
-    .0
-}
 
 /// Three windows of different lengths (padding included).
 fn logits(model: &Classifier, mode: &mut Mode) -> Tensor {
@@ -51,15 +38,6 @@ fn logits(model: &Classifier, mode: &mut Mode) -> Tensor {
         )
         .expect("forward")
         .logits
-}
-
-fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b)
-        .and_then(|d| d.abs())
-        .and_then(|d| d.flatten_all())
-        .and_then(|d| d.max(0))
-        .and_then(|d| d.to_scalar::<f32>())
-        .expect("diff")
 }
 
 fn var(model: &Classifier, name: &str) -> Var {
@@ -236,33 +214,18 @@ fn a_router_gradient_reaches_every_gate_weight() {
 #[test]
 fn mixture_student_trains_and_resumes_exactly() {
     let model = "student.model=\"moe:scratch:bert-tiny?tokenizer=data/demo/tokenizer.json?experts=4&top_k=2&init=split\"";
-    let cfg = tiny(&[model, "train.max_steps=12"]);
-    let full_dir = scratch_dir("moe-full");
-    let mut run = RunDir::create(&full_dir, "student", &cfg.to_toml()).expect("run dir");
-    let mut sink = VecSink::default();
-    let outcome = train(
-        &cfg,
-        "student",
-        &mut run,
-        &mut sink,
-        &AtomicBool::new(false),
-        false,
-    )
-    .expect("train");
-    assert!(matches!(outcome, Outcome::Finished(_)));
-    let full = run.path.clone();
-    let steps = sink
-        .0
+    let sets = [model, "train.max_steps=12"];
+    let (full, events) = run_tiny("moe-full", &sets);
+    let steps = events
         .iter()
         .filter(|e| matches!(e, TrainEvent::Step { .. }))
         .count();
-    let loads: Vec<&TrainEvent> = sink
-        .0
+    let loads: Vec<&TrainEvent> = events
         .iter()
         .filter(|e| matches!(e, TrainEvent::ExpertLoad { .. }))
         .collect();
     assert_eq!(loads.len(), steps);
-    for e in &sink.0 {
+    for e in &events {
         match e {
             TrainEvent::Step { terms, .. } => {
                 let b = terms["moe_balance"];
@@ -285,39 +248,11 @@ fn mixture_student_trains_and_resumes_exactly() {
     .expect("json");
     assert_eq!(config["alambic_moe"]["experts"], 4);
 
-    let out = scratch_dir("moe-resume");
-    let mut run = RunDir::create(&out, "student", &cfg.to_toml()).expect("run dir");
-    let flag = AtomicBool::new(false);
-    let mut stop = StopAt {
-        at: 7,
-        flag: &flag,
-        events: Vec::new(),
-    };
-    let outcome = train(&cfg, "student", &mut run, &mut stop, &flag, false).expect("train");
-    assert!(matches!(outcome, Outcome::Interrupted { step: 7 }));
-    let path = run.path.clone();
-    drop(run);
-    let mut run = RunDir::open(&path, "student", false).expect("reopen");
-    let outcome = train(
-        &cfg,
-        "student",
-        &mut run,
-        &mut VecSink::default(),
-        &AtomicBool::new(false),
-        true,
-    )
-    .expect("resume");
-    assert!(matches!(outcome, Outcome::Finished(_)));
-    let weights = |p: &std::path::Path| {
-        candle_core::safetensors::load(p.join("checkpoints/last/model.safetensors"), &Device::Cpu)
-            .expect("weights")
-    };
-    let (a, b) = (weights(&full), weights(&path));
-    assert_eq!(a.len(), b.len());
-    for (k, t) in &a {
-        let d = max_diff(t, &b[k]);
-        assert!(d <= 1e-6, "{k}: resumed weights differ by {d}");
-    }
+    let cfg = tiny(&sets);
+    let path = interrupted_at(&cfg, &scratch_dir("moe-resume"), 7);
+    resume_to_end(&cfg, &path);
+    let diff = max_weight_diff(&full, &path);
+    assert!(diff <= 1e-6, "resumed weights differ by {diff}");
 }
 
 /// The export is Alambic's own folder (transformers has no BERT with experts, and the README

@@ -14,7 +14,7 @@ fn logits(model: &Classifier, fixture_name: &str, pad: u32) -> Tensor {
     forward_fixture(model, fixture_name, pad, &mut Mode::Eval).logits
 }
 
-fn load(src: &str) -> Classifier {
+pub(super) fn load(src: &str) -> Classifier {
     load_source(
         src,
         &LoadOptions {

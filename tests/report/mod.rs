@@ -324,29 +324,19 @@ fn each_run_is_measured_against_its_own_teacher() {
 #[test]
 fn a_mixture_runs_report_has_its_expert_load() {
     use alambic::store::TrainEvent;
-    let cfg = crate::common::tiny(&[
-        "student.moe.experts=3",
-        "student.moe.layers=[2]",
-        "train.max_steps=4",
-    ]);
-    let out = scratch_dir("report-moe");
-    let mut run = RunDir::create(&out, "student", &cfg.to_toml()).expect("run");
-    let mut sink = VecSink::default();
-    alambic::train::train(
-        &cfg,
-        "student",
-        &mut run,
-        &mut sink,
-        &AtomicBool::new(false),
-        false,
-    )
-    .expect("train");
-    let loads = sink
-        .0
+    let (path, events) = crate::train::runs::run_tiny(
+        "report-moe",
+        &[
+            "student.moe.experts=3",
+            "student.moe.layers=[2]",
+            "train.max_steps=4",
+        ],
+    );
+    let loads = events
         .iter()
         .filter(|e| matches!(e, TrainEvent::ExpertLoad { .. }))
         .count();
-    let report = collect(std::slice::from_ref(&run.path)).expect("collect");
+    let report = collect(std::slice::from_ref(&path)).expect("collect");
     let data = &report.runs[0];
     assert_eq!(
         data.expert_load.keys().collect::<Vec<_>>(),

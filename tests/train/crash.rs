@@ -1,22 +1,20 @@
 //! Crashes at the worst moments: inside the checkpoint swap (twice in a row), before the first
 //! checkpoint, and after a checkpoint with steps logged past it.
 
-use super::runs::{StopAt, shared_run};
+use super::runs::{interrupted_at, resume_to_end, shared_run};
 use crate::common::{scratch_dir, tiny};
 use alambic::model::load::{Classifier, LoadOptions};
 use alambic::model::load_source;
 use alambic::store::events::{read_events, read_history, resolve_rewinds};
 use alambic::store::faults;
 use alambic::store::runs::{Status, status_of};
-use alambic::store::{RunDir, TrainEvent, VecSink};
+use alambic::store::{RunDir, TrainEvent};
 use alambic::train::checkpoint::{existing, load_model, save};
 use alambic::train::swap::POINTS;
-use alambic::train::{Outcome, train};
 use candle_core::Device;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 
 fn model(seed: u64) -> Classifier {
     let opts = LoadOptions {
@@ -135,17 +133,7 @@ fn a_run_killed_before_its_first_checkpoint_restarts_from_step_0() {
     )
     .expect("w");
     assert_eq!(status_of(&path).expect("status").status, Status::Dead);
-    let mut run = RunDir::open(&path, "student", false).expect("reopen");
-    let outcome = train(
-        &cfg,
-        "student",
-        &mut run,
-        &mut VecSink::default(),
-        &AtomicBool::new(false),
-        true,
-    )
-    .expect("resume without a checkpoint");
-    assert!(matches!(outcome, Outcome::Finished(_)));
+    resume_to_end(&cfg, &path);
     let a = std::fs::read(full.join("checkpoints/last/model.safetensors")).expect("a");
     let b = std::fs::read(path.join("checkpoints/last/model.safetensors")).expect("b");
     assert!(
@@ -191,17 +179,7 @@ fn step_numbers(events: &[TrainEvent]) -> Vec<u64> {
 #[test]
 fn resumed_runs_do_not_repeat_steps_for_readers() {
     let cfg = tiny(&[]);
-    let out = scratch_dir("resume-repeats");
-    let mut run = RunDir::create(&out, "student", &cfg.to_toml()).expect("run dir");
-    let flag = AtomicBool::new(false);
-    let mut sink = StopAt {
-        at: 7,
-        flag: &flag,
-        events: Vec::new(),
-    };
-    train(&cfg, "student", &mut run, &mut sink, &flag, false).expect("to step 7");
-    let path = run.path.clone();
-    drop(run);
+    let path = interrupted_at(&cfg, &scratch_dir("resume-repeats"), 7);
     // The killed process got two steps further than its checkpoint before dying.
     let mut text = std::fs::read_to_string(path.join("events.jsonl")).expect("events");
     text = text.replace(
@@ -214,16 +192,7 @@ fn resumed_runs_do_not_repeat_steps_for_readers() {
         text.push('\n');
     }
     std::fs::write(path.join("events.jsonl"), text).expect("write");
-    let mut run = RunDir::open(&path, "student", false).expect("reopen");
-    train(
-        &cfg,
-        "student",
-        &mut run,
-        &mut VecSink::default(),
-        &AtomicBool::new(false),
-        true,
-    )
-    .expect("resume");
+    resume_to_end(&cfg, &path);
     let raw = step_numbers(&read_events(&path.join("events.jsonl")).expect("raw"));
     assert_eq!(
         raw.iter().filter(|&&s| s == 8).count(),

@@ -69,6 +69,37 @@ pub(crate) fn run_tiny(name: &str, sets: &[&str]) -> (PathBuf, Vec<TrainEvent>) 
     (run.path.clone(), sink.0)
 }
 
+/// A fresh run of `cfg` under `out`, stopped (as Ctrl-C would) once it reported step `at`.
+pub(crate) fn interrupted_at(cfg: &ExperimentConfig, out: &Path, at: u64) -> PathBuf {
+    let mut run = RunDir::create(out, "student", &cfg.to_toml()).expect("run dir");
+    let flag = AtomicBool::new(false);
+    let mut sink = StopAt {
+        at,
+        flag: &flag,
+        events: Vec::new(),
+    };
+    let outcome = train(cfg, "student", &mut run, &mut sink, &flag, false).expect("train");
+    assert!(matches!(outcome, Outcome::Interrupted { step } if step == at));
+    run.path.clone()
+}
+
+/// Resumes the run at `path` to its end; its events.
+pub(crate) fn resume_to_end(cfg: &ExperimentConfig, path: &Path) -> Vec<TrainEvent> {
+    let mut run = RunDir::open(path, "student", false).expect("reopen");
+    let mut sink = VecSink::default();
+    let outcome = train(
+        cfg,
+        "student",
+        &mut run,
+        &mut sink,
+        &AtomicBool::new(false),
+        true,
+    )
+    .expect("resume");
+    assert!(matches!(outcome, Outcome::Finished(_)));
+    sink.0
+}
+
 /// One finished tiny run shared by the tests that only read it.
 pub(crate) fn shared_run() -> &'static (PathBuf, Vec<TrainEvent>) {
     static RUN: OnceLock<(PathBuf, Vec<TrainEvent>)> = OnceLock::new();
@@ -80,7 +111,7 @@ fn weights(run: &Path) -> HashMap<String, Tensor> {
         .expect("weights")
 }
 
-fn max_weight_diff(a: &Path, b: &Path) -> f32 {
+pub(crate) fn max_weight_diff(a: &Path, b: &Path) -> f32 {
     let (wa, wb) = (weights(a), weights(b));
     assert_eq!(wa.len(), wb.len());
     wa.iter()
@@ -163,36 +194,11 @@ fn one_seed_gives_identical_weights() {
 fn interrupted_and_resumed_equals_uninterrupted() {
     let (full, _) = shared_run();
     let cfg = tiny(&[]);
-    let out = scratch_dir("resume");
-    let mut run = RunDir::create(&out, "student", &cfg.to_toml()).expect("run dir");
-    let flag = AtomicBool::new(false);
-    let mut sink = StopAt {
-        at: 7,
-        flag: &flag,
-        events: Vec::new(),
-    };
-    let outcome = train(&cfg, "student", &mut run, &mut sink, &flag, false).expect("train");
-    assert!(matches!(outcome, Outcome::Interrupted { step: 7 }));
-    assert_eq!(
-        status_of(&run.path).expect("status").status,
-        Status::Stopped
-    );
-    let path = run.path.clone();
-    drop(run);
-    let mut run = RunDir::open(&path, "student", false).expect("reopen");
-    let mut sink = VecSink::default();
-    let outcome = train(
-        &cfg,
-        "student",
-        &mut run,
-        &mut sink,
-        &AtomicBool::new(false),
-        true,
-    )
-    .expect("resume");
-    assert!(matches!(outcome, Outcome::Finished(_)));
+    let path = interrupted_at(&cfg, &scratch_dir("resume"), 7);
+    assert_eq!(status_of(&path).expect("status").status, Status::Stopped);
+    let events = resume_to_end(&cfg, &path);
     assert!(matches!(
-        sink.0.first(),
+        events.first(),
         Some(TrainEvent::Started {
             resumed_from: Some(7),
             ..
