@@ -35,27 +35,14 @@ pub fn export(model: &Classifier, out: &Path) -> Result<Vec<String>, ModelError>
             main.insert(name, t);
         }
     }
-    let mut keys: Vec<String> = main.keys().cloned().collect();
-    keys.sort();
-    save_safetensors(&main, &out.join("model.safetensors"))?;
+    let keys = save_weights(&main, out)?;
     let architecture = match (family, model.head_kind) {
         (Family::Bert, HeadKind::BertPooler) => "BertForSequenceClassification",
         (Family::Roberta, HeadKind::Roberta) => "RobertaForSequenceClassification",
         (Family::Bert, _) => "BertModel",
         (Family::Roberta, _) => "RobertaModel",
     };
-    let mut config = model.config.clone();
-    config.architectures = Some(vec![architecture.to_string()]);
-    // The source's own name or path is not the export's (transformers fills it on load).
-    config.extra.remove("_name_or_path");
-    config.set_labels(&model.labels);
-    let text = serde_json::to_string_pretty(&config)
-        .map_err(|e| ModelError::Config(format!("cannot write config.json: {e}")))?;
-    let config_path = out.join("config.json");
-    write_atomic(&config_path, text.as_bytes()).map_err(|e| ModelError::io(&config_path, e))?;
-    if let Some(tok) = &model.tokenizer {
-        tok.save(out)?;
-    }
+    write_config(model, model.config.clone(), architecture, out)?;
     if plain {
         save_safetensors(&head, &out.join("classifier.safetensors"))?;
         let readme = out.join("README.md");
@@ -79,26 +66,15 @@ fn export_mixture(model: &Classifier, out: &Path) -> Result<Vec<String>, ModelEr
         .into_iter()
         .map(|(k, v)| (k, v.as_tensor().clone()))
         .collect();
-    let mut keys: Vec<String> = main.keys().cloned().collect();
-    keys.sort();
-    save_safetensors(&main, &out.join("model.safetensors"))?;
+    let keys = save_weights(&main, out)?;
     let mut config = model.config.clone();
-    config.architectures = Some(vec!["AlambicMoeForSequenceClassification".into()]);
-    config.extra.remove("_name_or_path");
     config.extra.insert(
         ALAMBIC_HEAD.into(),
         serde_json::to_value(model.head_kind)
             .map_err(|e| ModelError::Config(format!("cannot write the head: {e}")))?,
     );
-    config.set_labels(&model.labels);
-    let text = serde_json::to_string_pretty(&config)
-        .map_err(|e| ModelError::Config(format!("cannot write config.json: {e}")))?;
-    let config_path = out.join("config.json");
-    write_atomic(&config_path, text.as_bytes()).map_err(|e| ModelError::io(&config_path, e))?;
-    if let Some(tok) = &model.tokenizer {
-        tok.save(out)?;
-    }
-    let moe = config.alambic_moe.as_ref();
+    write_config(model, config, "AlambicMoeForSequenceClassification", out)?;
+    let moe = model.config.alambic_moe.as_ref();
     let readme = format!(
         "# Exported by Alambic: a Mixture-of-Experts encoder\n\nThe feed-forward blocks of \
          layers {:?} are {} experts behind a top-{} token router (`alambic_moe` in \
@@ -114,6 +90,36 @@ fn export_mixture(model: &Classifier, out: &Path) -> Result<Vec<String>, ModelEr
     let path = out.join("README.md");
     write_atomic(&path, readme.as_bytes()).map_err(|e| ModelError::io(&path, e))?;
     Ok(keys)
+}
+
+/// `model.safetensors`; its keys, sorted.
+fn save_weights(main: &HashMap<String, Tensor>, out: &Path) -> Result<Vec<String>, ModelError> {
+    let mut keys: Vec<String> = main.keys().cloned().collect();
+    keys.sort();
+    save_safetensors(main, &out.join("model.safetensors"))?;
+    Ok(keys)
+}
+
+/// `config.json` (the given config, naming the architecture and the model's labels) and the
+/// tokenizer.
+fn write_config(
+    model: &Classifier,
+    mut config: super::ModelConfig,
+    architecture: &str,
+    out: &Path,
+) -> Result<(), ModelError> {
+    config.architectures = Some(vec![architecture.to_string()]);
+    // The source's own name or path is not the export's (transformers fills it on load).
+    config.extra.remove("_name_or_path");
+    config.set_labels(&model.labels);
+    let text = serde_json::to_string_pretty(&config)
+        .map_err(|e| ModelError::Config(format!("cannot write config.json: {e}")))?;
+    let config_path = out.join("config.json");
+    write_atomic(&config_path, text.as_bytes()).map_err(|e| ModelError::io(&config_path, e))?;
+    if let Some(tok) = &model.tokenizer {
+        tok.save(out)?;
+    }
+    Ok(())
 }
 
 /// The head of an Alambic-only export, in its `config.json` (transformers ignores the key).
