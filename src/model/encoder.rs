@@ -5,7 +5,7 @@
 use super::Mode;
 use super::config::{Activation, Family, ModelConfig};
 use super::dense_block::dense_block;
-use super::moe::{MoeFfn, MoeStats};
+use super::moe::{MoeFfn, MoeStats, routed_tokens};
 use super::ops::{Dense, LayerNorm, activation, dropout, softmax_mode};
 use super::{attention_block, fused};
 use candle_core::{DType, Device, Module, Result, Tensor};
@@ -186,10 +186,15 @@ impl Encoder {
             mask,
             moe: Vec::new(),
         };
+        // The tokens mixture layers route: the same for every layer of the pass.
+        let routed = match cfg.alambic_moe {
+            Some(_) => Some(routed_tokens(&out.mask)?),
+            None => None,
+        };
         for layer in &self.layers {
             let (next, probs, scores) =
                 self.layer_forward(layer, &hidden, &out.mask, &additive, mode, want_scores)?;
-            let (next, stats) = self.ffn_forward(layer, &next, &out.mask, mode)?;
+            let (next, stats) = self.ffn_forward(layer, &next, routed.as_ref(), mode)?;
             out.moe.extend(stats);
             hidden = next;
             out.hidden_states.push(hidden.clone());
@@ -267,12 +272,12 @@ impl Encoder {
     }
 
     /// The feed-forward half of a layer on the attention block's output `attn`: the next
-    /// hidden state, and a mixture layer's statistics.
+    /// hidden state, and a mixture layer's statistics (`routed`: the tokens it routes).
     fn ffn_forward(
         &self,
         l: &Layer,
         attn: &Tensor,
-        mask: &Tensor,
+        routed: Option<&Tensor>,
         mode: &mut Mode,
     ) -> Result<(Tensor, Option<MoeStats>)> {
         let cfg = &self.config;
@@ -294,7 +299,12 @@ impl Encoder {
                 (self.dense(output, &inter, Some(attn), mode)?, None)
             }
             Ffn::Mixture { experts, bias } => {
-                let (y, stats) = experts.forward(attn, mask)?;
+                let tokens = routed.ok_or_else(|| {
+                    candle_core::Error::Msg(
+                        "a mixture layer in a config without alambic_moe".into(),
+                    )
+                })?;
+                let (y, stats) = experts.forward(attn, tokens)?;
                 let y = y.broadcast_add(bias)?;
                 let y = (dropout(&y, cfg.hidden_dropout_prob, mode)? + attn)?;
                 (y, Some(stats))

@@ -100,6 +100,21 @@ pub struct MoeStats {
     pub load: Vec<f64>,
 }
 
+/// The flat positions (`batch × seq`) of the real tokens under `mask` `[batch, seq]`: what
+/// every mixture layer of one forward pass routes (padding is not routed).
+pub fn routed_tokens(mask: &Tensor) -> Result<Tensor> {
+    let real: Vec<u32> = mask
+        .flatten_all()?
+        .to_vec1::<f32>()?
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| **m > 0.5)
+        .map(|(i, _)| i as u32)
+        .collect();
+    let n = real.len();
+    Tensor::from_vec(real, n, mask.device())
+}
+
 #[derive(Clone, Debug)]
 pub struct MoeFfn {
     layer: usize,
@@ -130,26 +145,18 @@ impl MoeFfn {
         })
     }
 
-    /// `x` `[batch, seq, hidden]`, `mask` `[batch, seq]` of 0/1: the mixture's output without
-    /// the output bias (zero at padded positions, which are not routed), and its statistics.
-    pub fn forward(&self, x: &Tensor, mask: &Tensor) -> Result<(Tensor, MoeStats)> {
+    /// `x` `[batch, seq, hidden]`, `tokens` the positions to route (`routed_tokens`): the
+    /// mixture's output without the output bias (zero at the other, padded, positions), and its
+    /// statistics.
+    pub fn forward(&self, x: &Tensor, tokens: &Tensor) -> Result<(Tensor, MoeStats)> {
         let (b, s, h) = x.dims3()?;
         let flat = x.reshape((b * s, h))?;
-        let real: Vec<u32> = mask
-            .flatten_all()?
-            .to_vec1::<f32>()?
-            .iter()
-            .enumerate()
-            .filter(|(_, m)| **m > 0.5)
-            .map(|(i, _)| i as u32)
-            .collect();
-        let tokens = Tensor::from_vec(real.clone(), real.len(), x.device())?;
-        let routed = flat.index_select(&tokens, 0)?;
+        let routed = flat.index_select(tokens, 0)?;
         let probs = candle_nn::ops::softmax(&routed.matmul(&self.router.t()?)?, D::Minus1)?;
         let choice = self.choose(&probs)?;
         let chosen = Tensor::from_vec(
             choice.mask.clone(),
-            (real.len(), self.experts.len()),
+            (tokens.dim(0)?, self.experts.len()),
             x.device(),
         )?;
         // The renormalising sum is a constant to the gradient: the gates' values are the
@@ -172,8 +179,7 @@ impl MoeFfn {
             let g = gates.index_select(&at, 0)?.narrow(1, e, 1)?;
             out = out.index_add(&at, &y.broadcast_mul(&g)?, 0)?;
         }
-        let full =
-            Tensor::zeros((b * s, h), DType::F32, x.device())?.index_add(&tokens, &out, 0)?;
+        let full = Tensor::zeros((b * s, h), DType::F32, x.device())?.index_add(tokens, &out, 0)?;
         let stats = self.stats(&probs, &choice)?;
         Ok((full.reshape((b, s, h))?, stats))
     }
