@@ -30,7 +30,9 @@ pub enum TrainEvent {
         metrics: serde_json::Value,
     },
     /// Mixture-of-Experts models: each mixture layer's (1-based, as a string key) share of
-    /// routed tokens per expert, averaged over the steps since the last step event.
+    /// routed tokens per expert, averaged over the steps since the last step event. The key
+    /// stays a string: serde cannot read integer map keys inside an internally tagged enum
+    /// (tried: every such line was dropped as unreadable), so readers order layers by number.
     ExpertLoad {
         step: u64,
         layers: BTreeMap<String, Vec<f64>>,
