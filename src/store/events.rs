@@ -101,7 +101,7 @@ pub fn read_events(path: &std::path::Path) -> std::io::Result<Vec<TrainEvent>> {
 }
 
 impl TrainEvent {
-    /// The optimizer step an event is about, for step and eval events.
+    /// The optimizer step an event is about, for step, eval and expert-load events.
     pub fn step(&self) -> Option<u64> {
         match self {
             Self::Step { step, .. } | Self::Eval { step, .. } | Self::ExpertLoad { step, .. } => {

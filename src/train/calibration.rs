@@ -4,7 +4,7 @@
 
 use super::evaluate::{Pooling, contract_forward};
 use super::loss::{LabelLoss, Objective};
-use super::samples::{Sample, target_of, windows_of};
+use super::samples::{Sample, sample_of, target_of};
 use crate::data::{DataConfig, Dataset, Split};
 use crate::model::Mode;
 use crate::model::init::SeededRng;
@@ -31,14 +31,8 @@ pub fn calibration(ds: &Dataset, data: &DataConfig, pooling: Pooling, seed: u64)
             .iter()
             .enumerate()
             .map(|(i, (code, target))| {
-                let (windows, spans) = windows_of(tok, code, &data)
-                    .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
-                Ok(Sample {
-                    record: i,
-                    windows,
-                    spans,
-                    target: target.clone(),
-                })
+                sample_of(i, code, target.clone(), tok, &data)
+                    .map_err(|e| candle_core::Error::Msg(e.to_string()))
             })
             .collect::<candle_core::Result<Vec<_>>>()?;
         let mut rng = SeededRng::new(seed);

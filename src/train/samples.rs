@@ -91,14 +91,23 @@ pub fn samples(
     chosen
         .par_iter()
         .filter_map(|&(i, r)| target_of(r, ds).map(|t| (i, r, t)))
-        .map(|(i, r, target)| {
-            let (windows, spans) = windows_of(tok, &r.code, cfg)?;
-            Ok(Sample {
-                record: i,
-                windows,
-                spans,
-                target,
-            })
-        })
+        .map(|(i, r, target)| sample_of(i, &r.code, target, tok, cfg))
         .collect()
+}
+
+/// One contract's sample: its windows under the config's selection, and its target.
+pub fn sample_of(
+    record: usize,
+    text: &str,
+    target: Target,
+    tok: &TextTokenizer,
+    cfg: &DataConfig,
+) -> Result<Sample, TokenizeError> {
+    let (windows, spans) = windows_of(tok, text, cfg)?;
+    Ok(Sample {
+        record,
+        windows,
+        spans,
+        target,
+    })
 }
