@@ -16,7 +16,8 @@ use super::moe::MoeConfig;
 use candle_core::Tensor;
 use std::collections::HashMap;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum MoeInit {
     Upcycle,
     Split,

@@ -211,17 +211,13 @@ pub fn load_source(
             shape,
         } => scratch(&preset, tokenizer.as_deref(), vocab, shape, opts, device),
         ModelSource::Derive { base, spec } => {
-            let base_name = match *base {
-                ModelSource::Folder(ref p) => p.display().to_string(),
-                ModelSource::Hub(ref h) => format!("hf:{h}"),
-                _ => {
-                    return Err(ModelError::Source {
-                        source_name: source.to_string(),
-                        msg: "derive needs a pretrained model (a folder or hf:…)".into(),
-                    });
-                }
-            };
-            let (teacher, mut report) = load_source(&base_name, opts, device)?;
+            if !matches!(*base, ModelSource::Folder(_) | ModelSource::Hub(_)) {
+                return Err(ModelError::Source {
+                    source_name: source.to_string(),
+                    msg: "derive needs a pretrained model (a folder or hf:…)".into(),
+                });
+            }
+            let (teacher, mut report) = load_source(&base.to_string(), opts, device)?;
             let (student, derived) = derive(&teacher, &spec, opts.seed)?;
             report.notes.extend(derived.notes);
             report.initialised = derived.initialised;

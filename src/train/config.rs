@@ -37,7 +37,7 @@ pub struct MoeSection {
     pub top_k: usize,
     /// 1-based encoder layers; empty: every layer.
     pub layers: Vec<usize>,
-    pub init: MoeInitChoice,
+    pub init: crate::model::moe_init::MoeInit,
 }
 
 impl Default for MoeSection {
@@ -46,16 +46,9 @@ impl Default for MoeSection {
             experts: 0,
             top_k: 1,
             layers: Vec::new(),
-            init: MoeInitChoice::Upcycle,
+            init: crate::model::moe_init::MoeInit::Upcycle,
         }
     }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MoeInitChoice {
-    Upcycle,
-    Split,
 }
 
 impl ModelSection {
@@ -66,20 +59,14 @@ impl ModelSection {
         if m.experts == 0 {
             return model.to_string();
         }
-        let mut query = format!(
-            "experts={}&top_k={}&init={}",
-            m.experts,
-            m.top_k,
-            match m.init {
-                MoeInitChoice::Upcycle => "upcycle",
-                MoeInitChoice::Split => "split",
-            }
-        );
-        if !m.layers.is_empty() {
-            let layers: Vec<String> = m.layers.iter().map(usize::to_string).collect();
-            query.push_str(&format!("&layers={}", layers.join(",")));
-        }
-        format!("moe:{model}?{query}")
+        let spec = crate::model::moe_init::MoeSpec {
+            experts: m.experts,
+            top_k: m.top_k,
+            layers: (!m.layers.is_empty()).then(|| m.layers.clone()),
+            init: m.init,
+            shared: None,
+        };
+        format!("moe:{model}?{}", spec.query())
     }
 
     /// What summaries and the workbench call this section's model.

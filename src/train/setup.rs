@@ -31,13 +31,13 @@ pub fn build_model(
     device: &Device,
 ) -> Result<(Classifier, LoadReport), TrainError> {
     // A run's checkpoint loads as it is, unless experts are to be made of it.
-    if let Some(dir) = run_checkpoint(&section.model)
+    let run = run_checkpoint(&section.model);
+    if let Some(dir) = &run
         && section.moe.experts == 0
     {
-        return Ok(checkpoint::load_model(&dir, seed, device)?);
+        return Ok(checkpoint::load_model(dir, seed, device)?);
     }
-    let mut source = run_checkpoint(&section.model)
-        .map_or_else(|| section.model.clone(), |d| d.display().to_string());
+    let mut source = run.map_or_else(|| section.model.clone(), |d| d.display().to_string());
     let parsed = ModelSource::parse(&source)?;
     if parsed.lacks_tokenizer() {
         let texts: Vec<&str> = ds

@@ -175,7 +175,7 @@ fn moe_keys_wrap_the_source_and_are_checked_per_cell() {
     .expect("cfg");
     assert_eq!(
         cfg.student.source(),
-        "moe:scratch:bert-tiny?tokenizer=data/demo/tokenizer.json?experts=4&top_k=1&init=split&layers=2"
+        "moe:scratch:bert-tiny?tokenizer=data/demo/tokenizer.json?experts=4&top_k=1&layers=2&init=split"
     );
     let dense = ExperimentConfig::load(Some(tiny()), &[]).expect("cfg");
     assert_eq!(dense.student.source(), dense.student.model);
