@@ -39,7 +39,7 @@ pub struct DistillConfig {
     pub cosine: f64,
     /// Which student layer learns from which teacher layer (token-level terms).
     pub layer_map: LayerMapSpec,
-    /// `response`, `tinybert` or `stages` (the `stages` list).
+    /// `response`, `tinybert`, `progressive` or `stages` (the `stages` list).
     pub recipe: Recipe,
     pub stages: Vec<StageSpec>,
     /// Unlabelled contracts that feed the soft terms ("" = none).
@@ -53,6 +53,7 @@ pub struct DistillConfig {
 pub enum Recipe {
     Response,
     Tinybert,
+    Progressive,
     Stages,
 }
 

@@ -11,7 +11,7 @@
 use super::cache;
 use super::layer_map::{check_attention, check_token_level, resolve};
 use super::objective::{DistillLoss, Projection, projection};
-use super::stages::{self, ResolvedStage};
+use super::stages::{self, ResolvedStage, StageLayers};
 use super::teacher::{
     TeacherLock, teacher_checkpoint, teacher_logits, teacher_tokens, teacher_votes,
 };
@@ -139,6 +139,8 @@ fn distill_inner(
     check_labels(&teacher, &ds)?;
     let section = student_section(cfg, &teacher_dir);
     let (student, resumed) = model_for_run(cfg, &section, &ds, run, resume, &device)?;
+    let plan =
+        stages::expand(plan, student.config.num_hidden_layers).map_err(TrainError::Invalid)?;
     let layout = layout(cfg, &plan, &student, &teacher)?;
     let key = cache::key(cfg, &teacher)?;
     let (logits, event) = teacher_logits(cfg, &ds, &teacher, &out, &key)?;
@@ -173,17 +175,24 @@ fn distill_inner(
     };
     let objectives: Vec<DistillLoss> = plan
         .iter()
-        .map(|s| DistillLoss {
-            terms: s.terms.clone(),
-            alpha: cfg.distill.alpha,
-            temperature: cfg.distill.temperature,
-            logits: &logits,
-            tokens: tokens.as_ref(),
-            hidden_pairs: layout.hidden_pairs.clone(),
-            attention_pairs: layout.attention_pairs.clone(),
-            projection: projection.as_ref().map(|p| &p.linear),
+        .map(|s| {
+            let (hidden_pairs, attention_pairs) = (
+                stage_pairs(s, &layout.hidden_pairs)?,
+                stage_pairs(s, &layout.attention_pairs)?,
+            );
+            Ok(DistillLoss {
+                terms: s.terms.clone(),
+                alpha: cfg.distill.alpha,
+                temperature: cfg.distill.temperature,
+                logits: &logits,
+                tokens: tokens.as_ref(),
+                hidden_pairs,
+                attention_pairs,
+                projection: projection.as_ref().map(|p| &p.linear),
+            })
         })
-        .collect();
+        .collect::<Result<_, TrainError>>()?;
+    let family = student.family().prefix();
     let plan = Plan {
         stages: plan
             .iter()
@@ -193,6 +202,7 @@ fn distill_inner(
                 epochs: s.epochs,
                 lr: s.lr,
                 objective,
+                trains: trained_prefixes(s.layer, family),
             })
             .collect(),
         extra: projection
@@ -208,6 +218,42 @@ fn distill_inner(
         stop,
     };
     fit(ctx, &student, &data, resumed, &plan)
+}
+
+/// The layer pairs a stage's terms read: all of them, or for a one-layer stage the one pair
+/// of its layer (a stage of one layer needs the layer map to pair it with one teacher layer).
+fn stage_pairs(
+    stage: &ResolvedStage,
+    pairs: &[(usize, usize)],
+) -> Result<Vec<(usize, usize)>, TrainError> {
+    let StageLayers::One(layer) = stage.layer else {
+        return Ok(pairs.to_vec());
+    };
+    let own: Vec<(usize, usize)> = pairs.iter().copied().filter(|p| p.0 == layer).collect();
+    if own.len() > 1 || (own.is_empty() && !pairs.is_empty()) {
+        return Err(TrainError::Invalid(format!(
+            "distill stage `{}` trains student layer {layer} alone, so the layer map must pair \
+             it with exactly one teacher layer; it gives {:?}",
+            stage.name, own
+        )));
+    }
+    Ok(own)
+}
+
+/// What a stage trains: everything, or one encoder layer (layer 1 with the embeddings) and the
+/// distillation projection.
+fn trained_prefixes(layers: StageLayers, family: &str) -> Option<Vec<String>> {
+    let StageLayers::One(layer) = layers else {
+        return None;
+    };
+    let mut prefixes = vec![
+        format!("{family}.encoder.layer.{}.", layer - 1),
+        "distill.projection.".to_string(),
+    ];
+    if layer == 1 {
+        prefixes.push(format!("{family}.embeddings."));
+    }
+    Some(prefixes)
 }
 
 /// Appends `[distill] transfer` to the dataset, if set.

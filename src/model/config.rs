@@ -88,6 +88,9 @@ pub struct ModelConfig {
     /// Alambic's Mixture-of-Experts layers (`src/model/moe.rs`); transformers has no such BERT.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alambic_moe: Option<super::moe::MoeConfig>,
+    /// Alambic's bottleneck layers (`src/model/bottleneck.rs`); transformers has no such BERT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alambic_bottleneck: Option<super::bottleneck::BottleneckConfig>,
     /// Every other key, written back on export.
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
@@ -109,7 +112,27 @@ impl ModelConfig {
                 ),
             ));
         }
+        if let Some(b) = &cfg.alambic_bottleneck
+            && (b.inner == 0 || !b.inner.is_multiple_of(cfg.num_attention_heads))
+        {
+            return Err(ModelError::file(
+                path,
+                format!(
+                    "alambic_bottleneck.inner {} is not a multiple of num_attention_heads {}",
+                    b.inner, cfg.num_attention_heads
+                ),
+            ));
+        }
         Ok(cfg)
+    }
+
+    /// The width of layer `index`'s (0-based) attention and FFN: the bottleneck's inner
+    /// width for its layers, the hidden size otherwise.
+    pub fn inner_width(&self, index: usize) -> usize {
+        match &self.alambic_bottleneck {
+            Some(b) if b.covers(index) => b.inner,
+            _ => self.hidden_size,
+        }
     }
 
     pub fn family(&self) -> Result<Family, String> {

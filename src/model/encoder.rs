@@ -3,6 +3,7 @@
 //! returning every hidden state and attention map.
 
 use super::Mode;
+use super::bottleneck::FactoredFfn;
 use super::config::{Activation, Family, ModelConfig};
 use super::dense_block::dense_block;
 use super::moe::{MoeFfn, MoeStats, routed_tokens};
@@ -65,12 +66,20 @@ struct Layer {
     out_norm: LayerNorm,
 }
 
-/// A layer's feed-forward block: BERT's dense one, or a mixture of experts that keeps the
-/// dense block's output bias.
+/// A layer's feed-forward block: BERT's dense one, a mixture of experts that keeps the
+/// dense block's output bias, or a bottleneck's factored one.
 #[derive(Clone, Debug)]
 enum Ffn {
-    Dense { intermediate: Dense, output: Dense },
-    Mixture { experts: MoeFfn, bias: Tensor },
+    Dense {
+        intermediate: Dense,
+        output: Dense,
+    },
+    Mixture {
+        experts: MoeFfn,
+        bias: Tensor,
+    },
+    /// A bottleneck layer's: reduced to the inner width before and after the intermediate.
+    Factored(FactoredFfn),
 }
 
 #[derive(Clone, Debug)]
@@ -111,13 +120,19 @@ impl Encoder {
             .map(|i| {
                 let l = vb.pp(format!("encoder.layer.{i}"));
                 let a = l.pp("attention");
+                // A bottleneck layer's attention runs at its inner width.
+                let w = config.inner_width(i);
+                let bottleneck = config.alambic_bottleneck.as_ref().filter(|b| b.covers(i));
                 Ok(Layer {
-                    query: linear(a.pp("self.query"), h, h)?,
-                    key: linear(a.pp("self.key"), h, h)?,
-                    value: linear(a.pp("self.value"), h, h)?,
-                    attn_out: linear(a.pp("output.dense"), h, h)?,
+                    query: linear(a.pp("self.query"), h, w)?,
+                    key: linear(a.pp("self.key"), h, w)?,
+                    value: linear(a.pp("self.value"), h, w)?,
+                    attn_out: linear(a.pp("output.dense"), w, h)?,
                     attn_norm: LayerNorm::new(a.pp("output.LayerNorm"), h, eps)?,
                     ffn: match config.alambic_moe.as_ref().filter(|m| m.covers(i)) {
+                        _ if bottleneck.is_some() => {
+                            Ffn::Factored(FactoredFfn::new(&l, h, config.intermediate_size, w)?)
+                        }
                         Some(moe) => Ffn::Mixture {
                             experts: MoeFfn::new(l.clone(), config, moe, i)?,
                             bias: l.pp("output.dense").get(h, "bias")?,
@@ -217,9 +232,11 @@ impl Encoder {
         want_scores: bool,
     ) -> Result<(Tensor, Option<Tensor>, Option<Tensor>)> {
         let cfg = &self.config;
-        let (b, s, h) = x.dims3()?;
+        let (b, s, _) = x.dims3()?;
         let heads = cfg.num_attention_heads;
-        let d = cfg.head_dim();
+        // The attention's own width: the hidden size, or a bottleneck layer's inner width.
+        let width = l.query.weight.dim(0)?;
+        let d = width / heads.max(1);
         let split = |t: Tensor| -> Result<Tensor> {
             if fused::fusable(&t) {
                 fused::split_heads(&t, heads)
@@ -261,7 +278,10 @@ impl Encoder {
                 let context = if fused::fusable(&context) {
                     fused::merge_heads(&context, heads)?
                 } else {
-                    context.transpose(1, 2)?.contiguous()?.reshape((b, s, h))?
+                    context
+                        .transpose(1, 2)?
+                        .contiguous()?
+                        .reshape((b, s, width))?
                 };
                 (context, Some(probs), scores)
             }
@@ -297,6 +317,13 @@ impl Encoder {
                     None => activation(&intermediate.forward(attn)?, cfg.hidden_act)?,
                 };
                 (self.dense(output, &inter, Some(attn), mode)?, None)
+            }
+            Ffn::Factored(f) => {
+                let inter = activation(&f.expand(attn)?, cfg.hidden_act)?;
+                (
+                    self.dense(&f.output, &f.contract(&inter)?, Some(attn), mode)?,
+                    None,
+                )
             }
             Ffn::Mixture { experts, bias } => {
                 let tokens = routed.ok_or_else(|| {

@@ -15,8 +15,31 @@ use std::path::Path;
 
 pub fn export(model: &Classifier, out: &Path) -> Result<Vec<String>, ModelError> {
     std::fs::create_dir_all(out).map_err(|e| ModelError::io(out, e))?;
-    if model.config.alambic_moe.is_some() {
-        return export_mixture(model, out);
+    if let Some(moe) = &model.config.alambic_moe {
+        let readme = format!(
+            "# Exported by Alambic: a Mixture-of-Experts encoder\n\nThe feed-forward blocks of \
+             layers {:?} are {} experts behind a top-{} token router (`alambic_moe` in \
+             `config.json`; `src/model/moe.rs` says how the gates and the shared neurons \
+             combine). transformers has no BERT with experts, {ALAMBIC_ONLY}",
+            moe.layers, moe.experts, moe.top_k,
+        );
+        return export_alambic(model, out, "AlambicMoeForSequenceClassification", &readme);
+    }
+    if let Some(b) = &model.config.alambic_bottleneck {
+        let readme = format!(
+            "# Exported by Alambic: a bottleneck encoder\n\nLayers {:?} read and write the \
+             width {} but run attention and the feed-forward block at width {} \
+             (`alambic_bottleneck` in `config.json`; `src/model/bottleneck.rs` names the \
+             weights). transformers has no BERT whose attention is narrower than its hidden \
+             states, {ALAMBIC_ONLY}",
+            b.layers, model.config.hidden_size, b.inner,
+        );
+        return export_alambic(
+            model,
+            out,
+            "AlambicBottleneckForSequenceClassification",
+            &readme,
+        );
     }
     let family = model.family();
     let prefix = format!("{}.", family.prefix());
@@ -57,10 +80,19 @@ pub fn export(model: &Classifier, out: &Path) -> Result<Vec<String>, ModelError>
     Ok(keys)
 }
 
-/// A Mixture-of-Experts model has no transformers class: its folder is Alambic's own (the
-/// config with `alambic_moe` and the head named, every weight in `model.safetensors`, the
-/// tokenizer) and its README says so.
-fn export_mixture(model: &Classifier, out: &Path) -> Result<Vec<String>, ModelError> {
+/// What an Alambic-only export's README says after naming the kind.
+const ALAMBIC_ONLY: &str = "so this folder does not load with `AutoModel`; Alambic reads it \
+    wherever a model source goes (`teacher.model`, `student.model`, `alambic model info DIR`). \
+    `alambic predict` and `eval` read the run folder it came from.\n";
+
+/// A model transformers has no class for: its folder is Alambic's own (the config with the
+/// head named, every weight in `model.safetensors`, the tokenizer) and its README says so.
+fn export_alambic(
+    model: &Classifier,
+    out: &Path,
+    architecture: &str,
+    readme: &str,
+) -> Result<Vec<String>, ModelError> {
     let main: HashMap<String, Tensor> = model
         .named_vars()
         .into_iter()
@@ -73,20 +105,7 @@ fn export_mixture(model: &Classifier, out: &Path) -> Result<Vec<String>, ModelEr
         serde_json::to_value(model.head_kind)
             .map_err(|e| ModelError::Config(format!("cannot write the head: {e}")))?,
     );
-    write_config(model, config, "AlambicMoeForSequenceClassification", out)?;
-    let moe = model.config.alambic_moe.as_ref();
-    let readme = format!(
-        "# Exported by Alambic: a Mixture-of-Experts encoder\n\nThe feed-forward blocks of \
-         layers {:?} are {} experts behind a top-{} token router (`alambic_moe` in \
-         `config.json`; `src/model/moe.rs` says how the gates and the shared neurons combine). \
-         transformers has no BERT with experts, so this folder does not load with \
-         `AutoModel`; Alambic reads it wherever a model source goes (`teacher.model`, \
-         `student.model`, `alambic model info DIR`). `alambic predict` and `eval` read the \
-         run folder it came from.\n",
-        moe.map(|m| m.layers.clone()).unwrap_or_default(),
-        moe.map_or(0, |m| m.experts),
-        moe.map_or(0, |m| m.top_k),
-    );
+    write_config(model, config, architecture, out)?;
     let path = out.join("README.md");
     write_atomic(&path, readme.as_bytes()).map_err(|e| ModelError::io(&path, e))?;
     Ok(keys)

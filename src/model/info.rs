@@ -25,6 +25,8 @@ pub struct ModelInfo {
     pub active: ActiveCounts,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub moe: Option<super::moe::MoeConfig>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bottleneck: Option<super::bottleneck::BottleneckConfig>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -77,6 +79,7 @@ pub fn info(model: &Classifier, report: &LoadReport) -> ModelInfo {
             flops_per_token: 2 * active_encoder,
         },
         moe: c.alambic_moe.clone(),
+        bottleneck: c.alambic_bottleneck.clone(),
         family: format!("{:?}", model.family()).to_lowercase(),
         layers: c.num_hidden_layers,
         hidden: c.hidden_size,
@@ -125,6 +128,12 @@ impl ModelInfo {
                 self.active.encoder_parameters,
                 p.encoder,
                 self.active.flops_per_token as f64 / 1e6
+            ));
+        }
+        if let Some(b) = &self.bottleneck {
+            s.push_str(&format!(
+                "\nbottleneck  layers {:?}: attention and FFN at width {} (of {})",
+                b.layers, b.inner, self.hidden
             ));
         }
         s.push_str(&format!(

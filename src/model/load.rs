@@ -267,16 +267,20 @@ pub fn encoder_params(cfg: &ModelConfig, family: Family) -> Vec<(String, Vec<usi
     ];
     for l in 0..cfg.num_hidden_layers {
         let b = format!("{p}.encoder.layer.{l}");
+        let w = cfg.inner_width(l);
+        let bottleneck = cfg.alambic_bottleneck.as_ref().filter(|b| b.covers(l));
         for (name, inp, outp) in [
-            ("attention.self.query", h, h),
-            ("attention.self.key", h, h),
-            ("attention.self.value", h, h),
-            ("attention.output.dense", h, h),
+            ("attention.self.query", h, w),
+            ("attention.self.key", h, w),
+            ("attention.self.value", h, w),
+            ("attention.output.dense", w, h),
             ("intermediate.dense", h, i),
             ("output.dense", i, h),
         ] {
             let mixture = cfg.alambic_moe.as_ref().filter(|m| m.covers(l));
             match (mixture, name) {
+                // A bottleneck layer's FFN is factored (below).
+                _ if bottleneck.is_some() && !name.starts_with("attention") => continue,
                 // A mixture layer's experts replace the FFN's weights; its output bias stays.
                 (Some(_), "intermediate.dense") => continue,
                 (Some(_), "output.dense") => {}
@@ -286,6 +290,9 @@ pub fn encoder_params(cfg: &ModelConfig, family: Family) -> Vec<(String, Vec<usi
         }
         if let Some(m) = cfg.alambic_moe.as_ref().filter(|m| m.covers(l)) {
             out.extend(m.params(&b, h));
+        }
+        if let Some(f) = bottleneck {
+            out.extend(f.ffn_params(&b, h, i));
         }
         for norm in ["attention.output.LayerNorm", "output.LayerNorm"] {
             out.push((format!("{b}.{norm}.weight"), vec![h]));

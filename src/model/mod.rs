@@ -4,6 +4,8 @@
 //! a Hugging Face folder.
 
 pub mod attention_block;
+pub mod bottleneck;
+pub mod bottleneck_init;
 pub mod config;
 pub mod dense_block;
 pub mod derive;

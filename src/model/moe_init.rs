@@ -130,9 +130,10 @@ pub fn to_moe(
     report: &mut LoadReport,
 ) -> Result<Classifier, ModelError> {
     let cfg = &dense.config;
-    if cfg.alambic_moe.is_some() {
+    if cfg.alambic_moe.is_some() || cfg.alambic_bottleneck.is_some() {
+        // A bottleneck layer's FFN is factored: its mixture would need experts of its own kind.
         return Err(ModelError::Config(
-            "the source is already a Mixture of Experts".into(),
+            "the source is already a Mixture of Experts or a bottleneck model".into(),
         ));
     }
     let n = cfg.num_hidden_layers;

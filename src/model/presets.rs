@@ -34,6 +34,7 @@ pub fn preset(name: &str, vocab_size: usize, pad_token_id: u32) -> Option<ModelC
         id2label: None,
         architectures: None,
         alambic_moe: None,
+        alambic_bottleneck: None,
         extra: BTreeMap::from([("initializer_range".to_string(), serde_json::json!(0.02))]),
     })
 }

@@ -1,7 +1,9 @@
 //! One string names a model everywhere: a folder; `hf:owner/name[@rev]`;
 //! `scratch:PRESET[?tokenizer=SRC&vocab=N&layers=L&hidden=H&heads=A&intermediate=I]`;
-//! `derive:SRC?layers=…&pooler=false`; `moe:SRC?experts=E&top_k=K&layers=…&init=upcycle|split`.
+//! `derive:SRC?layers=…&pooler=false`; `moe:SRC?experts=E&top_k=K&layers=…&init=upcycle|split`;
+//! `bottleneck:SRC?inner=B&layers=…`.
 
+use super::bottleneck_init::{BottleneckSpec, to_bottleneck};
 use super::derive::{DeriveSpec, derive};
 use super::load::{Classifier, LoadOptions, LoadReport};
 use super::moe_init::{MoeSpec, to_moe};
@@ -35,23 +37,32 @@ pub enum ModelSource {
         base: Box<ModelSource>,
         spec: MoeSpec,
     },
+    Bottleneck {
+        base: Box<ModelSource>,
+        spec: BottleneckSpec,
+    },
 }
 
 impl ModelSource {
-    /// A scratch model named without a tokenizer, alone or under `moe:`: training gives it one.
+    /// A scratch model named without a tokenizer, alone or under `moe:` / `bottleneck:`:
+    /// training gives it one.
     pub fn lacks_tokenizer(&self) -> bool {
         match self {
             Self::Scratch { tokenizer, .. } => tokenizer.is_none(),
-            Self::Moe { base, .. } => base.lacks_tokenizer(),
+            Self::Moe { base, .. } | Self::Bottleneck { base, .. } => base.lacks_tokenizer(),
             _ => false,
         }
     }
 
-    /// A scratch source (alone or under `moe:`) that reads this tokenizer; any other source
-    /// as it is.
+    /// A scratch source (alone or under `moe:` / `bottleneck:`) that reads this tokenizer; any
+    /// other source as it is.
     pub fn with_tokenizer(self, path: &str) -> Self {
         match self {
             Self::Moe { base, spec } => Self::Moe {
+                base: Box::new(base.with_tokenizer(path)),
+                spec,
+            },
+            Self::Bottleneck { base, spec } => Self::Bottleneck {
                 base: Box::new(base.with_tokenizer(path)),
                 spec,
             },
@@ -140,6 +151,16 @@ impl ModelSource {
                 spec,
             });
         }
+        if let Some(rest) = s.strip_prefix("bottleneck:") {
+            let (base, query) = rest
+                .rsplit_once('?')
+                .ok_or_else(|| err("expected bottleneck:SRC?inner=128[&layers=…]".into()))?;
+            let spec = BottleneckSpec::parse(query).map_err(err)?;
+            return Ok(Self::Bottleneck {
+                base: Box::new(Self::parse(base)?),
+                spec,
+            });
+        }
         if let Some(rest) = s.strip_prefix("derive:") {
             let (base, query) = rest
                 .rsplit_once('?')
@@ -180,6 +201,7 @@ impl std::fmt::Display for ModelSource {
             }
             Self::Derive { base, spec } => write!(f, "derive:{base}?{}", spec.query()),
             Self::Moe { base, spec } => write!(f, "moe:{base}?{}", spec.query()),
+            Self::Bottleneck { base, spec } => write!(f, "bottleneck:{base}?{}", spec.query()),
         }
     }
 }
@@ -196,7 +218,8 @@ pub fn load_source(
                     source_name: source.to_string(),
                     msg: format!(
                         "{} is not a model folder (no config.json); model sources are a folder, \
-                         hf:owner/name, scratch:PRESET or derive:SRC?layers=…",
+                         hf:owner/name, scratch:PRESET, derive:SRC?layers=…, moe:SRC?… or \
+                         bottleneck:SRC?inner=B",
                         dir.display()
                     ),
                 });
@@ -233,15 +256,26 @@ pub fn load_source(
                 opts.seed,
                 &mut report,
             )
-            .map_err(|e| match e {
-                ModelError::Config(msg) => ModelError::Source {
-                    source_name: source.to_string(),
-                    msg,
-                },
-                other => other,
-            })?;
+            .map_err(|e| in_source(e, source))?;
             Ok((model, report))
         }
+        ModelSource::Bottleneck { base, spec } => {
+            let (dense, mut report) = load_source(&base.to_string(), opts, device)?;
+            let model = to_bottleneck(dense, &spec, opts.seed, &mut report)
+                .map_err(|e| in_source(e, source))?;
+            Ok((model, report))
+        }
+    }
+}
+
+/// A config error of a wrapping source (`moe:`, `bottleneck:`), named by that source.
+fn in_source(e: ModelError, source: &str) -> ModelError {
+    match e {
+        ModelError::Config(msg) => ModelError::Source {
+            source_name: source.to_string(),
+            msg,
+        },
+        other => other,
     }
 }
 

@@ -118,6 +118,7 @@ fn set_stage_key(cfg: &mut ExperimentConfig, key: &str, value: &toml::Value) -> 
                 epochs: s.epochs,
                 lr: s.lr,
                 terms: s.terms,
+                layer: s.layer,
             })
             .collect();
         cfg.distill.recipe = crate::distill::Recipe::Stages;

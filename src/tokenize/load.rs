@@ -56,8 +56,8 @@ impl TextTokenizer {
                     tokenizer: Some(t), ..
                 } => TextTokenizer::load(t).ok(),
                 ModelSource::Folder(p) => TextTokenizer::load(p).ok(),
-                // A mixture reads its dense base's tokenizer.
-                ModelSource::Moe { base, .. } => of(*base),
+                // A mixture or a bottleneck model reads its dense base's tokenizer.
+                ModelSource::Moe { base, .. } | ModelSource::Bottleneck { base, .. } => of(*base),
                 _ => None,
             }
         }

@@ -28,6 +28,18 @@ pub struct ModelSection {
     /// writing the model as `moe:MODEL?experts=…`, as keys a sweep can vary.
     #[serde(default)]
     pub moe: MoeSection,
+    /// Runs the model's layers at an inner width (`inner = 0`: as they are); the same as
+    /// writing the model as `bottleneck:MODEL?inner=…`, as keys a sweep can vary.
+    #[serde(default)]
+    pub bottleneck: BottleneckSection,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BottleneckSection {
+    pub inner: usize,
+    /// 1-based encoder layers; empty: every layer.
+    pub layers: Vec<usize>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -53,11 +65,23 @@ impl Default for MoeSection {
 
 impl ModelSection {
     /// The source to load for `model` (the section's, or what it became: a run's checkpoint,
-    /// a scratch model with its trained tokenizer), wrapped in `moe:` when experts are asked.
+    /// a scratch model with its trained tokenizer), wrapped in `bottleneck:` when an inner
+    /// width is asked and in `moe:` when experts are.
     pub fn source_for(&self, model: &str) -> String {
+        let b = &self.bottleneck;
+        let model = match b.inner {
+            0 => model.to_string(),
+            inner => {
+                let spec = crate::model::bottleneck_init::BottleneckSpec {
+                    inner,
+                    layers: (!b.layers.is_empty()).then(|| b.layers.clone()),
+                };
+                format!("bottleneck:{model}?{}", spec.query())
+            }
+        };
         let m = &self.moe;
         if m.experts == 0 {
-            return model.to_string();
+            return model;
         }
         let spec = crate::model::moe_init::MoeSpec {
             experts: m.experts,

@@ -214,8 +214,15 @@ impl<'a> Loop<'a> {
     fn train_stage(&mut self) -> Result<Option<Outcome>, TrainError> {
         let plan: &'a Plan<'a> = self.plan;
         let stage = &plan.stages[self.state.stage];
+        let vars: Vec<(String, Var)> = match &stage.trains {
+            Some(prefixes) => (self.vars.iter())
+                .filter(|(name, _)| prefixes.iter().any(|p| name.starts_with(p.as_str())))
+                .cloned()
+                .collect(),
+            None => self.vars.clone(),
+        };
         let mut opt = AdamW::new(
-            self.vars.clone(),
+            vars,
             AdamWConfig {
                 lr: stage.lr,
                 weight_decay: self.ctx.cfg.train.weight_decay,

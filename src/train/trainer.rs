@@ -210,6 +210,9 @@ pub struct Stage<'a> {
     pub epochs: usize,
     pub lr: f64,
     pub objective: &'a dyn Objective,
+    /// Name prefixes of the variables this stage trains; `None`: all of them. The others
+    /// keep their values (no update, no weight decay) and their optimizer moments.
+    pub trains: Option<Vec<String>>,
 }
 
 pub struct Plan<'a> {
@@ -228,6 +231,7 @@ impl<'a> Plan<'a> {
                 epochs: cfg.train.epochs,
                 lr: cfg.train.lr,
                 objective,
+                trains: None,
             }],
             extra: Vec::new(),
         }

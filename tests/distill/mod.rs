@@ -1,5 +1,6 @@
 mod layer_maps;
 mod losses;
+mod progressive;
 mod run;
 mod stages;
 mod teacher_tokens;

@@ -71,8 +71,83 @@ terms = [{ term = "response", alpha = 0.9 }, { term = "logit_mse", weight = 0.1 
         .expect_err("recipe")
         .to_string();
     assert!(
-        err.starts_with("--set distill.recipe=fitnet: unknown variant `fitnet`, expected one of `response`, `tinybert`, `stages`"),
+        err.starts_with("--set distill.recipe=fitnet: unknown variant `fitnet`, expected one of `response`, `tinybert`, `progressive`, `stages`"),
         "{err}"
     );
     assert!(err.contains("in `distill.recipe`"), "{err}");
+}
+
+/// `progressive` is one stage per student layer, known once the student is: `expand` names
+/// them `layer-1` … and keeps the embedding term for layer 1 alone; `layer` in a written stage
+/// is "all", "each" or a number, and anything else fails naming the key.
+#[test]
+fn progressive_expands_to_one_stage_per_student_layer() {
+    use alambic::distill::LossSpec;
+    use alambic::distill::stages::{StageLayers, expand, resolve};
+    use alambic::train::ExperimentConfig;
+    let cfg =
+        ExperimentConfig::load(None, &["distill.recipe=\"progressive\"".into()]).expect("cfg");
+    let stages = expand(resolve(&cfg.distill, &cfg.train).expect("resolve"), 3).expect("expand");
+    let names: Vec<(&str, StageLayers, usize)> = stages
+        .iter()
+        .map(|s| (s.name.as_str(), s.layer, s.terms.len()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("layer-1", StageLayers::One(1), 3),
+            ("layer-2", StageLayers::One(2), 2),
+            ("layer-3", StageLayers::One(3), 2),
+            ("prediction", StageLayers::All, 1)
+        ]
+    );
+    assert!(
+        stages[1]
+            .terms
+            .iter()
+            .all(|t| !matches!(t, LossSpec::EmbeddingMse { .. }))
+    );
+
+    let dir = crate::common::scratch_dir("stages-layer");
+    let file = dir.join("layer.toml");
+    let write = |layer: &str| {
+        std::fs::write(
+            &file,
+            format!(
+                "[distill]\nrecipe = \"stages\"\n[[distill.stages]]\nname = \"x\"\nlayer = {layer}\n\
+                 terms = [{{ term = \"hidden_mse\", weight = 1.0 }}]\n"
+            ),
+        )
+        .expect("write");
+    };
+    for (layer, want) in [
+        ("\"each\"", StageLayers::Each),
+        ("\"all\"", StageLayers::All),
+        ("4", StageLayers::One(4)),
+    ] {
+        write(layer);
+        let cfg = ExperimentConfig::load(Some(&file), &[]).expect("layer");
+        assert_eq!(cfg.distill.stages[0].layer, want, "{layer}");
+    }
+    // Layer 4 of a 3-layer student is found when the student is known.
+    let err = expand(
+        resolve(
+            &ExperimentConfig::load(Some(&file), &[])
+                .expect("cfg")
+                .distill,
+            &cfg.train,
+        )
+        .expect("resolve"),
+        3,
+    )
+    .expect_err("layer 4 of 3");
+    assert!(
+        err.contains("layer = 4, but the student has layers 1..3"),
+        "{err}"
+    );
+    write("\"every\"");
+    let err = ExperimentConfig::load(Some(&file), &[])
+        .expect_err("every")
+        .to_string();
+    assert!(err.contains("distill.stages"), "{err}");
 }

@@ -1,3 +1,4 @@
+mod bottleneck;
 mod fused;
 mod golden;
 mod moe;

@@ -202,3 +202,43 @@ fn moe_keys_wrap_the_source_and_are_checked_per_cell() {
         "{err}"
     );
 }
+
+/// `[student.bottleneck]` keys wrap the student's source in `bottleneck:` (inside `moe:` when
+/// both are asked, so the loader says the two do not combine), and 0 leaves it dense.
+#[test]
+fn bottleneck_keys_wrap_the_source() {
+    let sets = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let cfg = ExperimentConfig::load(
+        Some(tiny()),
+        &sets(&[
+            "student.bottleneck.inner=64",
+            "student.bottleneck.layers=[1,2]",
+        ]),
+    )
+    .expect("cfg");
+    assert_eq!(
+        cfg.student.source(),
+        "bottleneck:scratch:bert-tiny?tokenizer=data/demo/tokenizer.json?inner=64&layers=1,2"
+    );
+    let both = ExperimentConfig::load(
+        Some(tiny()),
+        &sets(&["student.bottleneck.inner=64", "student.moe.experts=2"]),
+    )
+    .expect("cfg");
+    let err = alambic::model::load_source(
+        &both.student.source(),
+        &alambic::model::load::LoadOptions::default(),
+        &candle_core::Device::Cpu,
+    )
+    .err()
+    .expect("moe of a bottleneck")
+    .to_string();
+    assert!(
+        err.contains("already a Mixture of Experts or a bottleneck"),
+        "{err}"
+    );
+    let err = ExperimentConfig::load(Some(tiny()), &sets(&["student.bottleneck.iner=64"]))
+        .expect_err("typo")
+        .to_string();
+    assert!(err.contains("iner"), "{err}");
+}
