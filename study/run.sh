@@ -22,9 +22,17 @@ D246="derive:$MINILM?layers=2,4,6&pooler=false"
 D246P="derive:$MINILM?layers=2,4,6"
 D36="derive:$MINILM?layers=3,6&pooler=false"
 TINY="scratch:tinybert-4l-312d?tokenizer=$MINILM"
+BN6="bottleneck:derive:$MINILM?layers=1,2,3,4,5,6&pooler=false?inner=132"
+BN3="bottleneck:$D246?inner=132"
 
-# The run folder a finished row wrote (empty when the row has not run).
-run_of() { awk -F'\t' -v r="$1" '$1 == r { d = $2 } END { print d }' "$ROWS" 2>/dev/null || true; }
+# The run folder a finished row wrote on this machine (empty when the row has not run here:
+# run folders are machine-local, so a row another machine ran runs again, deterministically,
+# when a later row needs its folder or it is named).
+run_of() {
+    local d
+    d=$(awk -F'\t' -v r="$1" '$1 == r { d = $2 } END { print d }' "$ROWS" 2>/dev/null || true)
+    [[ -n $d && -f $d/summary.json ]] && echo "$d" || true
+}
 
 # row NAME -- alambic ARGS…: runs once, records the run folder and the seconds it took.
 row() {
@@ -108,6 +116,16 @@ run_row() {
     # Mixture-of-Experts students on derive 3,6: 4 experts, top-1 (issue 20).
     moe-up-36)    row "$name" train --config $H --set "student.model=\"moe:$D36?experts=4&top_k=1&init=upcycle\"" ;;
     moe-split-36) row "$name" train --config $H --set "student.model=\"moe:$D36?experts=4&top_k=1&init=split\"" ;;
+    # Bottleneck students (issue 20): every layer's attention and FFN at width 132 (128 is not a
+    # multiple of MiniLM's 12 heads), initialised by truncated SVD; all 6 layers, then derive 2,4,6.
+    bn-132)       row "$name" train --config $H --set "student.model=\"$BN6\"" ;;
+    bn-132-tb)    row "$name" distill --config $H --set "teacher.model=\"$(folder_of teacher)\"" --set "student.model=\"$BN6\"" --set 'distill.recipe="tinybert"' ;;
+    bn-132-pg)    row "$name" distill --config $H --set "teacher.model=\"$(folder_of teacher)\"" --set "student.model=\"$BN6\"" --set 'distill.recipe="progressive"' --set distill.layer_epochs=1 ;;
+    bn3-132)      row "$name" train --config $H --set "student.model=\"$BN3\"" ;;
+    bn3-132-tb)   row "$name" distill --config $H --set "teacher.model=\"$(folder_of teacher)\"" --set "student.model=\"$BN3\"" --set 'distill.recipe="tinybert"' ;;
+    bn3-132-pg)   row "$name" distill --config $H --set "teacher.model=\"$(folder_of teacher)\"" --set "student.model=\"$BN3\"" --set 'distill.recipe="progressive"' --set distill.layer_epochs=1 ;;
+    moe-up-36-tb)    row "$name" distill --config $H --set "teacher.model=\"$(folder_of teacher)\"" --set "student.model=\"moe:$D36?experts=4&top_k=1&init=upcycle\"" --set 'distill.recipe="tinybert"' ;;
+    moe-split-36-tb) row "$name" distill --config $H --set "teacher.model=\"$(folder_of teacher)\"" --set "student.model=\"moe:$D36?experts=4&top_k=1&init=split\"" --set 'distill.recipe="tinybert"' ;;
     kd-246)       row "$name" distill --config $H --set "teacher.model=\"$(folder_of teacher)\"" --set "student.model=\"$D246\"" ;;
     kd-246p)      row "$name" distill --config $H --set "teacher.model=\"$(folder_of teacher)\"" --set "student.model=\"$D246P\"" ;;
     kd-36)        row "$name" distill --config $H --set "teacher.model=\"$(folder_of teacher)\"" --set "student.model=\"$D36\"" ;;
@@ -137,6 +155,13 @@ run_row() {
         models+=("$D36")
         "$BIN" bench --model "$(IFS=,; echo "${models[*]}")" --seq 128 --batch 16 --phase infer \
             > study/speed-moe.json ;;
+    # The same for the bottleneck rows, between the dense shapes they come from.
+    speed-bn)
+        local models=("$MINILM" "$D246") r
+        for r in bn-132 bn3-132; do models+=("$(folder_of $r)/checkpoints/best"); done
+        models+=("$MINILM" "$D246")
+        "$BIN" bench --model "$(IFS=,; echo "${models[*]}")" --seq 128 --batch 16 --phase infer \
+            > study/speed-bn.json ;;
     # Like the teacher, the all-window student starts from its head-128 run (kd-246).
     w-kd-246)     row "$name" distill --config $W --set "teacher.model=\"$(folder_of w-teacher)\"" --set "student.model=\"$(folder_of kd-246)\"" ;;
     *) echo "unknown row $name (study/run.sh --list)" >&2; exit 2 ;;

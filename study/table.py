@@ -25,6 +25,14 @@ LABELS = {
     "alone-tiny": "scratch tinybert-4l-312d, labels only",
     "moe-up-36": "MoE on derive 3,6: 4 upcycled experts, top-1, labels only",
     "moe-split-36": "MoE on derive 3,6: 4 split experts (+ shared), top-1, labels only",
+    "bn-132": "bottleneck 132 on all 6 layers (SVD of the teacher), labels only",
+    "bn-132-tb": "bottleneck 132 on all 6 layers, TinyBERT two stages",
+    "bn-132-pg": "bottleneck 132 on all 6 layers, progressive (1 epoch per layer)",
+    "bn3-132": "bottleneck 132 on derive 2,4,6, labels only",
+    "bn3-132-tb": "bottleneck 132 on derive 2,4,6, TinyBERT two stages",
+    "bn3-132-pg": "bottleneck 132 on derive 2,4,6, progressive (1 epoch per layer)",
+    "moe-up-36-tb": "MoE on derive 3,6: 4 upcycled experts, top-1, TinyBERT two stages",
+    "moe-split-36-tb": "MoE on derive 3,6: 4 split experts (+ shared), top-1, TinyBERT two stages",
     "kd-246": "derive 2,4,6, response KD",
     "kd-246p": "derive 2,4,6 + pooler, response KD",
     "kd-36": "derive 3,6, response KD",
@@ -75,7 +83,9 @@ def shape_row(name):
     if is_teacher(base):
         return "teacher"
     if base.startswith("moe-"):
-        return base
+        return base.removesuffix("-tb")
+    if base.startswith("bn"):
+        return base.split("-")[0] + "-" + base.split("-")[1]
     return "alone-" + base.split("-", 1)[1].removesuffix("p")
 
 
@@ -85,7 +95,7 @@ def bench_ms(done):
     machine): the in-run latency of summary.json moves by ±30 % with whatever else runs."""
     folders = {f"{folder}/checkpoints/best": n for n, folder, _ in done}
     out = {}
-    for name in ("speed.json", "speed-moe.json"):
+    for name in ("speed.json", "speed-moe.json", "speed-bn.json"):
         path = STUDY / name
         if not path.exists():
             continue
@@ -200,6 +210,15 @@ PAIRS = [
     ("moe-split-36", "alone-36", "4 split experts vs the dense FFN (derive 3,6, labels alone)"),
     ("moe-split-36@s14", "alone-36@s14", "the same, seed 14"),
     ("moe-split-36@s15", "alone-36@s15", "the same, seed 15"),
+    ("bn-132", "teacher", "bottleneck 132 on all 6 layers vs the teacher (labels alone)"),
+    ("bn-132-tb", "bn-132", "TinyBERT two stages vs labels alone (bottleneck, 6 layers)"),
+    ("bn-132-pg", "bn-132", "progressive vs labels alone (bottleneck, 6 layers)"),
+    ("bn3-132", "alone-246", "bottleneck 132 vs the dense layers (derive 2,4,6, labels alone)"),
+    ("bn3-132-tb", "bn3-132", "TinyBERT two stages vs labels alone (bottleneck, 3 layers)"),
+    ("bn3-132-pg", "bn3-132", "progressive vs labels alone (bottleneck, 3 layers)"),
+    ("bn3-132-pg", "bn3-132-tb", "progressive vs TinyBERT two stages (bottleneck, 3 layers)"),
+    ("moe-up-36-tb", "tb-36", "4 upcycled experts vs the dense FFN (derive 3,6, TinyBERT stages)"),
+    ("moe-split-36-tb", "tb-36", "4 split experts vs the dense FFN (derive 3,6, TinyBERT stages)"),
     ("tb-36", "alone-36", "TinyBERT two stages vs labels alone (derive 3,6)"),
     ("tb-36@s14", "alone-36@s14", "the same, seed 14"),
     ("tb-36@s15", "alone-36@s15", "the same, seed 15"),

@@ -42,6 +42,8 @@ pub struct DistillConfig {
     /// `response`, `tinybert`, `progressive` or `stages` (the `stages` list).
     pub recipe: Recipe,
     pub stages: Vec<StageSpec>,
+    /// Epochs of each layer's stage in the `progressive` recipe (0 = `[train] epochs`).
+    pub layer_epochs: usize,
     /// Unlabelled contracts that feed the soft terms ("" = none).
     pub transfer: String,
     pub cache: bool,

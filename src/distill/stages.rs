@@ -144,6 +144,10 @@ pub fn resolve(cfg: &DistillConfig, train: &TrainConfig) -> Result<Vec<ResolvedS
         Recipe::Progressive => vec![
             ResolvedStage {
                 layer: StageLayers::Each,
+                epochs: match cfg.layer_epochs {
+                    0 => train.epochs,
+                    n => n,
+                },
                 ..stage(
                     "layer",
                     vec![

@@ -85,20 +85,26 @@ fn progressive_expands_to_one_stage_per_student_layer() {
     use alambic::distill::LossSpec;
     use alambic::distill::stages::{StageLayers, expand, resolve};
     use alambic::train::ExperimentConfig;
-    let cfg =
-        ExperimentConfig::load(None, &["distill.recipe=\"progressive\"".into()]).expect("cfg");
+    let cfg = ExperimentConfig::load(
+        None,
+        &[
+            "distill.recipe=\"progressive\"".into(),
+            "distill.layer_epochs=1".into(),
+        ],
+    )
+    .expect("cfg");
     let stages = expand(resolve(&cfg.distill, &cfg.train).expect("resolve"), 3).expect("expand");
-    let names: Vec<(&str, StageLayers, usize)> = stages
+    let names: Vec<(&str, StageLayers, usize, usize)> = stages
         .iter()
-        .map(|s| (s.name.as_str(), s.layer, s.terms.len()))
+        .map(|s| (s.name.as_str(), s.layer, s.terms.len(), s.epochs))
         .collect();
     assert_eq!(
         names,
         [
-            ("layer-1", StageLayers::One(1), 3),
-            ("layer-2", StageLayers::One(2), 2),
-            ("layer-3", StageLayers::One(3), 2),
-            ("prediction", StageLayers::All, 1)
+            ("layer-1", StageLayers::One(1), 3, 1),
+            ("layer-2", StageLayers::One(2), 2, 1),
+            ("layer-3", StageLayers::One(3), 2, 1),
+            ("prediction", StageLayers::All, 1, 3)
         ]
     );
     assert!(
