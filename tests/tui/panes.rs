@@ -108,3 +108,32 @@ fn training_pane_shows_a_mixture_runs_expert_load() {
         );
     }
 }
+
+/// A Mixture-of-Experts run's row in the compare pane gives its total and per-token
+/// parameters; with no such run the column is the plain count.
+#[test]
+fn compare_pane_shows_a_mixture_runs_active_parameters() {
+    let (mut app, _) = app(false);
+    app.pane = Pane::Compare;
+    let plain = {
+        let mut terminal = Terminal::new(TestBackend::new(140, 30)).expect("terminal");
+        terminal.draw(|f| draw(f, &app)).expect("draw");
+        terminal.backend().to_string()
+    };
+    assert!(
+        !plain.contains("params/active") && plain.contains("4.40M"),
+        "{plain}"
+    );
+    if let Some(s) = app.runs[2].summary.as_mut() {
+        s.active_parameters = Some(2_900_000);
+    }
+    let mut terminal = Terminal::new(TestBackend::new(140, 30)).expect("terminal");
+    terminal.draw(|f| draw(f, &app)).expect("draw");
+    let text = terminal.backend().to_string();
+    assert!(text.contains("params/active"), "{text}");
+    assert!(text.contains("4.4M/2.9M"), "{text}");
+    assert!(
+        text.contains("4.40M"),
+        "the dense runs keep their count:\n{text}"
+    );
+}

@@ -64,10 +64,18 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     .areas(area);
     let t_f1 = teacher.and_then(|r| num(r, "test.macro_f1"));
     let t_lat = teacher.and_then(|r| num(r, "latency_ms_per_contract"));
+    // Mixture-of-Experts runs also say how many parameters a token goes through.
+    let any_active = runs
+        .iter()
+        .any(|(_, r)| num(r, "active_parameters").is_some());
     let header = Row::new([
         "run",
         "role",
-        "params",
+        if any_active {
+            "params/active"
+        } else {
+            "params"
+        },
         "MB",
         "ms/contract",
         "speed-up",
@@ -96,7 +104,11 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             Row::new(vec![
                 format!("#{:<2} {tail}", i + 1),
                 r.role.clone(),
-                params.map_or("-".into(), |p| format!("{:.2}M", p / 1e6)),
+                match (params, num(r, "active_parameters")) {
+                    (Some(p), Some(a)) => format!("{:.1}M/{:.1}M", p / 1e6, a / 1e6),
+                    (Some(p), None) => format!("{:.2}M", p / 1e6),
+                    _ => "-".into(),
+                },
                 params.map_or("-".into(), |p| format!("{:.1}", p * 4.0 / 1e6)),
                 cell(lat, 2),
                 speed.map_or("-".into(), |s| format!("{s:.1}x")),
@@ -114,7 +126,7 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
     let widths = [
         Constraint::Length(25),
         Constraint::Length(8),
-        Constraint::Length(7),
+        Constraint::Length(if any_active { 13 } else { 7 }),
         Constraint::Length(6),
         Constraint::Length(11),
         Constraint::Length(8),
