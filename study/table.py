@@ -48,13 +48,14 @@ LABELS = {
 
 
 def rows():
-    """(row, run folder, seconds) in the order they ran."""
-    out = []
+    """(row, run folder, seconds) in the order they first ran; a row run again on another
+    machine (run folders are machine-local) is shown once, as its last run."""
+    out = {}
     path = STUDY / "rows.tsv"
     for line in path.read_text().splitlines():
         name, folder, seconds = line.split("\t")
-        out.append((name, folder, int(seconds)))
-    return out
+        out[name] = (name, folder, int(seconds))
+    return list(out.values())
 
 
 def summary(name):
@@ -93,7 +94,9 @@ def bench_ms(done):
     """Inference ms per contract by timed row, from study/speed.json (`alambic bench --phase
     infer --seq 128 --batch 16` on each shape's checkpoint, one process at a time on a quiet
     machine): the in-run latency of summary.json moves by ±30 % with whatever else runs."""
-    folders = {f"{folder}/checkpoints/best": n for n, folder, _ in done}
+    # Every run of a row counts (a row run again elsewhere was timed under its first folder).
+    lines = (STUDY / "rows.tsv").read_text().splitlines()
+    folders = {f"{line.split(chr(9))[1]}/checkpoints/best": line.split(chr(9))[0] for line in lines}
     out = {}
     for name in ("speed.json", "speed-moe.json", "speed-bn.json"):
         path = STUDY / name

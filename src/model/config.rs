@@ -150,10 +150,6 @@ impl ModelConfig {
         self.family().unwrap_or(Family::Bert)
     }
 
-    pub fn head_dim(&self) -> usize {
-        self.hidden_size / self.num_attention_heads.max(1)
-    }
-
     /// Class names by index, from `id2label`, when the checkpoint has a trained head.
     pub fn labels(&self) -> Option<Vec<String>> {
         let map = self.id2label.as_ref()?;
