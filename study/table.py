@@ -217,6 +217,8 @@ PAIRS = [
     ("bn-132-tb", "bn-132", "TinyBERT two stages vs labels alone (bottleneck, 6 layers)"),
     ("bn-132-pg", "bn-132", "progressive vs labels alone (bottleneck, 6 layers)"),
     ("bn3-132", "alone-246", "bottleneck 132 vs the dense layers (derive 2,4,6, labels alone)"),
+    ("bn3-132@s14", "alone-246@s14", "the same, seed 14"),
+    ("bn3-132@s15", "alone-246@s15", "the same, seed 15"),
     ("bn3-132-tb", "bn3-132", "TinyBERT two stages vs labels alone (bottleneck, 3 layers)"),
     ("bn3-132-pg", "bn3-132", "progressive vs labels alone (bottleneck, 3 layers)"),
     ("bn3-132-pg", "bn3-132-tb", "progressive vs TinyBERT two stages (bottleneck, 3 layers)"),
