@@ -17,6 +17,7 @@
 use super::ModelError;
 use super::bottleneck::BottleneckConfig;
 use super::load::{Classifier, LoadReport};
+use super::rewrite::{layers_of, layers_query, parse_layers, rebuild, tensors_of};
 use candle_core::{Device, Tensor};
 use nalgebra::DMatrix;
 use std::collections::HashMap;
@@ -46,18 +47,7 @@ impl BottleneckSpec {
                             .ok_or_else(|| format!("inner=`{value}`: a whole number above 0"))?,
                     )
                 }
-                "layers" => {
-                    let parsed: Result<Vec<usize>, _> = value
-                        .split(',')
-                        .map(|v| v.trim().parse::<usize>())
-                        .collect();
-                    let parsed =
-                        parsed.map_err(|_| format!("layers=`{value}`: numbers like 2,4"))?;
-                    if parsed.is_empty() || parsed.contains(&0) {
-                        return Err("layers are numbered from 1".into());
-                    }
-                    layers = Some(parsed);
-                }
+                "layers" => layers = Some(parse_layers(value)?),
                 other => return Err(format!("unknown option `{other}` (inner, layers)")),
             }
         }
@@ -69,8 +59,7 @@ impl BottleneckSpec {
     pub fn query(&self) -> String {
         let mut q = format!("inner={}", self.inner);
         if let Some(l) = &self.layers {
-            let l: Vec<String> = l.iter().map(usize::to_string).collect();
-            q.push_str(&format!("&layers={}", l.join(",")));
+            q.push_str(&format!("&{}", layers_query(l)));
         }
         q
     }
@@ -84,16 +73,8 @@ pub fn to_bottleneck(
     report: &mut LoadReport,
 ) -> Result<Classifier, ModelError> {
     let cfg = &dense.config;
-    if cfg.alambic_moe.is_some() || cfg.alambic_bottleneck.is_some() {
-        return Err(ModelError::Config(
-            "the source is already a Mixture of Experts or a bottleneck model".into(),
-        ));
-    }
-    let (h, heads, n) = (
-        cfg.hidden_size,
-        cfg.num_attention_heads,
-        cfg.num_hidden_layers,
-    );
+    let layers = layers_of(cfg, spec.layers.as_deref(), "bottleneck")?;
+    let (h, heads) = (cfg.hidden_size, cfg.num_attention_heads);
     if spec.inner > h || !spec.inner.is_multiple_of(heads) {
         // Heads keep their number (attention maps are distilled head by head), so the width
         // is a multiple of it: name the nearest ones.
@@ -105,18 +86,8 @@ pub fn to_bottleneck(
             spec.inner
         )));
     }
-    let layers = spec.layers.clone().unwrap_or_else(|| (1..=n).collect());
-    if let Some(&bad) = layers.iter().find(|&&l| l > n) {
-        return Err(ModelError::Config(format!(
-            "bottleneck layers: the source has {n} layers, not {bad}"
-        )));
-    }
     let prefix = format!("{}.encoder.layer", dense.family().prefix());
-    let mut tensors: HashMap<String, Tensor> = dense
-        .named_vars()
-        .into_iter()
-        .map(|(k, v)| (k, v.as_tensor().detach()))
-        .collect();
+    let mut tensors = tensors_of(&dense);
     let device = dense.device().clone();
     for &l in &layers {
         let base = format!("{prefix}.{}", l - 1);
@@ -127,21 +98,12 @@ pub fn to_bottleneck(
         inner: spec.inner,
         layers: layers.clone(),
     });
-    let (head, labels, tokenizer) = (
-        dense.head_kind,
-        dense.labels.clone(),
-        dense.tokenizer.clone(),
-    );
-    let mut inner = LoadReport::default();
-    let mut model =
-        Classifier::from_tensors(&config, tensors, head, labels, seed, &device, &mut inner)?;
-    model.tokenizer = tokenizer;
+    let model = rebuild(&dense, &config, tensors, seed, report)?;
     report.notes.push(format!(
         "bottleneck: layers {layers:?} run attention and FFN at width {} (of {h}), \
          initialised by truncated SVD",
         spec.inner
     ));
-    report.initialised.extend(inner.initialised);
     Ok(model)
 }
 

@@ -22,6 +22,7 @@ pub mod moe;
 pub mod moe_init;
 pub mod ops;
 pub mod presets;
+pub mod rewrite;
 mod source;
 
 pub use config::{Family, ModelConfig};

@@ -13,6 +13,7 @@
 use super::ModelError;
 use super::load::{Calibration, Classifier, LoadReport};
 use super::moe::MoeConfig;
+use super::rewrite::{layers_of, layers_query, parse_layers, rebuild, tensors_of};
 use candle_core::Tensor;
 use std::collections::HashMap;
 
@@ -63,14 +64,7 @@ impl MoeSpec {
                         _ => return Err(format!("init=`{value}`: upcycle or split")),
                     }
                 }
-                "layers" => {
-                    let parsed: Result<Vec<usize>, _> = value
-                        .split(',')
-                        .map(|v| v.trim().parse::<usize>())
-                        .collect();
-                    spec.layers =
-                        Some(parsed.map_err(|_| format!("layers=`{value}`: numbers like 2,4"))?);
-                }
+                "layers" => spec.layers = Some(parse_layers(value)?),
                 other => {
                     return Err(format!(
                         "unknown option `{other}` (experts, top_k, layers, init, shared)"
@@ -87,13 +81,6 @@ impl MoeSpec {
                 spec.top_k, spec.experts
             ));
         }
-        if spec
-            .layers
-            .as_ref()
-            .is_some_and(|l| l.is_empty() || l.contains(&0))
-        {
-            return Err("layers are numbered from 1".into());
-        }
         Ok(spec)
     }
 
@@ -104,8 +91,7 @@ impl MoeSpec {
             format!("top_k={}", self.top_k),
         ];
         if let Some(l) = &self.layers {
-            let l: Vec<String> = l.iter().map(usize::to_string).collect();
-            parts.push(format!("layers={}", l.join(",")));
+            parts.push(layers_query(l));
         }
         parts.push(
             match self.init {
@@ -130,19 +116,7 @@ pub fn to_moe(
     report: &mut LoadReport,
 ) -> Result<Classifier, ModelError> {
     let cfg = &dense.config;
-    if cfg.alambic_moe.is_some() || cfg.alambic_bottleneck.is_some() {
-        // A bottleneck layer's FFN is factored: its mixture would need experts of its own kind.
-        return Err(ModelError::Config(
-            "the source is already a Mixture of Experts or a bottleneck model".into(),
-        ));
-    }
-    let n = cfg.num_hidden_layers;
-    let layers = spec.layers.clone().unwrap_or_else(|| (1..=n).collect());
-    if let Some(&bad) = layers.iter().find(|&&l| l > n) {
-        return Err(ModelError::Config(format!(
-            "moe layers: the source has {n} layers, not {bad}"
-        )));
-    }
+    let layers = layers_of(cfg, spec.layers.as_deref(), "moe")?;
     let d_ff = cfg.intermediate_size;
     let (expert_size, shared_size) = sizes(spec, d_ff)?;
     let moe = MoeConfig {
@@ -164,11 +138,7 @@ pub fn to_moe(
         _ => None,
     };
     let prefix = format!("{}.encoder.layer", dense.family().prefix());
-    let mut tensors: HashMap<String, Tensor> = dense
-        .named_vars()
-        .into_iter()
-        .map(|(k, v)| (k, v.as_tensor().detach()))
-        .collect();
+    let mut tensors = tensors_of(&dense);
     for &l in &layers {
         let base = format!("{prefix}.{}", l - 1);
         let ffn = DenseFfn::take(&mut tensors, &base)?;
@@ -182,16 +152,7 @@ pub fn to_moe(
     }
     let mut config = cfg.clone();
     config.alambic_moe = Some(moe);
-    let (head, labels, tokenizer) = (
-        dense.head_kind,
-        dense.labels.clone(),
-        dense.tokenizer.clone(),
-    );
-    let device = dense.device().clone();
-    let mut inner = LoadReport::default();
-    let mut model =
-        Classifier::from_tensors(&config, tensors, head, labels, seed, &device, &mut inner)?;
-    model.tokenizer = tokenizer;
+    let model = rebuild(&dense, &config, tensors, seed, report)?;
     report.notes.push(format!(
         "Mixture of Experts: layers {layers:?}, {} experts of {expert_size} neurons, top-{}, \
          {shared_size} shared, {} init",
@@ -202,7 +163,6 @@ pub fn to_moe(
             MoeInit::Split => "split",
         }
     ));
-    report.initialised.extend(inner.initialised);
     Ok(model)
 }
 

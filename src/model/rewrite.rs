@@ -1,0 +1,84 @@
+//! What the sources that rewrite a loaded model's layers (`moe:`, `bottleneck:`) share: their
+//! `layers=` option, the check that the source is a plain model, and the rebuild of the
+//! classifier from the rewritten tensors.
+
+use super::ModelError;
+use super::config::ModelConfig;
+use super::load::{Classifier, LoadReport};
+use candle_core::Tensor;
+use std::collections::HashMap;
+
+/// `layers=2,4`: 1-based encoder layers.
+pub fn parse_layers(value: &str) -> Result<Vec<usize>, String> {
+    let parsed: Vec<usize> = value
+        .split(',')
+        .map(|v| v.trim().parse::<usize>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| format!("layers=`{value}`: numbers like 2,4"))?;
+    if parsed.is_empty() || parsed.contains(&0) {
+        return Err("layers are numbered from 1".into());
+    }
+    Ok(parsed)
+}
+
+/// `layers=…` as `parse_layers` reads it back.
+pub fn layers_query(layers: &[usize]) -> String {
+    let l: Vec<String> = layers.iter().map(usize::to_string).collect();
+    format!("layers={}", l.join(","))
+}
+
+/// The layers a rewrite touches (`None`: all of them), checked against the source's count;
+/// an error when the source is already rewritten (a mixture's or a bottleneck's layers are
+/// not the dense ones these rewrites start from).
+pub fn layers_of(
+    cfg: &ModelConfig,
+    layers: Option<&[usize]>,
+    kind: &str,
+) -> Result<Vec<usize>, ModelError> {
+    if cfg.alambic_moe.is_some() || cfg.alambic_bottleneck.is_some() {
+        return Err(ModelError::Config(
+            "the source is already a Mixture of Experts or a bottleneck model".into(),
+        ));
+    }
+    let n = cfg.num_hidden_layers;
+    let layers = layers.map_or_else(|| (1..=n).collect(), <[usize]>::to_vec);
+    if let Some(&bad) = layers.iter().find(|&&l| l > n) {
+        return Err(ModelError::Config(format!(
+            "{kind} layers: the source has {n} layers, not {bad}"
+        )));
+    }
+    Ok(layers)
+}
+
+/// Every variable of `model` as a plain tensor, by name: what a rewrite edits.
+pub fn tensors_of(model: &Classifier) -> HashMap<String, Tensor> {
+    model
+        .named_vars()
+        .into_iter()
+        .map(|(k, v)| (k, v.as_tensor().detach()))
+        .collect()
+}
+
+/// `source` rebuilt with `config` from the rewritten `tensors`, on its device, with its head,
+/// labels and tokenizer; what had to be initialised joins `report`.
+pub fn rebuild(
+    source: &Classifier,
+    config: &ModelConfig,
+    tensors: HashMap<String, Tensor>,
+    seed: u64,
+    report: &mut LoadReport,
+) -> Result<Classifier, ModelError> {
+    let mut inner = LoadReport::default();
+    let mut model = Classifier::from_tensors(
+        config,
+        tensors,
+        source.head_kind,
+        source.labels.clone(),
+        seed,
+        source.device(),
+        &mut inner,
+    )?;
+    model.tokenizer = source.tokenizer.clone();
+    report.initialised.extend(inner.initialised);
+    Ok(model)
+}
