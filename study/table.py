@@ -90,7 +90,7 @@ def shape_row(name):
     return "alone-" + base.split("-", 1)[1].removesuffix("p")
 
 
-def bench_ms(done):
+def bench_ms():
     """Inference ms per contract by timed row, from study/speed.json (`alambic bench --phase
     infer --seq 128 --batch 16` on each shape's checkpoint, one process at a time on a quiet
     machine): the in-run latency of summary.json moves by ±30 % with whatever else runs."""
@@ -128,7 +128,7 @@ def main_table(done):
         "| test accuracy | test ROC-AUC | share of teacher F1 | agreement with teacher | compute |"
     )
     print("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
-    timed = bench_ms(done)
+    timed = bench_ms()
     for name, _, seconds in done:
         s = summary(name)
         # All-window rows read ~6 windows of 256 tokens per contract: their own test pass.

@@ -2,27 +2,17 @@
 //! stages: which terms each stage reads, which weights it leaves alone, and resume inside a
 //! layer's stage.
 
-use super::run::{config, run, student_steps};
+use super::run::{config, interrupted_and_resumed, run, student_steps};
 use crate::common::scratch_dir;
-use alambic::distill::distill;
+use crate::train::runs::{max_weight_diff, weights};
 use alambic::model::load::LoadOptions;
 use alambic::model::load_source;
-use alambic::store::{RunDir, VecSink};
-use alambic::train::Outcome;
 use candle_core::{Device, Tensor};
-use std::collections::HashMap;
-use std::path::Path;
-use std::sync::atomic::AtomicBool;
 
 /// A bottleneck student of the teacher's shape (2 layers × 128, 2 heads) at inner width 64:
 /// hidden states and attention maps match the teacher's without a projection.
 const STUDENT: &str =
     "student.model=\"bottleneck:scratch:bert-tiny?tokenizer=data/demo/tokenizer.json?inner=64\"";
-
-fn weights(run: &Path) -> HashMap<String, Tensor> {
-    candle_core::safetensors::load(run.join("checkpoints/last/model.safetensors"), &Device::Cpu)
-        .expect("weights")
-}
 
 fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
     (a - b)
@@ -63,28 +53,9 @@ fn progressive_trains_layer_by_layer_and_resumes_inside_a_layer() {
     assert_eq!(keys(2), ["attention_prob_kl.2", "hidden_mse.2"]);
     assert_eq!(keys(5), ["hard_ce", "soft_kl"]);
 
-    let flag = AtomicBool::new(false);
-    let mut stopper = crate::train::runs::StopAt {
-        at: 3,
-        flag: &flag,
-        events: Vec::new(),
-    };
-    let mut dir = RunDir::create(&out, "distill", &cfg.to_toml()).expect("run dir");
-    let outcome = distill(&cfg, &mut dir, &mut stopper, &flag, false).expect("first part");
-    assert!(matches!(outcome, Outcome::Interrupted { step: 3 }));
-    let resumed = distill(
-        &cfg,
-        &mut dir,
-        &mut VecSink::default(),
-        &AtomicBool::new(false),
-        true,
-    )
-    .expect("resume");
-    assert!(matches!(resumed, Outcome::Finished(_)));
-    let (a, b) = (weights(&whole), weights(&dir.path));
-    for (name, t) in &a {
-        assert_eq!(max_diff(t, &b[name]), 0.0, "{name} differs after resume");
-    }
+    let resumed = interrupted_and_resumed(&cfg, &out, 3);
+    let diff = max_weight_diff(&whole, &resumed);
+    assert_eq!(diff, 0.0, "resumed weights differ by {diff}");
 }
 
 /// A stage of `layer = 2` trains layer 2 alone: the embeddings, layer 1 and the head keep

@@ -106,7 +106,8 @@ pub(crate) fn shared_run() -> &'static (PathBuf, Vec<TrainEvent>) {
     RUN.get_or_init(|| run_tiny("shared-tiny-run", &[]))
 }
 
-fn weights(run: &Path) -> HashMap<String, Tensor> {
+/// A run's last checkpoint's weights, by name.
+pub(crate) fn weights(run: &Path) -> HashMap<String, Tensor> {
     candle_core::safetensors::load(run.join("checkpoints/last/model.safetensors"), &Device::Cpu)
         .expect("weights")
 }
