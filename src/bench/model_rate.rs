@@ -64,6 +64,7 @@ pub fn measure_model(case: &ModelCase, device: &Device) -> Result<ModelRate, Mod
         head: Some(HeadKind::BertPooler),
         seed: 0,
         calibration: None,
+        corpus: None,
     };
     let (model, report) = load_source(&case.model, &opts, device)?;
     let counts = info(&model, &report).parameters;

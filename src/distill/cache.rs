@@ -44,7 +44,7 @@ pub fn key(cfg: &ExperimentConfig, teacher: &Classifier) -> Result<String, Train
 
 /// The file of the teacher's window-level outputs: the logits key plus which layers it holds.
 pub fn tokens_path(out: &Path, key: &str, needs: &Needs) -> PathBuf {
-    let layers = xxhash_rust::xxh3::xxh3_64(needs.describe().as_bytes());
+    let layers = xxhash_rust::xxh3::xxh3_64(needs.cache_tag().as_bytes());
     out.join(".cache")
         .join("teacher")
         .join(format!("{key}-tokens-{layers:016x}.safetensors"))

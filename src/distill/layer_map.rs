@@ -72,10 +72,31 @@ pub fn check_attention(
 
 /// Token-level terms (hidden states, attention, embeddings) compare position by position, so
 /// both models must split text the same way; logit terms work across tokenizers because each
-/// side pools its windows into one verdict per contract.
-pub fn check_token_level(student: &TextTokenizer, teacher: &TextTokenizer) -> Result<(), String> {
-    if student.inner().get_vocab(true) == teacher.inner().get_vocab(true) {
-        return Ok(());
+/// side pools its windows into one verdict per contract. A student whose pieces are all the
+/// teacher's (a pruned vocabulary, renumbered) reads the same text at every position: the
+/// teacher then reads the student's pieces under its own ids, which this returns (`None`:
+/// the same ids).
+pub fn check_token_level(
+    student: &TextTokenizer,
+    teacher: &TextTokenizer,
+) -> Result<Option<Vec<u32>>, String> {
+    let (mine, theirs) = (
+        student.inner().get_vocab(true),
+        teacher.inner().get_vocab(true),
+    );
+    if mine == theirs {
+        return Ok(None);
+    }
+    let mut map = vec![0u32; student.vocab_size()];
+    let all_known = mine.iter().all(|(token, &id)| match theirs.get(token) {
+        Some(&t) if (id as usize) < map.len() => {
+            map[id as usize] = t;
+            true
+        }
+        _ => false,
+    });
+    if all_known {
+        return Ok(Some(map));
     }
     Err(format!(
         "token-level terms (hidden, attention, embedding) compare the two models token by token, but the teacher's \

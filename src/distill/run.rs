@@ -67,7 +67,9 @@ fn layout(
         });
     }
     if let (Some(s), Some(t)) = (&student.tokenizer, &teacher.tokenizer) {
-        check_token_level(s, t).map_err(TrainError::Invalid)?;
+        needs.teacher_ids = check_token_level(s, t)
+            .map_err(TrainError::Invalid)?
+            .map(std::sync::Arc::new);
     }
     let (ls, lt) = (
         student.config.num_hidden_layers,

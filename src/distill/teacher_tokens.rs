@@ -11,6 +11,7 @@ use crate::train::batches::{Padded, pad};
 use crate::train::samples::Sample;
 use candle_core::{DType, Result, Tensor};
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 /// Which teacher outputs the configured terms read (teacher layer numbers, 0 = embeddings).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -18,6 +19,9 @@ pub struct Needs {
     pub hidden: BTreeSet<usize>,
     pub scores: BTreeSet<usize>,
     pub pooled: bool,
+    /// The teacher's id of each student id, when the student's vocabulary is a renumbered
+    /// part of the teacher's (a `prune:` student); `None`: the same ids.
+    pub teacher_ids: Option<Arc<Vec<u32>>>,
 }
 
 impl Needs {
@@ -35,6 +39,31 @@ impl Needs {
             list(&self.scores),
             if self.pooled { " pooled" } else { "" }
         )
+    }
+
+    /// What the cached outputs depend on: the layers, and how student ids read as the
+    /// teacher's.
+    pub fn cache_tag(&self) -> String {
+        let mut tag = self.describe();
+        if let Some(ids) = &self.teacher_ids {
+            let bytes: Vec<u8> = ids.iter().flat_map(|i| i.to_le_bytes()).collect();
+            tag.push_str(&format!(" ids {:016x}", xxhash_rust::xxh3::xxh3_64(&bytes)));
+        }
+        tag
+    }
+
+    /// The student's padded ids as the teacher's.
+    fn teacher_view<'a>(&self, padded: &'a Padded) -> std::borrow::Cow<'a, [Vec<u32>]> {
+        match &self.teacher_ids {
+            None => std::borrow::Cow::Borrowed(&padded.ids),
+            Some(map) => std::borrow::Cow::Owned(
+                padded
+                    .ids
+                    .iter()
+                    .map(|row| row.iter().map(|&id| map[id as usize]).collect())
+                    .collect(),
+            ),
+        }
     }
 }
 
@@ -74,9 +103,10 @@ impl TeacherTokens {
 /// activations, 24 GB on 1,777 contracts at 128 tokens) and the student's backward pass would
 /// walk into the teacher.
 fn live(model: &Classifier, needs: &Needs, padded: &Padded) -> Result<TeacherBatch> {
+    let ids = needs.teacher_view(padded);
     let out = model.forward(
         &Batch {
-            input_ids: &padded.ids,
+            input_ids: &ids,
             attention_mask: &padded.mask,
         },
         &mut Mode::Eval,

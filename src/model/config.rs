@@ -91,6 +91,9 @@ pub struct ModelConfig {
     /// Alambic's bottleneck layers (`src/model/bottleneck.rs`); transformers has no such BERT.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alambic_bottleneck: Option<super::bottleneck::BottleneckConfig>,
+    /// Alambic's factorised word embeddings (`src/model/embedding_factor.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alambic_embedding: Option<super::embedding_factor::EmbeddingConfig>,
     /// Every other key, written back on export.
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
@@ -120,6 +123,17 @@ impl ModelConfig {
                 format!(
                     "alambic_bottleneck.inner {} is not a multiple of num_attention_heads {}",
                     b.inner, cfg.num_attention_heads
+                ),
+            ));
+        }
+        if let Some(f) = &cfg.alambic_embedding
+            && (f.size == 0 || f.size > cfg.hidden_size)
+        {
+            return Err(ModelError::file(
+                path,
+                format!(
+                    "alambic_embedding.size {} is not between 1 and hidden_size {}",
+                    f.size, cfg.hidden_size
                 ),
             ));
         }

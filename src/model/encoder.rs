@@ -50,6 +50,9 @@ pub struct Batch<'a> {
 #[derive(Clone, Debug)]
 struct Embeddings {
     word: Embedding,
+    /// Factorised word embeddings (`alambic_embedding`): `word` is `vocab × E`, this maps
+    /// E to the hidden width.
+    projection: Option<candle_nn::Linear>,
     position: Embedding,
     token_type: Embedding,
     norm: LayerNorm,
@@ -101,8 +104,21 @@ impl Encoder {
         let family = config.family_or_bert();
         let (h, eps) = (config.hidden_size, config.layer_norm_eps);
         let e = vb.pp("embeddings");
+        let width = config.alambic_embedding.map_or(h, |f| f.size);
+        let projection = match config.alambic_embedding {
+            Some(f) => Some(candle_nn::Linear::new(
+                e.pp(super::embedding_factor::PROJECTION)
+                    .get((h, f.size), "weight")?,
+                None,
+            )),
+            None => None,
+        };
         let embeddings = Embeddings {
-            word: Embedding::new(e.get((config.vocab_size, h), "word_embeddings.weight")?, h),
+            word: Embedding::new(
+                e.get((config.vocab_size, width), "word_embeddings.weight")?,
+                width,
+            ),
+            projection,
             position: Embedding::new(
                 e.get(
                     (config.max_position_embeddings, h),
@@ -180,9 +196,12 @@ impl Encoder {
         let cfg = &self.config;
         let e = &self.embeddings;
         let token_types = ids.zeros_like()?;
-        let embedded = e
-            .word
-            .forward(&ids)?
+        let words = e.word.forward(&ids)?;
+        let words = match &e.projection {
+            Some(p) => p.forward(&words)?,
+            None => words,
+        };
+        let embedded = words
             .add(&e.position.forward(&positions)?)?
             .add(&e.token_type.forward(&token_types)?)?;
         let mut hidden = dropout(

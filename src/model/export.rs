@@ -41,6 +41,22 @@ pub fn export(model: &Classifier, out: &Path) -> Result<Vec<String>, ModelError>
             &readme,
         );
     }
+    if let Some(f) = &model.config.alambic_embedding {
+        let readme = format!(
+            "# Exported by Alambic: factorised word embeddings\n\nThe vocabulary is embedded \
+             at width {} and projected to the hidden width {} (`alambic_embedding` in \
+             `config.json`, weights `embeddings.word_projection.weight`; \
+             `src/model/embedding_factor.rs`). transformers' BERT has no such projection (ALBERT's \
+             also narrows positions and shares layers), {ALAMBIC_ONLY}",
+            f.size, model.config.hidden_size,
+        );
+        return export_alambic(
+            model,
+            out,
+            "AlambicFactorisedForSequenceClassification",
+            &readme,
+        );
+    }
     let family = model.family();
     let prefix = format!("{}.", family.prefix());
     let vars = model.named_vars();

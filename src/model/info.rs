@@ -27,6 +27,8 @@ pub struct ModelInfo {
     pub moe: Option<super::moe::MoeConfig>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bottleneck: Option<super::bottleneck::BottleneckConfig>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<super::embedding_factor::EmbeddingConfig>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -73,11 +75,14 @@ pub fn info(model: &Classifier, report: &LoadReport) -> ModelInfo {
         (all - active) * m.layers.len()
     });
     let active_encoder = counts.encoder - inactive;
+    let projection = c.alambic_embedding.map_or(0, |f| f.size * c.hidden_size);
     ModelInfo {
         active: ActiveCounts {
             encoder_parameters: active_encoder,
-            flops_per_token: 2 * active_encoder,
+            // A factorised embedding's projection is one more matmul per token.
+            flops_per_token: 2 * (active_encoder + projection),
         },
+        embedding: c.alambic_embedding,
         moe: c.alambic_moe.clone(),
         bottleneck: c.alambic_bottleneck.clone(),
         family: format!("{:?}", model.family()).to_lowercase(),
@@ -134,6 +139,12 @@ impl ModelInfo {
             s.push_str(&format!(
                 "\nbottleneck  layers {:?}: attention and FFN at width {} (of {})",
                 b.layers, b.inner, self.hidden
+            ));
+        }
+        if let Some(f) = &self.embedding {
+            s.push_str(&format!(
+                "\nembeddings  factorised: {} x {} then {} x {}",
+                self.vocab_size, f.size, f.size, self.hidden
             ));
         }
         s.push_str(&format!(

@@ -43,6 +43,9 @@ pub struct LoadOptions {
     /// Losses on a few training batches, for sources that rank weights by their gradients
     /// (`moe:…&init=split`); `None` where no data is at hand (`model info`).
     pub calibration: Option<Calibration>,
+    /// The training (and transfer) contracts, for sources that keep only the tokens those
+    /// use (`prune:`); `None` where no data is at hand.
+    pub corpus: Option<super::vocab_prune::Corpus>,
 }
 
 /// Given a model, the losses of a few training batches (each one backward pass).
@@ -249,10 +252,11 @@ fn head_out_rows(tensors: &HashMap<String, Tensor>, kind: HeadKind) -> Option<us
 pub fn encoder_params(cfg: &ModelConfig, family: Family) -> Vec<(String, Vec<usize>)> {
     let p = family.prefix();
     let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
+    let width = cfg.alambic_embedding.map_or(h, |f| f.size);
     let mut out = vec![
         (
             format!("{p}.embeddings.word_embeddings.weight"),
-            vec![cfg.vocab_size, h],
+            vec![cfg.vocab_size, width],
         ),
         (
             format!("{p}.embeddings.position_embeddings.weight"),
@@ -265,6 +269,15 @@ pub fn encoder_params(cfg: &ModelConfig, family: Family) -> Vec<(String, Vec<usi
         (format!("{p}.embeddings.LayerNorm.weight"), vec![h]),
         (format!("{p}.embeddings.LayerNorm.bias"), vec![h]),
     ];
+    if let Some(f) = cfg.alambic_embedding {
+        out.push((
+            format!(
+                "{p}.embeddings.{}.weight",
+                super::embedding_factor::PROJECTION
+            ),
+            vec![h, f.size],
+        ));
+    }
     for l in 0..cfg.num_hidden_layers {
         let b = format!("{p}.encoder.layer.{l}");
         let w = cfg.inner_width(l);

@@ -9,6 +9,7 @@ pub mod bottleneck_init;
 pub mod config;
 pub mod dense_block;
 pub mod derive;
+pub mod embedding_factor;
 pub mod encoder;
 pub mod export;
 pub mod fused;
@@ -24,6 +25,8 @@ pub mod ops;
 pub mod presets;
 pub mod rewrite;
 mod source;
+pub mod svd;
+pub mod vocab_prune;
 
 pub use config::{Family, ModelConfig};
 pub use encoder::{Encoder, EncoderOutput};

@@ -82,3 +82,98 @@ pub fn rebuild(
     report.initialised.extend(inner.initialised);
     Ok(model)
 }
+
+/// What a rewriting source does to the model its base loads.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Rewrite {
+    Moe(super::moe_init::MoeSpec),
+    Bottleneck(super::bottleneck_init::BottleneckSpec),
+    Prune(super::vocab_prune::PruneSpec),
+    Factor(super::embedding_factor::FactorSpec),
+}
+
+impl Rewrite {
+    /// `KIND:BASE?QUERY` as the rewrite and its base, `None` for any other source. The
+    /// query is the last `?` part (the base's own query comes before it); `prune:`'s is
+    /// optional.
+    pub fn parse(s: &str) -> Result<Option<(Self, &str)>, String> {
+        let Some((kind, rest)) = s.split_once(':') else {
+            return Ok(None);
+        };
+        let split = |usage: &str| {
+            rest.rsplit_once('?')
+                .ok_or_else(|| format!("expected {kind}:SRC?{usage}"))
+        };
+        Ok(Some(match kind {
+            "moe" => {
+                let (base, q) = split("experts=4&top_k=1&layers=…&init=upcycle|split")?;
+                (Self::Moe(super::moe_init::MoeSpec::parse(q)?), base)
+            }
+            "bottleneck" => {
+                let (base, q) = split("inner=128[&layers=…]")?;
+                (
+                    Self::Bottleneck(super::bottleneck_init::BottleneckSpec::parse(q)?),
+                    base,
+                )
+            }
+            "factor" => {
+                let (base, q) = split("size=128")?;
+                (
+                    Self::Factor(super::embedding_factor::FactorSpec::parse(q)?),
+                    base,
+                )
+            }
+            "prune" => {
+                use super::vocab_prune::PruneSpec;
+                match rest.rsplit_once('?') {
+                    Some((base, q)) if q.starts_with("min_count=") => {
+                        (Self::Prune(PruneSpec::parse(q)?), base)
+                    }
+                    _ => (Self::Prune(PruneSpec::default()), rest),
+                }
+            }
+            _ => return Ok(None),
+        }))
+    }
+
+    /// The source prefix.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Moe(_) => "moe",
+            Self::Bottleneck(_) => "bottleneck",
+            Self::Prune(_) => "prune",
+            Self::Factor(_) => "factor",
+        }
+    }
+
+    /// The query `parse` reads back.
+    pub fn query(&self) -> String {
+        match self {
+            Self::Moe(s) => s.query(),
+            Self::Bottleneck(s) => s.query(),
+            Self::Prune(s) => s.query(),
+            Self::Factor(s) => s.query(),
+        }
+    }
+
+    pub fn apply(
+        &self,
+        model: Classifier,
+        opts: &super::load::LoadOptions,
+        report: &mut LoadReport,
+    ) -> Result<Classifier, ModelError> {
+        let seed = opts.seed;
+        match self {
+            Self::Moe(spec) => {
+                super::moe_init::to_moe(model, spec, opts.calibration.as_ref(), seed, report)
+            }
+            Self::Bottleneck(spec) => {
+                super::bottleneck_init::to_bottleneck(model, spec, seed, report)
+            }
+            Self::Prune(spec) => {
+                super::vocab_prune::prune_vocab(model, spec, opts.corpus.as_ref(), seed, report)
+            }
+            Self::Factor(spec) => super::embedding_factor::to_factored(model, spec, seed, report),
+        }
+    }
+}

@@ -1,12 +1,11 @@
 //! One string names a model everywhere: a folder; `hf:owner/name[@rev]`;
 //! `scratch:PRESET[?tokenizer=SRC&vocab=N&layers=L&hidden=H&heads=A&intermediate=I]`;
 //! `derive:SRC?layers=…&pooler=false`; `moe:SRC?experts=E&top_k=K&layers=…&init=upcycle|split`;
-//! `bottleneck:SRC?inner=B&layers=…`.
+//! `bottleneck:SRC?inner=B&layers=…`; `prune:SRC[?min_count=N]`; `factor:SRC?size=E`.
 
-use super::bottleneck_init::{BottleneckSpec, to_bottleneck};
 use super::derive::{DeriveSpec, derive};
 use super::load::{Classifier, LoadOptions, LoadReport};
-use super::moe_init::{MoeSpec, to_moe};
+use super::rewrite::Rewrite;
 use super::{ModelError, hub, presets};
 use crate::tokenize::TextTokenizer;
 use candle_core::Device;
@@ -33,13 +32,10 @@ pub enum ModelSource {
         base: Box<ModelSource>,
         spec: DeriveSpec,
     },
-    Moe {
+    /// A source rewritten after loading: `moe:`, `bottleneck:`, `prune:`, `factor:`.
+    Rewrite {
         base: Box<ModelSource>,
-        spec: MoeSpec,
-    },
-    Bottleneck {
-        base: Box<ModelSource>,
-        spec: BottleneckSpec,
+        rewrite: Rewrite,
     },
 }
 
@@ -49,7 +45,7 @@ impl ModelSource {
     pub fn lacks_tokenizer(&self) -> bool {
         match self {
             Self::Scratch { tokenizer, .. } => tokenizer.is_none(),
-            Self::Moe { base, .. } | Self::Bottleneck { base, .. } => base.lacks_tokenizer(),
+            Self::Rewrite { base, .. } => base.lacks_tokenizer(),
             _ => false,
         }
     }
@@ -58,13 +54,9 @@ impl ModelSource {
     /// other source as it is.
     pub fn with_tokenizer(self, path: &str) -> Self {
         match self {
-            Self::Moe { base, spec } => Self::Moe {
+            Self::Rewrite { base, rewrite } => Self::Rewrite {
                 base: Box::new(base.with_tokenizer(path)),
-                spec,
-            },
-            Self::Bottleneck { base, spec } => Self::Bottleneck {
-                base: Box::new(base.with_tokenizer(path)),
-                spec,
+                rewrite,
             },
             Self::Scratch {
                 preset,
@@ -141,24 +133,10 @@ impl ModelSource {
                 shape,
             });
         }
-        if let Some(rest) = s.strip_prefix("moe:") {
-            let (base, query) = rest.rsplit_once('?').ok_or_else(|| {
-                err("expected moe:SRC?experts=4&top_k=1&layers=…&init=upcycle|split".into())
-            })?;
-            let spec = MoeSpec::parse(query).map_err(err)?;
-            return Ok(Self::Moe {
+        if let Some((rewrite, base)) = Rewrite::parse(s).map_err(err)? {
+            return Ok(Self::Rewrite {
                 base: Box::new(Self::parse(base)?),
-                spec,
-            });
-        }
-        if let Some(rest) = s.strip_prefix("bottleneck:") {
-            let (base, query) = rest
-                .rsplit_once('?')
-                .ok_or_else(|| err("expected bottleneck:SRC?inner=128[&layers=…]".into()))?;
-            let spec = BottleneckSpec::parse(query).map_err(err)?;
-            return Ok(Self::Bottleneck {
-                base: Box::new(Self::parse(base)?),
-                spec,
+                rewrite,
             });
         }
         if let Some(rest) = s.strip_prefix("derive:") {
@@ -200,8 +178,9 @@ impl std::fmt::Display for ModelSource {
                 }
             }
             Self::Derive { base, spec } => write!(f, "derive:{base}?{}", spec.query()),
-            Self::Moe { base, spec } => write!(f, "moe:{base}?{}", spec.query()),
-            Self::Bottleneck { base, spec } => write!(f, "bottleneck:{base}?{}", spec.query()),
+            Self::Rewrite { base, rewrite } => {
+                write!(f, "{}:{base}?{}", rewrite.kind(), rewrite.query())
+            }
         }
     }
 }
@@ -247,28 +226,17 @@ pub fn load_source(
             report.unused.clear();
             Ok((student, report))
         }
-        ModelSource::Moe { base, spec } => {
-            let (dense, mut report) = load_source(&base.to_string(), opts, device)?;
-            let model = to_moe(
-                dense,
-                &spec,
-                opts.calibration.as_ref(),
-                opts.seed,
-                &mut report,
-            )
-            .map_err(|e| in_source(e, source))?;
-            Ok((model, report))
-        }
-        ModelSource::Bottleneck { base, spec } => {
-            let (dense, mut report) = load_source(&base.to_string(), opts, device)?;
-            let model = to_bottleneck(dense, &spec, opts.seed, &mut report)
+        ModelSource::Rewrite { base, rewrite } => {
+            let (model, mut report) = load_source(&base.to_string(), opts, device)?;
+            let model = rewrite
+                .apply(model, opts, &mut report)
                 .map_err(|e| in_source(e, source))?;
             Ok((model, report))
         }
     }
 }
 
-/// A config error of a wrapping source (`moe:`, `bottleneck:`), named by that source.
+/// A config error of a rewriting source (`moe:`, `bottleneck:`, …), named by that source.
 fn in_source(e: ModelError, source: &str) -> ModelError {
     match e {
         ModelError::Config(msg) => ModelError::Source {

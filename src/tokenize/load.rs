@@ -56,8 +56,9 @@ impl TextTokenizer {
                     tokenizer: Some(t), ..
                 } => TextTokenizer::load(t).ok(),
                 ModelSource::Folder(p) => TextTokenizer::load(p).ok(),
-                // A mixture or a bottleneck model reads its dense base's tokenizer.
-                ModelSource::Moe { base, .. } | ModelSource::Bottleneck { base, .. } => of(*base),
+                // A rewritten model reads its base's tokenizer (a pruned one a renumbered
+                // copy of it: the same counts for statistics).
+                ModelSource::Rewrite { base, .. } => of(*base),
                 _ => None,
             }
         }

@@ -2,10 +2,12 @@
 //! for scratch models, and windowing of long contracts.
 
 mod load;
+mod prune;
 mod train;
 mod window;
 
 pub use load::{Offsets, TextTokenizer};
+pub use prune::KeptIds;
 pub use train::{TokenizerKind, train_tokenizer};
 pub use window::{Window, WindowSpec, window_count};
 

@@ -154,6 +154,7 @@ pub fn load_model(
         head: Some(head.head),
         seed,
         calibration: None,
+        corpus: None,
     };
     Classifier::from_folder(dir, &opts, device)
 }

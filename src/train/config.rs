@@ -32,6 +32,29 @@ pub struct ModelSection {
     /// writing the model as `bottleneck:MODEL?inner=…`, as keys a sweep can vary.
     #[serde(default)]
     pub bottleneck: BottleneckSection,
+    /// Prunes the vocabulary and factorises the word embeddings; the same as writing the
+    /// model as `factor:prune:MODEL?…`, as keys a sweep can vary.
+    #[serde(default)]
+    pub embeddings: EmbeddingsSection,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddingsSection {
+    pub prune: bool,
+    pub min_count: usize,
+    /// E; 0: not factorised.
+    pub size: usize,
+}
+
+impl Default for EmbeddingsSection {
+    fn default() -> Self {
+        Self {
+            prune: false,
+            min_count: 1,
+            size: 0,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,8 +89,33 @@ impl Default for MoeSection {
 impl ModelSection {
     /// The source to load for `model` (the section's, or what it became: a run's checkpoint,
     /// a scratch model with its trained tokenizer), wrapped in `bottleneck:` when an inner
-    /// width is asked and in `moe:` when experts are.
+    /// width is asked, in `moe:` when experts are, then in `prune:` and `factor:`.
     pub fn source_for(&self, model: &str) -> String {
+        let e = &self.embeddings;
+        let mut model = self.layers_source(model);
+        if e.prune {
+            let spec = crate::model::vocab_prune::PruneSpec {
+                min_count: e.min_count,
+            };
+            model = format!("prune:{model}?{}", spec.query());
+        }
+        if e.size > 0 {
+            model = format!("factor:{model}?size={}", e.size);
+        }
+        model
+    }
+
+    /// Whether the section turns its model into another (experts, a bottleneck, smaller
+    /// embeddings).
+    pub fn rewrites(&self) -> bool {
+        self.moe.experts > 0
+            || self.bottleneck.inner > 0
+            || self.embeddings.prune
+            || self.embeddings.size > 0
+    }
+
+    /// `model` with the bottleneck and the experts the section asks for.
+    fn layers_source(&self, model: &str) -> String {
         let b = &self.bottleneck;
         let model = match b.inner {
             0 => model.to_string(),

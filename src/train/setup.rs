@@ -30,10 +30,11 @@ pub fn build_model(
     seed: u64,
     device: &Device,
 ) -> Result<(Classifier, LoadReport), TrainError> {
-    // A run's checkpoint loads as it is, unless experts are to be made of it.
+    // A run's checkpoint loads as it is, unless the section rewrites it (experts, a
+    // bottleneck, pruned or factorised embeddings).
     let run = run_checkpoint(&section.model);
     if let Some(dir) = &run
-        && section.moe.experts == 0
+        && !section.rewrites()
     {
         return Ok(checkpoint::load_model(dir, seed, device)?);
     }
@@ -57,6 +58,12 @@ pub fn build_model(
         head: section.head.kind(),
         seed,
         calibration: Some(super::calibration::calibration(ds, data, pooling, seed)),
+        corpus: Some(std::sync::Arc::new(
+            ds.split_records(Split::Train)
+                .chain(ds.split_records(Split::Unlabeled))
+                .map(|r| r.code.clone())
+                .collect(),
+        )),
     };
     let (model, report) = load_source(&source, &opts, device)?;
     if model.tokenizer.is_none() {

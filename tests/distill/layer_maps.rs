@@ -57,11 +57,16 @@ fn bad_maps_and_head_mismatches_say_which_pair_and_why() {
 }
 
 #[test]
-fn token_level_terms_refuse_different_tokenizers() {
+fn token_level_terms_refuse_different_tokenizers_and_map_pruned_ones() {
     let bert = TextTokenizer::load(fixture("tiny-bert")).expect("bert");
     let same = TextTokenizer::load(fixture("tiny-bert/vocab.txt")).expect("bert vocab");
     let roberta = TextTokenizer::load(fixture("tiny-roberta")).expect("roberta");
-    assert_eq!(check_token_level(&same, &bert), Ok(()));
+    assert_eq!(check_token_level(&same, &bert), Ok(None));
+    // A pruned vocabulary reads as the teacher's own ids, and not the other way round.
+    let kept = vec![0, 1, 2, 3, 4, 101, 102, 333, 599];
+    let pruned = bert.pruned(&kept).expect("pruned");
+    assert_eq!(check_token_level(&pruned, &bert), Ok(Some(kept)));
+    assert!(check_token_level(&bert, &pruned).is_err());
     let err = check_token_level(&bert, &roberta).expect_err("mismatch");
     assert!(
         err.contains(

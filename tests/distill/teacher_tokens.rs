@@ -42,6 +42,7 @@ fn teacher_outputs_carry_no_gradient_path_into_the_teacher() {
         hidden: [0, 2].into(),
         scores: [2].into(),
         pooled: true,
+        teacher_ids: None,
     };
 
     let cached = compute(&teacher, &needs, &samples, 2).expect("cache");

@@ -1,4 +1,5 @@
 mod bottleneck;
+mod embeddings;
 mod fused;
 mod golden;
 mod moe;

@@ -242,3 +242,33 @@ fn bottleneck_keys_wrap_the_source() {
         .to_string();
     assert!(err.contains("iner"), "{err}");
 }
+
+/// `[student.embeddings]` keys wrap the student's source in `prune:` then `factor:`, outside
+/// the layer rewrites; the defaults leave it as it is.
+#[test]
+fn embedding_keys_wrap_the_source() {
+    let sets = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let load = |s: &[&str]| ExperimentConfig::load(Some(tiny()), &sets(s)).expect("cfg");
+    let base = "scratch:bert-tiny?tokenizer=data/demo/tokenizer.json";
+    assert_eq!(load(&[]).student.source(), base);
+    assert!(!load(&[]).student.rewrites());
+    let cfg = load(&[
+        "student.embeddings.prune=true",
+        "student.embeddings.min_count=3",
+        "student.embeddings.size=64",
+        "student.moe.experts=2",
+    ]);
+    assert_eq!(
+        cfg.student.source(),
+        format!("factor:prune:moe:{base}?experts=2&top_k=1&init=upcycle?min_count=3?size=64")
+    );
+    assert!(cfg.student.rewrites());
+    assert_eq!(
+        load(&["student.embeddings.size=32"]).student.source(),
+        format!("factor:{base}?size=32")
+    );
+    let err = ExperimentConfig::load(Some(tiny()), &sets(&["student.embeddings.sise=64"]))
+        .expect_err("typo")
+        .to_string();
+    assert!(err.contains("sise"), "{err}");
+}
