@@ -24,6 +24,8 @@ D36="derive:$MINILM?layers=3,6&pooler=false"
 TINY="scratch:tinybert-4l-312d?tokenizer=$MINILM"
 BN6="bottleneck:derive:$MINILM?layers=1,2,3,4,5,6&pooler=false?inner=132"
 BN3="bottleneck:$D246?inner=132"
+D6="derive:$MINILM?layers=6&pooler=false"
+N192="scratch:bert-mini?tokenizer=$MINILM&layers=2&hidden=192&heads=12&intermediate=768"
 
 # The run folder a finished row wrote on this machine (empty when the row has not run here:
 # run folders are machine-local, so a row another machine ran runs again, deterministically,
@@ -87,6 +89,21 @@ sweep_row() {
     best=$("$BIN" sweep status "$dir" --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["best"])')
     "$BIN" eval --model "$dir/cells/$(printf 'cell-%03d' "$best")" --data "$DATA" --split test \
         --by origin --json > study/sweep/best_cell_test.json
+}
+
+# quantize_row NAME SOURCE_ROW: `alambic quantize` of a finished row, kept like a row.
+quantize_row() {
+    local name=$1 src dir start
+    if [[ -n "$(run_of "$name")" ]]; then echo "== $name: done ($(run_of "$name"))"; return; fi
+    src=$(folder_of "$2")
+    dir="$OUT/$(basename "$src")-int8"
+    echo "== $name: quantize $src"
+    start=$(date +%s)
+    rm -rf "$dir"
+    "$BIN" quantize "$src" -o "$dir"
+    printf '%s\t%s\t%s\n' "$name" "$dir" "$(( $(date +%s) - start ))" >> "$ROWS"
+    keep "$name"
+    cp "$dir/quantize.json" "study/runs/$name/"
 }
 
 # The run folder of a row another row starts from (a teacher, or a warm start).
@@ -162,6 +179,27 @@ run_row() {
         models+=("$MINILM" "$D246")
         "$BIN" bench --model "$(IFS=,; echo "${models[*]}")" --seq 128 --batch 16 --phase infer \
             > study/speed-bn.json ;;
+    # Smaller embeddings (issue 21): tb-36 with its vocabulary pruned to the ids the training
+    # contracts use, then with the word embeddings factorised at E = 128 and 64; a 1-layer
+    # student (MiniLM's layer 6) and a narrow scratch one (2 × 192, 12 heads), both pruned,
+    # with TinyBERT's two stages.
+    tb-36-pv)     row "$name" distill --config $H --set "teacher.model=\"$(folder_of teacher)\"" --set "student.model=\"$D36\"" --set 'distill.recipe="tinybert"' --set student.embeddings.prune=true ;;
+    tb-36-e128)   row "$name" distill --config $H --set "teacher.model=\"$(folder_of teacher)\"" --set "student.model=\"$D36\"" --set 'distill.recipe="tinybert"' --set student.embeddings.prune=true --set student.embeddings.size=128 ;;
+    tb-36-e64)    row "$name" distill --config $H --set "teacher.model=\"$(folder_of teacher)\"" --set "student.model=\"$D36\"" --set 'distill.recipe="tinybert"' --set student.embeddings.prune=true --set student.embeddings.size=64 ;;
+    tb-6-pv)      row "$name" distill --config $H --set "teacher.model=\"$(folder_of teacher)\"" --set "student.model=\"$D6\"" --set 'distill.recipe="tinybert"' --set student.embeddings.prune=true ;;
+    tb-n192-pv)   row "$name" distill --config $H --set "teacher.model=\"$(folder_of teacher)\"" --set "student.model=\"$N192\"" --set 'distill.recipe="tinybert"' --set student.embeddings.prune=true ;;
+    # int8 of a finished row (q-ROW): its best checkpoint quantised, scored on the same splits.
+    q-*)          quantize_row "$name" "${name#q-}" ;;
+    # Inference speed of the smallest shapes, f32 and int8, at batch 16 and batch 1.
+    speed-small)
+        local models=("$MINILM") r
+        for r in tb-36 tb-36-pv tb-36-e64 tb-6-pv tb-n192-pv; do models+=("$(folder_of $r)/checkpoints/best"); done
+        for r in teacher tb-36 tb-36-e64 tb-6-pv; do models+=("$(folder_of q-$r)/checkpoints/best"); done
+        local b
+        for b in 16 1; do
+            "$BIN" bench --model "$(IFS=,; echo "${models[*]}")" --seq 128 --batch $b --phase infer \
+                > study/speed-small-b$b.json
+        done ;;
     # Like the teacher, the all-window student starts from its head-128 run (kd-246).
     w-kd-246)     row "$name" distill --config $W --set "teacher.model=\"$(folder_of w-teacher)\"" --set "student.model=\"$(folder_of kd-246)\"" ;;
     *) echo "unknown row $name (study/run.sh --list)" >&2; exit 2 ;;

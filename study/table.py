@@ -41,6 +41,16 @@ LABELS = {
     "tb-246p": "derive 2,4,6 + pooler, TinyBERT two stages",
     "tb-36": "derive 3,6, TinyBERT two stages",
     "tb-tiny": "scratch tinybert-4l-312d, TinyBERT two stages (projection)",
+    "tb-36-pv": "derive 3,6, TinyBERT two stages, vocabulary pruned",
+    "tb-36-e128": "derive 3,6, TinyBERT two stages, pruned, embeddings factorised E = 128",
+    "tb-36-e64": "derive 3,6, TinyBERT two stages, pruned, embeddings factorised E = 64",
+    "tb-6-pv": "derive 6 (1 layer), TinyBERT two stages, pruned",
+    "tb-n192-pv": "scratch 2 × 192 (12 heads), TinyBERT two stages, pruned",
+    "q-teacher": "teacher, int8",
+    "q-tb-36": "derive 3,6, TinyBERT two stages, int8",
+    "q-tb-36-pv": "derive 3,6, TinyBERT two stages, pruned, int8",
+    "q-tb-36-e64": "derive 3,6, TinyBERT two stages, pruned, E = 64, int8",
+    "q-tb-6-pv": "derive 6 (1 layer), TinyBERT two stages, pruned, int8",
     "w-teacher": "teacher, all windows",
     "w-teacher-mean": "teacher, all windows, mean of the windows' logits",
     "w-kd-246": "derive 2,4,6, response KD, all windows",
@@ -74,8 +84,18 @@ def interval(split):
 
 
 def is_teacher(base):
-    """Teacher rows: `teacher`, its variants `teacher-…`, the all-window `w-teacher…`."""
-    return base == "teacher" or base.startswith(("teacher-", "w-teacher"))
+    """Teacher rows: `teacher`, its variants `teacher-…`, the all-window `w-teacher…`, and
+    the teacher in int8."""
+    return base in ("teacher", "q-teacher") or base.startswith(("teacher-", "w-teacher"))
+
+
+def size_mb(name, s):
+    """The weights in MB: int8 rows from quantize.json (int8 layers plus the f32 rest), the
+    others 4 bytes per parameter."""
+    q = STUDY / "runs" / name / "quantize.json"
+    if q.exists():
+        return json.loads(q.read_text())["int8_mb"]
+    return s["parameters"] * 4 / 1e6
 
 
 def shape_row(name):
@@ -85,6 +105,8 @@ def shape_row(name):
         return "teacher"
     if base.startswith("moe-"):
         return base.removesuffix("-tb")
+    if base.startswith(("q-", "tb-36-", "tb-6", "tb-n192")):
+        return base
     if base.startswith("bn"):
         return base.split("-")[0] + "-" + base.split("-")[1]
     return "alone-" + base.split("-", 1)[1].removesuffix("p")
@@ -98,7 +120,7 @@ def bench_ms():
     lines = (STUDY / "rows.tsv").read_text().splitlines()
     folders = {f"{line.split(chr(9))[1]}/checkpoints/best": line.split(chr(9))[0] for line in lines}
     out = {}
-    for name in ("speed.json", "speed-moe.json", "speed-bn.json"):
+    for name in ("speed.json", "speed-moe.json", "speed-bn.json", "speed-small-b16.json"):
         path = STUDY / name
         if not path.exists():
             continue
@@ -140,10 +162,59 @@ def main_table(done):
         kept = f"{test['macro_f1'] / t:.0%}" if t and not is_teacher(base) else "–"
         agreement = (s.get("teacher_agreement") or {}).get("test")
         print(
-            f"| `{name}` | {label} | {s['parameters'] / 1e6:.1f} M | {s['parameters'] * 4 / 1e6:.0f} "
+            f"| `{name}` | {label} | {s['parameters'] / 1e6:.1f} M | {size_mb(name, s):.0f} "
             f"| {'–' if ms is None else f'{ms:.1f}'} | {f3(s['valid']['macro_f1'])} | {interval(test)} "
             f"| {f3(test['accuracy'])} | {f3(test.get('roc_auc'))} | {kept} "
             f"| {'–' if agreement is None else f'{agreement:.3f}'} | {seconds / 60:.1f} min |"
+        )
+
+
+def small_table(done):
+    """Issue 21's goal: at least 5x fewer parameters than the teacher, at least 8x faster per
+    contract on the CPU, at least 97 % of its mean test macro-F1. Speeds come from
+    study/speed-small-b16.json and -b1.json (`alambic bench`, seq 128, 2 threads), where the
+    teacher (MiniLM f32) is timed in the same process: speed-ups are ratios within one run."""
+    runs = {}
+    for b in (16, 1):
+        path = STUDY / f"speed-small-b{b}.json"
+        if path.exists():
+            runs[b] = json.loads(path.read_text())["models"]
+    if 16 not in runs:
+        return
+    lines = (STUDY / "rows.tsv").read_text().splitlines()
+    folders = {f"{line.split(chr(9))[1]}/checkpoints/best": line.split(chr(9))[0] for line in lines}
+    def ms_by_row(models):
+        out, teacher = {}, None
+        for rate in models:
+            ms = 1e3 / rate["samples_per_s"]
+            row = folders.get(rate["case"]["model"])
+            if row is None:
+                teacher = ms if teacher is None else min(teacher, ms)
+            else:
+                out[row] = ms
+        return out, teacher
+    ms16, t16 = ms_by_row(runs[16])
+    ms1, t1 = ms_by_row(runs.get(1, []))
+    teacher = summary("teacher")
+    tp = teacher["parameters"]
+    seeds = [n for n, _, _ in done if n.partition("@s")[0] == "teacher"]
+    t_mean = statistics.mean(summary(n)["test"]["macro_f1"] for n in seeds)
+    print()
+    print("| row | parameters | × fewer | MB | ms / contract, batch 16 | × faster | ms, batch 1 | × faster | test macro-F1 | share of teacher mean | goal |")
+    print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|")
+    for name in [n for n, _, _ in done if n in ms16 or n == "teacher"]:
+        s = summary(name)
+        m16 = t16 if name == "teacher" else ms16.get(name)
+        m1 = t1 if name == "teacher" else ms1.get(name)
+        share = s["test"]["macro_f1"] / t_mean
+        fewer = tp / s["parameters"] if not name.startswith("q-") else tp * 4 / 1e6 / size_mb(name, s)
+        faster = t16 / m16 if m16 else None
+        met = fewer >= 5 and faster is not None and faster >= 8 and share >= 0.97
+        print(
+            f"| `{name}` | {s['parameters'] / 1e6:.2f} M | {fewer:.1f} | {size_mb(name, s):.1f} "
+            f"| {f3(m16)} | {'–' if not faster else f'{faster:.1f}'} | {f3(m1)} "
+            f"| {'–' if not (m1 and t1) else f'{t1 / m1:.1f}'} | {f3(s['test']['macro_f1'])} "
+            f"| {share:.0%} | {'**met**' if met else '–'} |"
         )
 
 
@@ -227,6 +298,17 @@ PAIRS = [
     ("tb-36", "alone-36", "TinyBERT two stages vs labels alone (derive 3,6)"),
     ("tb-36@s14", "alone-36@s14", "the same, seed 14"),
     ("tb-36@s15", "alone-36@s15", "the same, seed 15"),
+    ("tb-36-pv", "tb-36", "vocabulary pruned vs full (derive 3,6, TinyBERT stages)"),
+    ("tb-36-e128", "tb-36", "pruned + E = 128 vs full embeddings (derive 3,6, TinyBERT stages)"),
+    ("tb-36-e64", "tb-36", "pruned + E = 64 vs full embeddings (derive 3,6, TinyBERT stages)"),
+    ("tb-36-e64@s14", "tb-36@s14", "the same, seed 14"),
+    ("tb-36-e64@s15", "tb-36@s15", "the same, seed 15"),
+    ("tb-6-pv", "tb-36-pv", "1 layer vs 2 (pruned, TinyBERT stages)"),
+    ("tb-n192-pv", "tb-36-pv", "scratch 2 × 192 vs derive 3,6 (pruned, TinyBERT stages)"),
+    ("q-teacher", "teacher", "int8 vs f32 (teacher)"),
+    ("q-tb-36", "tb-36", "int8 vs f32 (tb-36)"),
+    ("q-tb-36-e64", "tb-36-e64", "int8 vs f32 (tb-36-e64)"),
+    ("q-tb-6-pv", "tb-6-pv", "int8 vs f32 (tb-6-pv)"),
     ("kd-246p", "alone-246p", "response KD vs labels alone (derive 2,4,6 + pooler)"),
     ("tb-246p", "alone-246p", "TinyBERT two stages vs labels alone (derive 2,4,6 + pooler)"),
     ("kd-tiny", "alone-tiny", "response KD vs labels alone (tinybert-4l-312d)"),
@@ -370,6 +452,7 @@ def main():
         sys.exit("study/rows.tsv names no finished row yet")
     main_table(done)
     seed_table(done)
+    small_table(done)
     difference_table(done)
     origin_table(done)
     sweep_table()

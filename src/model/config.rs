@@ -94,6 +94,9 @@ pub struct ModelConfig {
     /// Alambic's factorised word embeddings (`src/model/embedding_factor.rs`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alambic_embedding: Option<super::embedding_factor::EmbeddingConfig>,
+    /// An int8-quantised model (`src/model/int8/`): its dense layers are in `int8.safetensors`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alambic_int8: Option<super::int8::folder::Int8Config>,
     /// Every other key, written back on export.
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,

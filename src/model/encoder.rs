@@ -6,11 +6,13 @@ use super::Mode;
 use super::bottleneck::FactoredFfn;
 use super::config::{Activation, Family, ModelConfig};
 use super::dense_block::dense_block;
+use super::int8::{PackedInt8, int8_dense};
 use super::moe::{MoeFfn, MoeStats, routed_tokens};
 use super::ops::{Dense, LayerNorm, activation, dropout, softmax_mode};
 use super::{attention_block, fused};
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{Embedding, VarBuilder};
+use std::sync::Arc;
 
 /// What the attention mask adds to the scores of padded keys (the value TinyBERT's attention
 /// loss expects; exp(-10000) is exactly 0 in f32, so probabilities equal transformers').
@@ -179,6 +181,70 @@ impl Encoder {
         &self.device
     }
 
+    /// The dense layers of every plain layer by name (`encoder.layer.{i}.attention.self.query`,
+    /// …, below the family prefix): what int8 quantisation replaces. A mixture's experts and
+    /// a bottleneck's reductions keep f32.
+    pub fn dense_layers(&mut self) -> Vec<(String, &mut Dense)> {
+        let mut out = Vec::new();
+        for (i, l) in self.layers.iter_mut().enumerate() {
+            let mut named: Vec<(&str, &mut Dense)> = vec![
+                ("attention.self.query", &mut l.query),
+                ("attention.self.key", &mut l.key),
+                ("attention.self.value", &mut l.value),
+                ("attention.output.dense", &mut l.attn_out),
+            ];
+            if let Ffn::Dense {
+                intermediate,
+                output,
+            } = &mut l.ffn
+            {
+                named.push(("intermediate.dense", intermediate));
+                named.push(("output.dense", output));
+            }
+            out.extend(
+                named
+                    .into_iter()
+                    .map(|(n, d)| (format!("encoder.layer.{i}.{n}"), d)),
+            );
+        }
+        out
+    }
+
+    /// Gives the named dense layers their int8 weights (names as `dense_layers` gives them;
+    /// a layer not named goes back to f32).
+    pub fn set_int8(&mut self, weights: &std::collections::HashMap<String, Arc<PackedInt8>>) {
+        for (name, dense) in self.dense_layers() {
+            dense.int8 = weights.get(&name).cloned();
+        }
+    }
+
+    /// The int8 weights of the layers that have them, by name.
+    pub fn int8_weights(&self) -> Vec<(String, Arc<PackedInt8>)> {
+        let mut out = Vec::new();
+        for (i, l) in self.layers.iter().enumerate() {
+            let mut named: Vec<(&str, &Dense)> = vec![
+                ("attention.self.query", &l.query),
+                ("attention.self.key", &l.key),
+                ("attention.self.value", &l.value),
+                ("attention.output.dense", &l.attn_out),
+            ];
+            if let Ffn::Dense {
+                intermediate,
+                output,
+            } = &l.ffn
+            {
+                named.push(("intermediate.dense", intermediate));
+                named.push(("output.dense", output));
+            }
+            out.extend(named.into_iter().filter_map(|(n, d)| {
+                d.int8
+                    .clone()
+                    .map(|w| (format!("encoder.layer.{i}.{n}"), w))
+            }));
+        }
+        out
+    }
+
     pub fn num_layers(&self) -> usize {
         self.layers.len()
     }
@@ -325,8 +391,11 @@ impl Encoder {
                 intermediate,
                 output,
             } => {
-                let fused_gelu = match (mode.is_train(), cfg.hidden_act) {
-                    (false, Activation::Gelu) => {
+                let fused_gelu = match (mode.is_train(), cfg.hidden_act, &intermediate.int8) {
+                    (false, Activation::Gelu, Some(w)) => {
+                        int8_dense(attn, w, &intermediate.bias, None, true)?
+                    }
+                    (false, Activation::Gelu, None) => {
                         dense_block(attn, &intermediate.weight, &intermediate.bias, None, true)?
                     }
                     _ => None,
@@ -370,10 +439,14 @@ impl Encoder {
         residual: Option<&Tensor>,
         mode: &mut Mode,
     ) -> Result<Tensor> {
-        if !mode.is_train()
-            && let Some(y) = dense_block(x, &d.weight, &d.bias, residual, false)?
-        {
-            return Ok(y);
+        if !mode.is_train() {
+            let y = match &d.int8 {
+                Some(w) => int8_dense(x, w, &d.bias, residual, false)?,
+                None => dense_block(x, &d.weight, &d.bias, residual, false)?,
+            };
+            if let Some(y) = y {
+                return Ok(y);
+            }
         }
         let y = d.forward(x)?;
         match residual {

@@ -144,6 +144,8 @@ fn write_config(
     out: &Path,
 ) -> Result<(), ModelError> {
     config.architectures = Some(vec![architecture.to_string()]);
+    // An int8 model exports its dequantised f32 weights (what the int8 stands for).
+    config.alambic_int8 = None;
     // The source's own name or path is not the export's (transformers fills it on load).
     config.extra.remove("_name_or_path");
     config.set_labels(&model.labels);

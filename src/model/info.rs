@@ -29,6 +29,20 @@ pub struct ModelInfo {
     pub bottleneck: Option<super::bottleneck::BottleneckConfig>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub embedding: Option<super::embedding_factor::EmbeddingConfig>,
+    /// Dense layers held in int8 (their weights count one byte each in `size_mb`, plus a
+    /// 4-byte scale per output channel).
+    pub int8_layers: usize,
+}
+
+/// The bytes of the weights: 4 per f32 parameter, 1 per int8 one plus its scales.
+fn weight_bytes(model: &Classifier, total: usize) -> f64 {
+    let int8: usize = model
+        .encoder
+        .int8_weights()
+        .iter()
+        .map(|(_, w)| 3 * w.n * w.k - 4 * w.n)
+        .sum();
+    (4 * total - int8) as f64
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -90,7 +104,8 @@ pub fn info(model: &Classifier, report: &LoadReport) -> ModelInfo {
         hidden: c.hidden_size,
         heads: c.num_attention_heads,
         intermediate: c.intermediate_size,
-        size_mb: counts.total as f64 * 4.0 / 1e6,
+        size_mb: weight_bytes(model, counts.total) / 1e6,
+        int8_layers: model.encoder.int8_weights().len(),
         parameters: counts,
         file_mb,
         vocab_size: c.vocab_size,
@@ -106,7 +121,7 @@ impl ModelInfo {
         let mut s = format!(
             "family      {}\nshape       {} layers x {} hidden x {} heads (FFN {})\n\
              parameters  {} total = {} embedding + {} encoder + {} head\n\
-             size        {:.1} MB as f32",
+             size        {:.1} MB{}",
             self.family,
             self.layers,
             self.hidden,
@@ -116,7 +131,11 @@ impl ModelInfo {
             p.embedding,
             p.encoder,
             p.head,
-            self.size_mb
+            self.size_mb,
+            match self.int8_layers {
+                0 => " as f32".to_string(),
+                n => format!(" ({n} dense layers in int8, the rest f32)"),
+            }
         );
         if let Some(f) = self.file_mb {
             s.push_str(&format!(" ({f:.1} MB on disk)"));

@@ -184,8 +184,16 @@ impl Classifier {
         let config = ModelConfig::from_file(&dir.join("config.json"))?;
         let family = config.family().map_err(ModelError::Config)?;
         let mut report = LoadReport::default();
-        let (raw, weights) = read_weights(dir, device)?;
+        let (mut raw, weights) = read_weights(dir, device)?;
         report.weights = Some(weights);
+        let int8 = match config.alambic_int8 {
+            Some(_) => {
+                let m = super::int8::folder::load(&dir.join(super::int8::folder::INT8_FILE))?;
+                raw.extend(super::int8::folder::dequantized(&m, device)?);
+                Some(m)
+            }
+            None => None,
+        };
         let tensors = normalise_keys(raw, family, &mut report);
         let exported_head = config
             .extra
@@ -224,6 +232,9 @@ impl Classifier {
             report
                 .notes
                 .push("no trained classification head: a fresh one was initialised".into());
+        }
+        if let Some(m) = &int8 {
+            super::int8::folder::attach(&mut model, m);
         }
         model.tokenizer = match TextTokenizer::load(dir) {
             Ok(t) => Some(t),

@@ -17,6 +17,7 @@ pub mod heads;
 pub mod hub;
 pub mod info;
 pub mod init;
+pub mod int8;
 pub mod legacy_pickle;
 pub mod load;
 pub mod moe;

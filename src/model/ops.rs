@@ -14,6 +14,8 @@ use candle_core::{D, Module, Result, Tensor};
 pub struct Dense {
     pub weight: Tensor,
     pub bias: Tensor,
+    /// The weight in int8 (a quantised model, `int8/`): inference multiplies by it instead.
+    pub int8: Option<std::sync::Arc<super::int8::PackedInt8>>,
 }
 
 impl Dense {
@@ -21,6 +23,7 @@ impl Dense {
         Ok(Self {
             weight: vb.get((out, inp), "weight")?,
             bias: vb.get(out, "bias")?,
+            int8: None,
         })
     }
 }

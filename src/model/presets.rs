@@ -36,6 +36,7 @@ pub fn preset(name: &str, vocab_size: usize, pad_token_id: u32) -> Option<ModelC
         alambic_moe: None,
         alambic_bottleneck: None,
         alambic_embedding: None,
+        alambic_int8: None,
         extra: BTreeMap::from([("initializer_range".to_string(), serde_json::json!(0.02))]),
     })
 }

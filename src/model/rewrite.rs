@@ -90,6 +90,8 @@ pub enum Rewrite {
     Bottleneck(super::bottleneck_init::BottleneckSpec),
     Prune(super::vocab_prune::PruneSpec),
     Factor(super::embedding_factor::FactorSpec),
+    /// `int8:SRC`: the dense layers quantised (`int8/`), for inference.
+    Int8,
 }
 
 impl Rewrite {
@@ -123,6 +125,7 @@ impl Rewrite {
                     base,
                 )
             }
+            "int8" => (Self::Int8, rest),
             "prune" => {
                 use super::vocab_prune::PruneSpec;
                 match rest.rsplit_once('?') {
@@ -143,6 +146,7 @@ impl Rewrite {
             Self::Bottleneck(_) => "bottleneck",
             Self::Prune(_) => "prune",
             Self::Factor(_) => "factor",
+            Self::Int8 => "int8",
         }
     }
 
@@ -153,6 +157,7 @@ impl Rewrite {
             Self::Bottleneck(s) => s.query(),
             Self::Prune(s) => s.query(),
             Self::Factor(s) => s.query(),
+            Self::Int8 => String::new(),
         }
     }
 
@@ -174,6 +179,19 @@ impl Rewrite {
                 super::vocab_prune::prune_vocab(model, spec, opts.corpus.as_ref(), seed, report)
             }
             Self::Factor(spec) => super::embedding_factor::to_factored(model, spec, seed, report),
+            Self::Int8 => {
+                let mut model = model;
+                if model.config.alambic_int8.is_some() {
+                    return Err(ModelError::Config("the source is already int8".into()));
+                }
+                let layers = super::int8::folder::quantize_model(&mut model)?.len();
+                report.notes.push(format!(
+                    "int8: {layers} dense layers quantised (per-channel weights, activations \
+                     per row; {} kernel)",
+                    super::int8::kernel_name()
+                ));
+                Ok(model)
+            }
         }
     }
 }

@@ -1,7 +1,8 @@
 //! One string names a model everywhere: a folder; `hf:owner/name[@rev]`;
 //! `scratch:PRESET[?tokenizer=SRC&vocab=N&layers=L&hidden=H&heads=A&intermediate=I]`;
 //! `derive:SRC?layers=…&pooler=false`; `moe:SRC?experts=E&top_k=K&layers=…&init=upcycle|split`;
-//! `bottleneck:SRC?inner=B&layers=…`; `prune:SRC[?min_count=N]`; `factor:SRC?size=E`.
+//! `bottleneck:SRC?inner=B&layers=…`; `prune:SRC[?min_count=N]`; `factor:SRC?size=E`;
+//! `int8:SRC`.
 
 use super::derive::{DeriveSpec, derive};
 use super::load::{Classifier, LoadOptions, LoadReport};
@@ -178,9 +179,10 @@ impl std::fmt::Display for ModelSource {
                 }
             }
             Self::Derive { base, spec } => write!(f, "derive:{base}?{}", spec.query()),
-            Self::Rewrite { base, rewrite } => {
-                write!(f, "{}:{base}?{}", rewrite.kind(), rewrite.query())
-            }
+            Self::Rewrite { base, rewrite } => match rewrite.query().as_str() {
+                "" => write!(f, "{}:{base}", rewrite.kind()),
+                query => write!(f, "{}:{base}?{query}", rewrite.kind()),
+            },
         }
     }
 }

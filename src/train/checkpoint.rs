@@ -95,11 +95,20 @@ fn write_files(
     model: &Classifier,
     resume: Option<&ResumeState>,
 ) -> Result<(), ModelError> {
+    // A quantised model's int8 layers go to their own file, the rest stays f32.
+    let int8 = crate::model::int8::folder::matrices_of(model);
     let tensors: HashMap<String, Tensor> = model
         .named_vars()
         .into_iter()
+        .filter(|(k, _)| !int8.contains_key(k))
         .map(|(k, v)| (k, v.as_tensor().clone()))
         .collect();
+    if !int8.is_empty() {
+        crate::model::int8::folder::save(
+            &staging.join(crate::model::int8::folder::INT8_FILE),
+            &int8,
+        )?;
+    }
     let weights = staging.join("model.safetensors");
     candle_core::safetensors::save(&tensors, &weights)
         .map_err(|e| ModelError::file(&weights, e.to_string()))?;

@@ -11,6 +11,7 @@ pub mod evaluate;
 pub mod fit;
 pub mod loss;
 pub mod optim;
+pub mod quantize;
 pub mod ranges;
 pub mod samples;
 pub mod setup;

@@ -188,6 +188,13 @@ pub fn model_for_run(
         device,
     )?
     .0;
+    if model.config.alambic_int8.is_some() {
+        return Err(TrainError::Invalid(format!(
+            "model `{}` is int8-quantised, for inference: train from the run it was quantised \
+             from",
+            section.model
+        )));
+    }
     if model.labels.len() != ds.classes.len() {
         return Err(TrainError::Invalid(format!(
             "the model predicts {} classes, the dataset has {} ({})",

@@ -1,0 +1,258 @@
+//! The int8 product `y += (x · Wᵀ)` for per-output-channel symmetric int8 weights and
+//! activations quantised per row on the fly (symmetric, to [-127, 127]).
+//!
+//! Integer sums are exact, so every path (AVX-512 VNNI, portable) gives bit-identical
+//! results. VNNI's `vpdpbusd` multiplies unsigned by signed bytes, four at a time into each
+//! 32-bit lane: activations are stored shifted by +128 as `u8`, and `128 · Σₖ w[n,k]` (kept
+//! per column at packing) is taken off again.
+//!
+//! Weights are packed once into panels of 16 output columns: for each group of 4 inputs, the
+//! 16 columns' 4 bytes side by side, one 64-byte vector per group.
+
+use rayon::prelude::*;
+
+/// Output columns per panel (one 512-bit vector of i32 lanes).
+pub const PANEL: usize = 16;
+/// Inputs per lane of `vpdpbusd`.
+const GROUP: usize = 4;
+/// Rows of one microkernel call.
+const ROWS: usize = 8;
+
+/// A weight matrix `[n, k]` as int8 panels, with its per-column scales.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PackedInt8 {
+    pub n: usize,
+    pub k: usize,
+    /// `k` rounded up to a multiple of 4.
+    kp: usize,
+    panels: Vec<i8>,
+    /// Per output column: `w[n, k] ≈ q[n, k] · scale[n]`.
+    pub scale: Vec<f32>,
+    /// Per output column (padded to panels): `128 · Σₖ q[n, k]`.
+    shift: Vec<i32>,
+}
+
+impl PackedInt8 {
+    /// Packs row-major `q` (`[n, k]` int8) with its scales.
+    pub fn pack(q: &[i8], scale: Vec<f32>, n: usize, k: usize) -> Self {
+        let kp = k.div_ceil(GROUP) * GROUP;
+        let np = n.div_ceil(PANEL) * PANEL;
+        let mut panels = vec![0i8; np * kp];
+        let mut shift = vec![0i32; np];
+        for col in 0..n {
+            let row = &q[col * k..(col + 1) * k];
+            shift[col] = 128 * row.iter().map(|&v| i32::from(v)).sum::<i32>();
+            let (p, lane) = (col / PANEL, col % PANEL);
+            for (i, &v) in row.iter().enumerate() {
+                let (g, j) = (i / GROUP, i % GROUP);
+                panels[p * kp * PANEL + g * PANEL * GROUP + lane * GROUP + j] = v;
+            }
+        }
+        Self {
+            n,
+            k,
+            kp,
+            panels,
+            scale,
+            shift,
+        }
+    }
+
+    fn panel(&self, p: usize) -> &[i8] {
+        &self.panels[p * self.kp * PANEL..(p + 1) * self.kp * PANEL]
+    }
+
+    /// The int8 matrix `[n, k]` row-major, as it was packed.
+    pub fn unpack(&self) -> Vec<i8> {
+        (0..self.n).flat_map(|c| self.column(c)).collect()
+    }
+
+    /// The int8 values of column `col` (row `col` of the original matrix).
+    pub fn column(&self, col: usize) -> Vec<i8> {
+        let (p, lane) = (col / PANEL, col % PANEL);
+        let panel = self.panel(p);
+        (0..self.k)
+            .map(|i| panel[(i / GROUP) * PANEL * GROUP + lane * GROUP + i % GROUP])
+            .collect()
+    }
+}
+
+/// Activations quantised per row: `x[r, i] ≈ (a[r, i] − 128) · scale[r]`, rows padded to `kp`.
+pub struct QuantRows {
+    a: Vec<u8>,
+    scale: Vec<f32>,
+    kp: usize,
+}
+
+/// Symmetric per-row quantisation of `x` (`rows × k`, row-major).
+pub fn quantize_rows(x: &[f32], k: usize, kp: usize) -> QuantRows {
+    let rows = x.len() / k.max(1);
+    let mut a = vec![128u8; rows * kp];
+    let mut scale = vec![0f32; rows];
+    a.par_chunks_mut(kp)
+        .zip(scale.par_iter_mut())
+        .zip(x.par_chunks(k))
+        .for_each(|((out, s), row)| {
+            let max = row.iter().fold(0f32, |m, v| m.max(v.abs()));
+            *s = max / 127.0;
+            let inv = if max > 0.0 { 127.0 / max } else { 0.0 };
+            for (o, &v) in out.iter_mut().zip(row) {
+                *o = ((v * inv).round() as i32 + 128) as u8;
+            }
+        });
+    QuantRows { a, scale, kp }
+}
+
+/// `out[r, c] += x[r] · w[c]` over every row of `x` (`out` is `rows × n`).
+pub fn matmul_add(x: &[f32], w: &PackedInt8, out: &mut [f32]) {
+    let q = quantize_rows(x, w.k, w.kp);
+    let n = w.n;
+    let rows = out.len() / n.max(1);
+    let per_task = (64 / ROWS).max(1) * ROWS;
+    out.par_chunks_mut(per_task * n)
+        .enumerate()
+        .for_each(|(t, chunk)| {
+            let first = t * per_task;
+            let count = chunk.len() / n;
+            for block in (0..count).step_by(ROWS) {
+                let m = ROWS.min(count - block);
+                let r0 = first + block;
+                let a = &q.a[r0 * q.kp..(r0 + m) * q.kp];
+                let o = &mut chunk[block * n..(block + m) * n];
+                rows_block(a, &q.scale[r0..r0 + m], w, o);
+            }
+        });
+    debug_assert_eq!(rows * n, out.len());
+}
+
+/// Up to `ROWS` rows against every panel.
+fn rows_block(a: &[u8], a_scale: &[f32], w: &PackedInt8, out: &mut [f32]) {
+    let m = a_scale.len();
+    let mut acc = [[0i32; PANEL]; ROWS];
+    for p in 0..w.n.div_ceil(PANEL) {
+        dot_panel(a, m, w.kp, w.panel(p), &mut acc);
+        for (r, acc_row) in acc.iter().enumerate().take(m) {
+            let o = &mut out[r * w.n..(r + 1) * w.n];
+            for (lane, &v) in acc_row.iter().enumerate() {
+                let col = p * PANEL + lane;
+                if col < w.n {
+                    let exact = v - w.shift[col];
+                    o[col] += exact as f32 * (a_scale[r] * w.scale[col]);
+                }
+            }
+        }
+    }
+}
+
+/// `acc[r][lane] = Σ a[r, i] · panel[i, lane]` for the first `m` rows.
+fn dot_panel(a: &[u8], m: usize, kp: usize, panel: &[i8], acc: &mut [[i32; PANEL]; ROWS]) {
+    #[cfg(target_arch = "x86_64")]
+    if vnni() {
+        // SAFETY: the CPU has AVX-512F and VNNI (checked once); the slices hold `m` rows of
+        // `kp` bytes and `kp / 4` vectors of 64 bytes.
+        unsafe { vnni::dot_panel(a, m, kp, panel, acc) };
+        return;
+    }
+    portable_dot_panel(a, m, kp, panel, acc);
+}
+
+fn portable_dot_panel(a: &[u8], m: usize, kp: usize, panel: &[i8], acc: &mut [[i32; PANEL]; ROWS]) {
+    for (r, acc_row) in acc.iter_mut().enumerate().take(m) {
+        let row = &a[r * kp..(r + 1) * kp];
+        *acc_row = [0; PANEL];
+        for (g, group) in panel.chunks_exact(PANEL * GROUP).enumerate() {
+            let x = &row[g * GROUP..(g + 1) * GROUP];
+            for (lane, w) in group.chunks_exact(GROUP).enumerate() {
+                acc_row[lane] += x
+                    .iter()
+                    .zip(w)
+                    .map(|(&xv, &wv)| i32::from(xv) * i32::from(wv))
+                    .sum::<i32>();
+            }
+        }
+    }
+}
+
+/// Whether the VNNI path runs (`ALAMBIC_INT8_PORTABLE=1` forces the portable one, for tests
+/// and comparisons).
+#[cfg(target_arch = "x86_64")]
+fn vnni() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| {
+        std::env::var_os("ALAMBIC_INT8_PORTABLE").is_none()
+            && std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vnni")
+    })
+}
+
+/// The kernel `vnni()` selects, for benchmarks and messages.
+pub fn kernel_name() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    if vnni() {
+        return "avx512-vnni";
+    }
+    "portable"
+}
+
+#[cfg(target_arch = "x86_64")]
+mod vnni {
+    use super::{GROUP, PANEL, ROWS};
+    use std::arch::x86_64::*;
+
+    #[target_feature(enable = "avx512f,avx512vnni")]
+    pub(super) unsafe fn dot_panel(
+        a: &[u8],
+        m: usize,
+        kp: usize,
+        panel: &[i8],
+        acc: &mut [[i32; PANEL]; ROWS],
+    ) {
+        let groups = kp / GROUP;
+        let mut sums = [_mm512_setzero_si512(); ROWS];
+        let w = panel.as_ptr();
+        for g in 0..groups {
+            // SAFETY: group g of the panel is 64 bytes at g · 64; row r's group at r · kp + 4g.
+            let wv = unsafe { _mm512_loadu_si512(w.add(g * PANEL * GROUP) as *const _) };
+            for (r, sum) in sums.iter_mut().enumerate().take(m) {
+                let x =
+                    unsafe { (a.as_ptr().add(r * kp + g * GROUP) as *const i32).read_unaligned() };
+                *sum = _mm512_dpbusd_epi32(*sum, _mm512_set1_epi32(x), wv);
+            }
+        }
+        for (r, sum) in sums.iter().enumerate().take(m) {
+            // SAFETY: acc[r] is 16 i32s.
+            unsafe { _mm512_storeu_si512(acc[r].as_mut_ptr() as *mut _, *sum) };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The VNNI and portable paths agree exactly, for sizes that are not multiples of the
+    /// panel, the group or the row block.
+    #[test]
+    fn every_path_gives_the_same_integers() {
+        let (n, k, rows) = (37, 45, 19);
+        let q: Vec<i8> = (0..n * k)
+            .map(|i| ((i * 37 % 255) as i32 - 127) as i8)
+            .collect();
+        let w = PackedInt8::pack(&q, vec![1.0; n], n, k);
+        let x: Vec<f32> = (0..rows * k)
+            .map(|i| ((i * 13 % 17) as f32 - 8.0) / 3.0)
+            .collect();
+        let a = quantize_rows(&x, k, w.kp);
+        for p in 0..n.div_ceil(PANEL) {
+            for block in (0..rows).step_by(ROWS) {
+                let m = ROWS.min(rows - block);
+                let rows_a = &a.a[block * w.kp..(block + m) * w.kp];
+                let (mut fast, mut slow) = ([[0; PANEL]; ROWS], [[0; PANEL]; ROWS]);
+                dot_panel(rows_a, m, w.kp, w.panel(p), &mut fast);
+                portable_dot_panel(rows_a, m, w.kp, w.panel(p), &mut slow);
+                assert_eq!(fast[..m], slow[..m]);
+            }
+        }
+        assert_eq!(w.column(5), q[5 * k..6 * k]);
+    }
+}
