@@ -287,6 +287,8 @@ PAIRS = [
     ("bn-132", "teacher", "bottleneck 132 on all 6 layers vs the teacher (labels alone)"),
     ("bn-132-tb", "bn-132", "TinyBERT two stages vs labels alone (bottleneck, 6 layers)"),
     ("bn-132-pg", "bn-132", "progressive vs labels alone (bottleneck, 6 layers)"),
+    ("bn-132-pg", "bn-132-tb", "progressive vs TinyBERT two stages (bottleneck, 6 layers)"),
+    ("bn-132-pg", "teacher", "bottleneck 132, progressive, vs the teacher"),
     ("bn3-132", "alone-246", "bottleneck 132 vs the dense layers (derive 2,4,6, labels alone)"),
     ("bn3-132@s14", "alone-246@s14", "the same, seed 14"),
     ("bn3-132@s15", "alone-246@s15", "the same, seed 15"),

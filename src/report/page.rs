@@ -339,7 +339,7 @@ fn comparison(r: &Report) -> Section {
                 (Some(p), None) => format!("{:.2} M", p / 1e6),
                 _ => "–".into(),
             }),
-            Cell::num(params.map_or("–".into(), |p| format!("{:.1}", p * 4.0 / 1e6))),
+            Cell::num(format!("{:.1}", s.weights_mb())),
             Cell::num(fmt(lat, 2)),
             Cell::num(
                 t_lat
@@ -536,7 +536,16 @@ fn frontier(r: &Report) -> Section {
             })
             .collect()
     };
-    let size = by("parameters", 4.0 / 1e6);
+    // An int8 run's weights are a quarter of its f32 parameters' bytes: its summary says.
+    let size: Vec<(String, f64, f64)> = r
+        .runs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, run)| {
+            let mb = run.summary.weights_mb();
+            Some((short_name(i, run), mb, num(&run.summary, "test.macro_f1")?))
+        })
+        .collect();
     let latency = by("latency_ms_per_contract", 1.0);
     let mut blocks = Vec::new();
     if size.is_empty() {
@@ -546,7 +555,7 @@ fn frontier(r: &Report) -> Section {
             name: "frontier-size".into(),
             svg: plots::frontier(
                 "Macro-F1 against size",
-                "model size (MB, f32)",
+                "model size (MB of weights)",
                 "test macro-F1",
                 &size,
             ),

@@ -118,6 +118,10 @@ pub struct RunSummary {
     /// router, shared neurons and top-k experts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_parameters: Option<u64>,
+    /// The weights in MB (10^6 bytes): 4 per f32 parameter, 1 per int8 one plus its scales.
+    /// Absent in summaries older than int8 models (4 bytes per parameter then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_mb: Option<f64>,
     pub latency_ms_per_contract: Option<f64>,
     pub steps: u64,
     pub best_step: u64,
@@ -148,6 +152,11 @@ impl RunSummary {
         self.valid.threshold
     }
 
+    /// The weights in MB: as measured (`size_mb`), else 4 bytes per parameter.
+    pub fn weights_mb(&self) -> f64 {
+        self.size_mb.unwrap_or(self.parameters as f64 * 4.0 / 1e6)
+    }
+
     pub fn test_macro_f1(&self) -> Option<f64> {
         self.test.as_ref().map(|t| t.metrics.macro_f1)
     }
@@ -159,6 +168,7 @@ impl RunSummary {
         match path {
             "parameters" => return Some(self.parameters as f64),
             "latency_ms_per_contract" => return self.latency_ms_per_contract,
+            "size_mb" => return self.size_mb,
             "best_valid_macro_f1" => return self.best_valid_macro_f1,
             "valid.macro_f1" => return Some(self.valid.metrics.macro_f1),
             "test.macro_f1" => return self.test_macro_f1(),

@@ -152,6 +152,7 @@ pub(crate) fn finish(
         classes: data.ds.classes.clone(),
         parameters: counts.total as u64,
         active_parameters,
+        size_mb: Some(info.size_mb),
         latency_ms_per_contract: latency_ms,
         steps: state.step,
         best_step: state.best_step,

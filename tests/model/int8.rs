@@ -147,6 +147,21 @@ fn quantize_turns_a_finished_run_into_an_int8_run() {
     assert!(report.int8_mb < 0.6 * report.f32_mb, "{report:?}");
     let summary = alambic::store::schema::RunSummary::read(&q).expect("summary");
     assert!(summary.model.starts_with("int8:"));
+    // Summaries, the workbench and the report size an int8 run by its bytes.
+    let f32_size = alambic::store::schema::RunSummary::read(&run)
+        .expect("f32 summary")
+        .weights_mb();
+    assert_eq!(
+        summary.parameters,
+        alambic::store::schema::RunSummary::read(&run)
+            .expect("s")
+            .parameters
+    );
+    assert!(
+        summary.weights_mb() < 0.6 * f32_size,
+        "{} MB",
+        summary.weights_mb()
+    );
     let (a, b) = (
         alambic::store::schema::Predictions::read(&run).expect("f32"),
         alambic::store::schema::Predictions::read(&q).expect("int8"),

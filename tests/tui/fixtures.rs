@@ -75,6 +75,7 @@ pub fn summary(role: &str, f1: f64, acc: f64, params: u64, latency: f64) -> Box<
         classes: vec!["safe".into(), "reentrancy".into(), "tx_origin".into()],
         parameters: params,
         active_parameters: None,
+        size_mb: None,
         latency_ms_per_contract: Some(latency),
         steps: 40,
         best_step: 40,

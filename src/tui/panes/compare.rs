@@ -109,7 +109,9 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                     (Some(p), None) => format!("{:.2}M", p / 1e6),
                     _ => "-".into(),
                 },
-                params.map_or("-".into(), |p| format!("{:.1}", p * 4.0 / 1e6)),
+                num(r, "size_mb")
+                    .or(params.map(|p| p * 4.0 / 1e6))
+                    .map_or("-".into(), |mb| format!("{mb:.1}")),
                 cell(lat, 2),
                 speed.map_or("-".into(), |s| format!("{s:.1}x")),
                 cell(num(r, "test.accuracy"), 4),
