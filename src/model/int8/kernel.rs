@@ -96,8 +96,10 @@ pub fn quantize_rows(x: &[f32], k: usize, kp: usize) -> QuantRows {
             let max = row.iter().fold(0f32, |m, v| m.max(v.abs()));
             *s = max / 127.0;
             let inv = if max > 0.0 { 127.0 / max } else { 0.0 };
+            // v · inv lies in [-127, 127], so + 128.5 is positive and truncation rounds it to
+            // nearest (halves up) without a call to `round`, which does not vectorise.
             for (o, &v) in out.iter_mut().zip(row) {
-                *o = ((v * inv).round() as i32 + 128) as u8;
+                *o = (v * inv + 128.5) as u8;
             }
         });
     QuantRows { a, scale, kp }
@@ -125,37 +127,57 @@ pub fn matmul_add(x: &[f32], w: &PackedInt8, out: &mut [f32]) {
     debug_assert_eq!(rows * n, out.len());
 }
 
-/// Up to `ROWS` rows against every panel.
+/// Up to `ROWS` rows against every panel, two panels at a time (each row's activations are
+/// broadcast once for 32 columns).
 fn rows_block(a: &[u8], a_scale: &[f32], w: &PackedInt8, out: &mut [f32]) {
     let m = a_scale.len();
-    let mut acc = [[0i32; PANEL]; ROWS];
-    for p in 0..w.n.div_ceil(PANEL) {
-        dot_panel(a, m, w.kp, w.panel(p), &mut acc);
-        for (r, acc_row) in acc.iter().enumerate().take(m) {
-            let o = &mut out[r * w.n..(r + 1) * w.n];
-            for (lane, &v) in acc_row.iter().enumerate() {
-                let col = p * PANEL + lane;
-                if col < w.n {
-                    let exact = v - w.shift[col];
-                    o[col] += exact as f32 * (a_scale[r] * w.scale[col]);
+    let panels = w.n.div_ceil(PANEL);
+    let mut acc = [[[0i32; PANEL]; ROWS]; 2];
+    let mut p = 0;
+    while p < panels {
+        let pair = usize::from(p + 1 < panels) + 1;
+        dot_panels(a, m, w.kp, w, p, pair, &mut acc);
+        for (j, acc_p) in acc.iter().enumerate().take(pair) {
+            let first = (p + j) * PANEL;
+            let cols = PANEL.min(w.n - first);
+            for (r, acc_row) in acc_p.iter().enumerate().take(m) {
+                let o = &mut out[r * w.n + first..r * w.n + first + cols];
+                let scale = &w.scale[first..first + cols];
+                let shift = &w.shift[first..first + cols];
+                for (((o, &v), &s), &z) in o.iter_mut().zip(acc_row).zip(scale).zip(shift) {
+                    *o += (v - z) as f32 * (a_scale[r] * s);
                 }
             }
         }
+        p += pair;
     }
 }
 
-/// `acc[r][lane] = Σ a[r, i] · panel[i, lane]` for the first `m` rows.
-fn dot_panel(a: &[u8], m: usize, kp: usize, panel: &[i8], acc: &mut [[i32; PANEL]; ROWS]) {
+/// `acc[j][r][lane] = Σ a[r, i] · panel_{p+j}[i, lane]` for the first `m` rows and `count`
+/// (1 or 2) panels.
+fn dot_panels(
+    a: &[u8],
+    m: usize,
+    kp: usize,
+    w: &PackedInt8,
+    p: usize,
+    count: usize,
+    acc: &mut [[[i32; PANEL]; ROWS]; 2],
+) {
     #[cfg(target_arch = "x86_64")]
     if vnni() {
+        let second = (count == 2).then(|| w.panel(p + 1));
         // SAFETY: the CPU has AVX-512F and VNNI (checked once); the slices hold `m` rows of
-        // `kp` bytes and `kp / 4` vectors of 64 bytes.
-        unsafe { vnni::dot_panel(a, m, kp, panel, acc) };
+        // `kp` bytes and `kp / 4` vectors of 64 bytes per panel.
+        unsafe { vnni::dot_panels(a, m, kp, w.panel(p), second, acc) };
         return;
     }
-    portable_dot_panel(a, m, kp, panel, acc);
+    for (j, acc_p) in acc.iter_mut().enumerate().take(count) {
+        portable_dot_panel(a, m, kp, w.panel(p + j), acc_p);
+    }
 }
 
+/// `acc[r][lane] = Σ a[r, i] · panel[i, lane]` for the first `m` rows, in plain Rust.
 fn portable_dot_panel(a: &[u8], m: usize, kp: usize, panel: &[i8], acc: &mut [[i32; PANEL]; ROWS]) {
     for (r, acc_row) in acc.iter_mut().enumerate().take(m) {
         let row = &a[r * kp..(r + 1) * kp];
@@ -199,29 +221,82 @@ mod vnni {
     use super::{GROUP, PANEL, ROWS};
     use std::arch::x86_64::*;
 
+    /// Dispatches on the row count, so each kernel's accumulators are a fixed set of
+    /// registers (indexed by a runtime count they would live on the stack).
     #[target_feature(enable = "avx512f,avx512vnni")]
-    pub(super) unsafe fn dot_panel(
+    pub(super) unsafe fn dot_panels(
         a: &[u8],
         m: usize,
         kp: usize,
-        panel: &[i8],
-        acc: &mut [[i32; PANEL]; ROWS],
+        first: &[i8],
+        second: Option<&[i8]>,
+        acc: &mut [[[i32; PANEL]; ROWS]; 2],
     ) {
-        let groups = kp / GROUP;
-        let mut sums = [_mm512_setzero_si512(); ROWS];
-        let w = panel.as_ptr();
-        for g in 0..groups {
-            // SAFETY: group g of the panel is 64 bytes at g · 64; row r's group at r · kp + 4g.
-            let wv = unsafe { _mm512_loadu_si512(w.add(g * PANEL * GROUP) as *const _) };
-            for (r, sum) in sums.iter_mut().enumerate().take(m) {
-                let x =
-                    unsafe { (a.as_ptr().add(r * kp + g * GROUP) as *const i32).read_unaligned() };
-                *sum = _mm512_dpbusd_epi32(*sum, _mm512_set1_epi32(x), wv);
+        // SAFETY: as the caller's; each arm passes its own row count.
+        unsafe {
+            match m {
+                8 => rows::<8>(a, kp, first, second, acc),
+                7 => rows::<7>(a, kp, first, second, acc),
+                6 => rows::<6>(a, kp, first, second, acc),
+                5 => rows::<5>(a, kp, first, second, acc),
+                4 => rows::<4>(a, kp, first, second, acc),
+                3 => rows::<3>(a, kp, first, second, acc),
+                2 => rows::<2>(a, kp, first, second, acc),
+                _ => rows::<1>(a, kp, first, second, acc),
             }
         }
-        for (r, sum) in sums.iter().enumerate().take(m) {
-            // SAFETY: acc[r] is 16 i32s.
-            unsafe { _mm512_storeu_si512(acc[r].as_mut_ptr() as *mut _, *sum) };
+    }
+
+    #[target_feature(enable = "avx512f,avx512vnni")]
+    #[inline]
+    unsafe fn rows<const M: usize>(
+        a: &[u8],
+        kp: usize,
+        first: &[i8],
+        second: Option<&[i8]>,
+        acc: &mut [[[i32; PANEL]; ROWS]; 2],
+    ) {
+        debug_assert!(a.len() >= M * kp && first.len() >= kp * PANEL);
+        let groups = kp / GROUP;
+        let mut s0 = [_mm512_setzero_si512(); M];
+        let mut s1 = [_mm512_setzero_si512(); M];
+        let w0 = first.as_ptr();
+        let x0 = a.as_ptr();
+        match second {
+            Some(second) => {
+                let w1 = second.as_ptr();
+                for g in 0..groups {
+                    // SAFETY: group g of a panel is 64 bytes at g · 64; row r's group at
+                    // r · kp + 4g, inside `a`.
+                    let v0 = unsafe { _mm512_loadu_si512(w0.add(g * PANEL * GROUP) as *const _) };
+                    let v1 = unsafe { _mm512_loadu_si512(w1.add(g * PANEL * GROUP) as *const _) };
+                    for r in 0..M {
+                        let x =
+                            unsafe { (x0.add(r * kp + g * GROUP) as *const i32).read_unaligned() };
+                        let x = _mm512_set1_epi32(x);
+                        s0[r] = _mm512_dpbusd_epi32(s0[r], x, v0);
+                        s1[r] = _mm512_dpbusd_epi32(s1[r], x, v1);
+                    }
+                }
+            }
+            None => {
+                for g in 0..groups {
+                    // SAFETY: as above.
+                    let v0 = unsafe { _mm512_loadu_si512(w0.add(g * PANEL * GROUP) as *const _) };
+                    for (r, sum) in s0.iter_mut().enumerate() {
+                        let x =
+                            unsafe { (x0.add(r * kp + g * GROUP) as *const i32).read_unaligned() };
+                        *sum = _mm512_dpbusd_epi32(*sum, _mm512_set1_epi32(x), v0);
+                    }
+                }
+            }
+        }
+        for r in 0..M {
+            // SAFETY: acc[j][r] is 16 i32s.
+            unsafe {
+                _mm512_storeu_si512(acc[0][r].as_mut_ptr() as *mut _, s0[r]);
+                _mm512_storeu_si512(acc[1][r].as_mut_ptr() as *mut _, s1[r]);
+            }
         }
     }
 }
@@ -243,14 +318,19 @@ mod tests {
             .map(|i| ((i * 13 % 17) as f32 - 8.0) / 3.0)
             .collect();
         let a = quantize_rows(&x, k, w.kp);
-        for p in 0..n.div_ceil(PANEL) {
+        let panels = n.div_ceil(PANEL);
+        for p in 0..panels {
             for block in (0..rows).step_by(ROWS) {
                 let m = ROWS.min(rows - block);
                 let rows_a = &a.a[block * w.kp..(block + m) * w.kp];
-                let (mut fast, mut slow) = ([[0; PANEL]; ROWS], [[0; PANEL]; ROWS]);
-                dot_panel(rows_a, m, w.kp, w.panel(p), &mut fast);
-                portable_dot_panel(rows_a, m, w.kp, w.panel(p), &mut slow);
-                assert_eq!(fast[..m], slow[..m]);
+                let count = if p + 1 < panels { 2 } else { 1 };
+                let mut fast = [[[0; PANEL]; ROWS]; 2];
+                dot_panels(rows_a, m, w.kp, &w, p, count, &mut fast);
+                for (j, fast_p) in fast.iter().enumerate().take(count) {
+                    let mut slow = [[0; PANEL]; ROWS];
+                    portable_dot_panel(rows_a, m, w.kp, w.panel(p + j), &mut slow);
+                    assert_eq!(fast_p[..m], slow[..m], "panel {}", p + j);
+                }
             }
         }
         assert_eq!(w.column(5), q[5 * k..6 * k]);
