@@ -2,8 +2,8 @@
 //! layers in int8 (`model/int8/`), as a run folder of its own: the same config, the quantised
 //! checkpoint as `checkpoints/best`, and its summary and predictions scored on the run's own
 //! validation and test splits, so `eval`, `predict`, `bench`, the workbench and the report read
-//! it like any run. `quantize.json` says what changed: sizes, and how often the int8 verdicts
-//! are the f32 ones.
+//! it like any run, at the f32 run's decision threshold. `quantize.json` says what changed:
+//! sizes, and how often the int8 verdicts are the f32 ones.
 
 use super::TrainError;
 use super::checkpoint::{self, TrainState};
@@ -70,7 +70,9 @@ pub fn quantize_run(source: &Path, out: &Path) -> Result<QuantizeReport, TrainEr
         train_seconds: before.train_seconds,
         ..TrainState::fresh(cfg.train.seed)
     };
-    let mut summary = super::validation::finish(
+    // The same model at the same calibration: the f32 run's validation threshold, so a
+    // verdict changes only where int8 moves a probability across it.
+    let mut summary = super::validation::finish_with(
         &model,
         &data,
         &cfg,
@@ -78,6 +80,7 @@ pub fn quantize_run(source: &Path, out: &Path) -> Result<QuantizeReport, TrainEr
         cfg.train.pooling,
         &state,
         &run,
+        before.valid_threshold(),
     )?;
     summary.model = format!("int8:{}", before.model);
     summary.teacher_agreement = before.teacher_agreement.clone();

@@ -77,6 +77,22 @@ pub(crate) fn finish(
     state: &TrainState,
     run: &RunDir,
 ) -> Result<RunSummary, TrainError> {
+    finish_with(last, data, cfg, role, pooling, state, run, None)
+}
+
+/// `finish`, with the binary threshold given rather than chosen on validation (`quantize`
+/// keeps the threshold of the run it quantises: the same model, the same calibration).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn finish_with(
+    last: &Classifier,
+    data: &Data,
+    cfg: &ExperimentConfig,
+    role: &str,
+    pooling: Pooling,
+    state: &TrainState,
+    run: &RunDir,
+    fixed_threshold: Option<f64>,
+) -> Result<RunSummary, TrainError> {
     let best_dir = checkpoint::existing(&run.checkpoint_dir("best"));
     let best = match &best_dir {
         Some(dir) => Some(checkpoint::load_model(dir, cfg.train.seed, last.device())?.0),
@@ -85,17 +101,20 @@ pub(crate) fn finish(
     let model = best.as_ref().unwrap_or(last);
     let task = data.ds.task;
     let valid_probs = predict(model, &data.valid, task, cfg.train.batch_size, pooling)?;
-    let threshold = (task == Task::Binary && !data.valid.is_empty()).then(|| {
-        let s: Vec<f64> = valid_probs
-            .iter()
-            .map(|p| p.get(1).copied().unwrap_or(0.0) as f64)
-            .collect();
-        let pos: Vec<bool> = data
-            .valid
-            .iter()
-            .map(|x| x.target == Target::Class(1))
-            .collect();
-        best_threshold(&s, &pos)
+    let chosen = fixed_threshold.filter(|_| task == Task::Binary);
+    let threshold = chosen.or_else(|| {
+        (task == Task::Binary && !data.valid.is_empty()).then(|| {
+            let s: Vec<f64> = valid_probs
+                .iter()
+                .map(|p| p.get(1).copied().unwrap_or(0.0) as f64)
+                .collect();
+            let pos: Vec<bool> = data
+                .valid
+                .iter()
+                .map(|x| x.target == Target::Class(1))
+                .collect();
+            best_threshold(&s, &pos)
+        })
     });
     let valid: Scores = score(
         &data.valid,

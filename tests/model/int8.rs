@@ -135,8 +135,9 @@ fn an_int8_model_saves_and_loads_back_bit_for_bit() {
 }
 
 /// `quantize` on a finished run writes a run folder: the int8 checkpoint, a summary scored on
-/// the same splits, and a report whose agreement is the share of equal verdicts in the two
-/// runs' predictions; the quantised run cannot be trained from, nor quantised again.
+/// the same splits at the same threshold, and a report whose agreement is the share of equal
+/// verdicts in the two runs' predictions (all but at most 1 %); the quantised run cannot be
+/// trained from, nor quantised again.
 #[test]
 fn quantize_turns_a_finished_run_into_an_int8_run() {
     let (run, _) = crate::train::runs::run_tiny("quantize", &[]);

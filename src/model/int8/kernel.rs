@@ -1,10 +1,12 @@
 //! The int8 product `y += (x · Wᵀ)` for per-output-channel symmetric int8 weights and
-//! activations quantised per row on the fly (symmetric, to [-127, 127]).
+//! activations quantised per row on the fly, asymmetrically: each row's range [min, max] in
+//! 254 steps with a zero point, so a GELU output (almost all of it ≥ 0) gets twice the
+//! resolution a symmetric code would give it, and no value ever needs clamping.
 //!
 //! Integer sums are exact, so every path (AVX-512 VNNI, portable) gives bit-identical
 //! results. VNNI's `vpdpbusd` multiplies unsigned by signed bytes, four at a time into each
-//! 32-bit lane: activations are stored shifted by +128 as `u8`, and `128 · Σₖ w[n,k]` (kept
-//! per column at packing) is taken off again.
+//! 32-bit lane: activations are `u8` codes `a` with `x ≈ (a − z) · s`, and `z · Σₖ w[n,k]`
+//! (the column sums kept at packing) is taken off again.
 //!
 //! Weights are packed once into panels of 16 output columns: for each group of 4 inputs, the
 //! 16 columns' 4 bytes side by side, one 64-byte vector per group.
@@ -28,8 +30,8 @@ pub struct PackedInt8 {
     panels: Vec<i8>,
     /// Per output column: `w[n, k] ≈ q[n, k] · scale[n]`.
     pub scale: Vec<f32>,
-    /// Per output column (padded to panels): `128 · Σₖ q[n, k]`.
-    shift: Vec<i32>,
+    /// Per output column (padded to panels): `Σₖ q[n, k]`.
+    sums: Vec<i32>,
 }
 
 impl PackedInt8 {
@@ -38,10 +40,10 @@ impl PackedInt8 {
         let kp = k.div_ceil(GROUP) * GROUP;
         let np = n.div_ceil(PANEL) * PANEL;
         let mut panels = vec![0i8; np * kp];
-        let mut shift = vec![0i32; np];
+        let mut sums = vec![0i32; np];
         for col in 0..n {
             let row = &q[col * k..(col + 1) * k];
-            shift[col] = 128 * row.iter().map(|&v| i32::from(v)).sum::<i32>();
+            sums[col] = row.iter().map(|&v| i32::from(v)).sum::<i32>();
             let (p, lane) = (col / PANEL, col % PANEL);
             for (i, &v) in row.iter().enumerate() {
                 let (g, j) = (i / GROUP, i % GROUP);
@@ -54,7 +56,7 @@ impl PackedInt8 {
             kp,
             panels,
             scale,
-            shift,
+            sums,
         }
     }
 
@@ -77,32 +79,42 @@ impl PackedInt8 {
     }
 }
 
-/// Activations quantised per row: `x[r, i] ≈ (a[r, i] − 128) · scale[r]`, rows padded to `kp`.
+/// Activations quantised per row: `x[r, i] ≈ (a[r, i] − zero[r]) · scale[r]`, rows padded to
+/// `kp` (the padding meets zero weights).
 pub struct QuantRows {
     a: Vec<u8>,
     scale: Vec<f32>,
+    zero: Vec<i32>,
     kp: usize,
 }
 
-/// Symmetric per-row quantisation of `x` (`rows × k`, row-major).
+/// Per-row quantisation of `x` (`rows × k`, row-major): the step is (max − min) / 254 — never
+/// more than a symmetric code's max|x| / 127 — and the zero point z = round(−min / step), so
+/// x / step + z lies in [−0.5, 254.5] and rounds into [0, 255].
 pub fn quantize_rows(x: &[f32], k: usize, kp: usize) -> QuantRows {
     let rows = x.len() / k.max(1);
-    let mut a = vec![128u8; rows * kp];
+    let mut a = vec![0u8; rows * kp];
     let mut scale = vec![0f32; rows];
+    let mut zero = vec![0i32; rows];
     a.par_chunks_mut(kp)
-        .zip(scale.par_iter_mut())
+        .zip(scale.par_iter_mut().zip(zero.par_iter_mut()))
         .zip(x.par_chunks(k))
-        .for_each(|((out, s), row)| {
-            let max = row.iter().fold(0f32, |m, v| m.max(v.abs()));
-            *s = max / 127.0;
-            let inv = if max > 0.0 { 127.0 / max } else { 0.0 };
-            // v · inv lies in [-127, 127], so + 128.5 is positive and truncation rounds it to
-            // nearest (halves up) without a call to `round`, which does not vectorise.
+        .for_each(|((out, (s, z)), row)| {
+            let (lo, hi) = row
+                .iter()
+                .fold((0f32, 0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+            let step = (hi - lo) / 254.0;
+            let inv = if step > 0.0 { 1.0 / step } else { 0.0 };
+            let zp = (-lo * inv + 0.5).floor();
+            *s = step;
+            *z = zp as i32;
+            // Truncating a value ≥ 0 after + 0.5 rounds it to nearest without a call to
+            // `round`, which does not vectorise.
             for (o, &v) in out.iter_mut().zip(row) {
-                *o = (v * inv + 128.5) as u8;
+                *o = (v * inv + zp + 0.5) as u8;
             }
         });
-    QuantRows { a, scale, kp }
+    QuantRows { a, scale, zero, kp }
 }
 
 /// `out[r, c] += x[r] · w[c]` over every row of `x` (`out` is `rows × n`).
@@ -121,7 +133,7 @@ pub fn matmul_add(x: &[f32], w: &PackedInt8, out: &mut [f32]) {
                 let r0 = first + block;
                 let a = &q.a[r0 * q.kp..(r0 + m) * q.kp];
                 let o = &mut chunk[block * n..(block + m) * n];
-                rows_block(a, &q.scale[r0..r0 + m], w, o);
+                rows_block(a, &q.scale[r0..r0 + m], &q.zero[r0..r0 + m], w, o);
             }
         });
     debug_assert_eq!(rows * n, out.len());
@@ -129,7 +141,7 @@ pub fn matmul_add(x: &[f32], w: &PackedInt8, out: &mut [f32]) {
 
 /// Up to `ROWS` rows against every panel, two panels at a time (each row's activations are
 /// broadcast once for 32 columns).
-fn rows_block(a: &[u8], a_scale: &[f32], w: &PackedInt8, out: &mut [f32]) {
+fn rows_block(a: &[u8], a_scale: &[f32], a_zero: &[i32], w: &PackedInt8, out: &mut [f32]) {
     let m = a_scale.len();
     let panels = w.n.div_ceil(PANEL);
     let mut acc = [[[0i32; PANEL]; ROWS]; 2];
@@ -143,9 +155,10 @@ fn rows_block(a: &[u8], a_scale: &[f32], w: &PackedInt8, out: &mut [f32]) {
             for (r, acc_row) in acc_p.iter().enumerate().take(m) {
                 let o = &mut out[r * w.n + first..r * w.n + first + cols];
                 let scale = &w.scale[first..first + cols];
-                let shift = &w.shift[first..first + cols];
-                for (((o, &v), &s), &z) in o.iter_mut().zip(acc_row).zip(scale).zip(shift) {
-                    *o += (v - z) as f32 * (a_scale[r] * s);
+                let sums = &w.sums[first..first + cols];
+                let (sx, zx) = (a_scale[r], a_zero[r]);
+                for (((o, &v), &s), &sum) in o.iter_mut().zip(acc_row).zip(scale).zip(sums) {
+                    *o += (v - zx * sum) as f32 * (sx * s);
                 }
             }
         }
