@@ -187,14 +187,15 @@ run_row() {
     tb-36-e128)   row "$name" distill --config $H --set "teacher.model=\"$(folder_of teacher)\"" --set "student.model=\"$D36\"" --set 'distill.recipe="tinybert"' --set student.embeddings.prune=true --set student.embeddings.size=128 ;;
     tb-36-e64)    row "$name" distill --config $H --set "teacher.model=\"$(folder_of teacher)\"" --set "student.model=\"$D36\"" --set 'distill.recipe="tinybert"' --set student.embeddings.prune=true --set student.embeddings.size=64 ;;
     tb-6-pv)      row "$name" distill --config $H --set "teacher.model=\"$(folder_of teacher)\"" --set "student.model=\"$D6\"" --set 'distill.recipe="tinybert"' --set student.embeddings.prune=true ;;
+    tb-6-e128)    row "$name" distill --config $H --set "teacher.model=\"$(folder_of teacher)\"" --set "student.model=\"$D6\"" --set 'distill.recipe="tinybert"' --set student.embeddings.prune=true --set student.embeddings.size=128 ;;
     tb-n192-pv)   row "$name" distill --config $H --set "teacher.model=\"$(folder_of teacher)\"" --set "student.model=\"$N192\"" --set 'distill.recipe="tinybert"' --set student.embeddings.prune=true ;;
     # int8 of a finished row (q-ROW): its best checkpoint quantised, scored on the same splits.
     q-*)          quantize_row "$name" "${name#q-}" ;;
     # Inference speed of the smallest shapes, f32 and int8, at batch 16 and batch 1.
     speed-small)
         local models=("$MINILM") r
-        for r in tb-36 tb-36-pv tb-36-e64 tb-6-pv tb-n192-pv; do models+=("$(folder_of $r)/checkpoints/best"); done
-        for r in teacher tb-36 tb-36-e64 tb-6-pv; do models+=("$(folder_of q-$r)/checkpoints/best"); done
+        for r in tb-36 tb-36-pv tb-36-e128 tb-36-e64 tb-6-pv tb-6-e128 tb-n192-pv; do models+=("$(folder_of $r)/checkpoints/best"); done
+        for r in teacher tb-36 tb-36-e128 tb-36-e64 tb-6-pv tb-6-e128; do models+=("$(folder_of q-$r)/checkpoints/best"); done
         local b
         for b in 16 1; do
             "$BIN" bench --model "$(IFS=,; echo "${models[*]}")" --seq 128 --batch $b --phase infer \

@@ -45,6 +45,9 @@ LABELS = {
     "tb-36-e128": "derive 3,6, TinyBERT two stages, pruned, embeddings factorised E = 128",
     "tb-36-e64": "derive 3,6, TinyBERT two stages, pruned, embeddings factorised E = 64",
     "tb-6-pv": "derive 6 (1 layer), TinyBERT two stages, pruned",
+    "tb-6-e128": "derive 6 (1 layer), TinyBERT two stages, pruned, E = 128",
+    "q-tb-36-e128": "derive 3,6, TinyBERT two stages, pruned, E = 128, int8",
+    "q-tb-6-e128": "derive 6 (1 layer), TinyBERT two stages, pruned, E = 128, int8",
     "tb-n192-pv": "scratch 2 × 192 (12 heads), TinyBERT two stages, pruned",
     "q-teacher": "teacher, int8",
     "q-tb-36": "derive 3,6, TinyBERT two stages, int8",
@@ -200,18 +203,19 @@ def small_table(done):
     seeds = [n for n, _, _ in done if n.partition("@s")[0] == "teacher"]
     t_mean = statistics.mean(summary(n)["test"]["macro_f1"] for n in seeds)
     print()
-    print("| row | parameters | × fewer | MB | ms / contract, batch 16 | × faster | ms, batch 1 | × faster | test macro-F1 | share of teacher mean | goal |")
-    print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|")
+    print("| row | parameters | × fewer | MB | × smaller | ms / contract, batch 16 | × faster | ms, batch 1 | × faster | test macro-F1 | share of teacher mean | goal |")
+    print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|")
     for name in [n for n, _, _ in done if n in ms16 or n == "teacher"]:
         s = summary(name)
         m16 = t16 if name == "teacher" else ms16.get(name)
         m1 = t1 if name == "teacher" else ms1.get(name)
         share = s["test"]["macro_f1"] / t_mean
-        fewer = tp / s["parameters"] if not name.startswith("q-") else tp * 4 / 1e6 / size_mb(name, s)
+        fewer = tp / s["parameters"]
+        smaller = tp * 4 / 1e6 / size_mb(name, s)
         faster = t16 / m16 if m16 else None
         met = fewer >= 5 and faster is not None and faster >= 8 and share >= 0.97
         print(
-            f"| `{name}` | {s['parameters'] / 1e6:.2f} M | {fewer:.1f} | {size_mb(name, s):.1f} "
+            f"| `{name}` | {s['parameters'] / 1e6:.2f} M | {fewer:.1f} | {size_mb(name, s):.1f} | {smaller:.1f} "
             f"| {f3(m16)} | {'–' if not faster else f'{faster:.1f}'} | {f3(m1)} "
             f"| {'–' if not (m1 and t1) else f'{t1 / m1:.1f}'} | {f3(s['test']['macro_f1'])} "
             f"| {share:.0%} | {'**met**' if met else '–'} |"
@@ -306,6 +310,9 @@ PAIRS = [
     ("tb-36-e64@s14", "tb-36@s14", "the same, seed 14"),
     ("tb-36-e64@s15", "tb-36@s15", "the same, seed 15"),
     ("tb-6-pv", "tb-36-pv", "1 layer vs 2 (pruned, TinyBERT stages)"),
+    ("tb-6-e128", "tb-6-pv", "E = 128 vs full width (1 layer, pruned, TinyBERT stages)"),
+    ("q-tb-36-e128", "tb-36-e128", "int8 vs f32 (tb-36-e128)"),
+    ("q-tb-6-e128", "tb-6-e128", "int8 vs f32 (tb-6-e128)"),
     ("tb-n192-pv", "tb-36-pv", "scratch 2 × 192 vs derive 3,6 (pruned, TinyBERT stages)"),
     ("q-teacher", "teacher", "int8 vs f32 (teacher)"),
     ("q-tb-36", "tb-36", "int8 vs f32 (tb-36)"),
