@@ -316,6 +316,7 @@ PAIRS = [
     ("tb-n192-pv", "tb-36-pv", "scratch 2 × 192 vs derive 3,6 (pruned, TinyBERT stages)"),
     ("q-teacher", "teacher", "int8 vs f32 (teacher)"),
     ("q-tb-36", "tb-36", "int8 vs f32 (tb-36)"),
+    ("q-tb-36-pv", "tb-36-pv", "int8 vs f32 (tb-36-pv)"),
     ("q-tb-36-e64", "tb-36-e64", "int8 vs f32 (tb-36-e64)"),
     ("q-tb-6-pv", "tb-6-pv", "int8 vs f32 (tb-6-pv)"),
     ("kd-246p", "alone-246p", "response KD vs labels alone (derive 2,4,6 + pooler)"),
