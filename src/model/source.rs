@@ -33,7 +33,7 @@ pub enum ModelSource {
         base: Box<ModelSource>,
         spec: DeriveSpec,
     },
-    /// A source rewritten after loading: `moe:`, `bottleneck:`, `prune:`, `factor:`.
+    /// A source rewritten after loading: `moe:`, `bottleneck:`, `prune:`, `factor:`, `int8:`.
     Rewrite {
         base: Box<ModelSource>,
         rewrite: Rewrite,
@@ -199,8 +199,8 @@ pub fn load_source(
                     source_name: source.to_string(),
                     msg: format!(
                         "{} is not a model folder (no config.json); model sources are a folder, \
-                         hf:owner/name, scratch:PRESET, derive:SRC?layers=…, moe:SRC?… or \
-                         bottleneck:SRC?inner=B",
+                         hf:owner/name, scratch:PRESET, derive:SRC?layers=…, moe:SRC?…, \
+                         bottleneck:SRC?inner=B, prune:SRC, factor:SRC?size=E or int8:SRC",
                         dir.display()
                     ),
                 });
