@@ -115,13 +115,18 @@ def shape_row(name):
     return "alone-" + base.split("-", 1)[1].removesuffix("p")
 
 
+def checkpoint_rows():
+    """Row by the best-checkpoint folder `alambic bench` timed; every run of a row counts (a
+    row run again elsewhere was timed under its first folder)."""
+    lines = (STUDY / "rows.tsv").read_text().splitlines()
+    return {f"{line.split(chr(9))[1]}/checkpoints/best": line.split(chr(9))[0] for line in lines}
+
+
 def bench_ms():
     """Inference ms per contract by timed row, from study/speed.json (`alambic bench --phase
     infer --seq 128 --batch 16` on each shape's checkpoint, one process at a time on a quiet
     machine): the in-run latency of summary.json moves by ±30 % with whatever else runs."""
-    # Every run of a row counts (a row run again elsewhere was timed under its first folder).
-    lines = (STUDY / "rows.tsv").read_text().splitlines()
-    folders = {f"{line.split(chr(9))[1]}/checkpoints/best": line.split(chr(9))[0] for line in lines}
+    folders = checkpoint_rows()
     out = {}
     for name in ("speed.json", "speed-moe.json", "speed-bn.json", "speed-small-b16.json"):
         path = STUDY / name
@@ -184,8 +189,7 @@ def small_table(done):
             runs[b] = json.loads(path.read_text())["models"]
     if 16 not in runs:
         return
-    lines = (STUDY / "rows.tsv").read_text().splitlines()
-    folders = {f"{line.split(chr(9))[1]}/checkpoints/best": line.split(chr(9))[0] for line in lines}
+    folders = checkpoint_rows()
     def ms_by_row(models):
         out, teacher = {}, None
         for rate in models:

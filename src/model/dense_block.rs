@@ -47,42 +47,7 @@ impl CustomOp3 for DenseBlock {
                 b.len()
             );
         }
-        // The output's first values are written here, not zero-filled first: every row gets
-        // all n (the bias, plus the residual's row).
-        let mut out: Vec<f32> = Vec::with_capacity(rows * n);
-        let start = |out: &mut [MaybeUninit<f32>], r: Option<&[f32]>| {
-            let chunk = rows_per_task(n) * n;
-            out.par_chunks_mut(chunk).enumerate().for_each(|(i, o)| {
-                for (j, row) in o.chunks_mut(n).enumerate() {
-                    let at = i * chunk + j * n;
-                    match r {
-                        Some(r) => {
-                            for ((v, &bv), &rv) in row.iter_mut().zip(b).zip(&r[at..at + n]) {
-                                v.write(bv + rv);
-                            }
-                        }
-                        None => {
-                            for (v, &bv) in row.iter_mut().zip(b) {
-                                v.write(bv);
-                            }
-                        }
-                    }
-                }
-            });
-        };
-        let spare = &mut out.spare_capacity_mut()[..rows * n];
-        match &self.residual {
-            Some(res) => with_values(res, self.name(), |r| {
-                if r.len() != rows * n {
-                    candle_core::bail!("dense block: residual of {} for {rows} × {n}", r.len());
-                }
-                start(spare, Some(r));
-                Ok(())
-            })?,
-            None => start(spare, None),
-        }
-        // SAFETY: `start` wrote all rows × n values (every row of every chunk in full).
-        unsafe { out.set_len(rows * n) };
+        let mut out = start_output(b, self.residual.as_ref(), rows, self.name())?;
         // SAFETY: x is rows × k and w is n × k, row-major, both contiguous; out is rows × n.
         // dst = 1 · dst + 1 · x · wᵀ.
         unsafe {
@@ -108,15 +73,73 @@ impl CustomOp3 for DenseBlock {
                 gemm::Parallelism::Rayon(rayon::current_num_threads()),
             );
         }
-        if self.gelu {
-            gelu_erf_in_place(&mut out);
-        }
-        let mut dims = lx.dims().to_vec();
-        if let Some(last) = dims.last_mut() {
-            *last = n;
-        }
-        Ok((CpuStorage::F32(out), Shape::from(dims)))
+        finish_output(out, self.gelu, lx, n)
     }
+}
+
+/// A dense layer's output before its product: every row the bias, plus the residual's row when
+/// there is one. Written once, not zero-filled first, split across the pool by rows.
+pub(crate) fn start_output(
+    b: &[f32],
+    residual: Option<&Tensor>,
+    rows: usize,
+    op: &str,
+) -> Result<Vec<f32>> {
+    let n = b.len();
+    let mut out: Vec<f32> = Vec::with_capacity(rows * n);
+    let start = |out: &mut [MaybeUninit<f32>], r: Option<&[f32]>| {
+        let chunk = rows_per_task(n) * n;
+        out.par_chunks_mut(chunk.max(1))
+            .enumerate()
+            .for_each(|(i, o)| {
+                for (j, row) in o.chunks_mut(n.max(1)).enumerate() {
+                    let at = i * chunk + j * n;
+                    match r {
+                        Some(r) => {
+                            for ((v, &bv), &rv) in row.iter_mut().zip(b).zip(&r[at..at + n]) {
+                                v.write(bv + rv);
+                            }
+                        }
+                        None => {
+                            for (v, &bv) in row.iter_mut().zip(b) {
+                                v.write(bv);
+                            }
+                        }
+                    }
+                }
+            });
+    };
+    let spare = &mut out.spare_capacity_mut()[..rows * n];
+    match residual {
+        Some(res) => with_values(res, op, |r| {
+            if r.len() != rows * n {
+                candle_core::bail!("{op}: residual of {} for {rows} × {n}", r.len());
+            }
+            start(spare, Some(r));
+            Ok(())
+        })?,
+        None => start(spare, None),
+    }
+    // SAFETY: `start` wrote all rows × n values (every row of every chunk in full).
+    unsafe { out.set_len(rows * n) };
+    Ok(out)
+}
+
+/// GELU in place when the layer has it, and the output shaped as the input with `n` last.
+pub(crate) fn finish_output(
+    mut out: Vec<f32>,
+    gelu: bool,
+    lx: &Layout,
+    n: usize,
+) -> Result<(CpuStorage, Shape)> {
+    if gelu {
+        gelu_erf_in_place(&mut out);
+    }
+    let mut dims = lx.dims().to_vec();
+    if let Some(last) = dims.last_mut() {
+        *last = n;
+    }
+    Ok((CpuStorage::F32(out), Shape::from(dims)))
 }
 
 /// `x · Wᵀ + bias (+ residual)`, then GELU when `gelu`, for inference: `x` `[.., k]`, `weight`

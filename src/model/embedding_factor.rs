@@ -10,7 +10,7 @@
 
 use super::ModelError;
 use super::load::{Classifier, LoadReport};
-use super::rewrite::{rebuild, tensors_of};
+use super::rewrite::{rebuild, without_word_embeddings};
 use super::svd::{to_matrix, to_tensor};
 use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};
@@ -76,14 +76,7 @@ pub fn to_factored(
             spec.size
         )));
     }
-    let key = format!(
-        "{}.embeddings.word_embeddings.weight",
-        model.family().prefix()
-    );
-    let mut tensors = tensors_of(&model);
-    let word = tensors
-        .remove(&key)
-        .ok_or_else(|| ModelError::Config(format!("{key} is missing")))?;
+    let (mut tensors, key, word) = without_word_embeddings(&model)?;
     let w = to_matrix(&word)?;
     let basis = top_right_singular_vectors(&w, spec.size);
     let device = model.device().clone();

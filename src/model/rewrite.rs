@@ -59,6 +59,22 @@ pub fn tensors_of(model: &Classifier) -> HashMap<String, Tensor> {
         .collect()
 }
 
+/// Every variable of `model` but its word embeddings, their key, and their value: what the
+/// embedding rewrites (`prune:`, `factor:`) replace.
+pub fn without_word_embeddings(
+    model: &Classifier,
+) -> Result<(HashMap<String, Tensor>, String, Tensor), ModelError> {
+    let key = format!(
+        "{}.embeddings.word_embeddings.weight",
+        model.family().prefix()
+    );
+    let mut tensors = tensors_of(model);
+    let word = tensors
+        .remove(&key)
+        .ok_or_else(|| ModelError::Config(format!("{key} is missing")))?;
+    Ok((tensors, key, word))
+}
+
 /// `source` rebuilt with `config` from the rewritten `tensors`, on its device, with its head,
 /// labels and tokenizer; what had to be initialised joins `report`.
 pub fn rebuild(
@@ -184,7 +200,7 @@ impl Rewrite {
                 if model.config.alambic_int8.is_some() {
                     return Err(ModelError::Config("the source is already int8".into()));
                 }
-                let layers = super::int8::folder::quantize_model(&mut model)?.len();
+                let layers = super::int8::folder::quantize_model(&mut model)?;
                 report.notes.push(format!(
                     "int8: {layers} dense layers quantised (per-channel weights, activations \
                      per row; {} kernel)",

@@ -6,7 +6,7 @@
 
 use super::ModelError;
 use super::load::{Classifier, LoadReport};
-use super::rewrite::{rebuild, tensors_of};
+use super::rewrite::{rebuild, without_word_embeddings};
 use candle_core::Tensor;
 use std::sync::Arc;
 
@@ -82,14 +82,7 @@ pub fn prune_vocab(
         )));
     }
     let pruned_tok = tok.pruned(&kept)?;
-    let key = format!(
-        "{}.embeddings.word_embeddings.weight",
-        model.family().prefix()
-    );
-    let mut tensors = tensors_of(&model);
-    let word = tensors
-        .remove(&key)
-        .ok_or_else(|| ModelError::Config(format!("{key} is missing")))?;
+    let (mut tensors, key, word) = without_word_embeddings(&model)?;
     let index = Tensor::new(kept.as_slice(), word.device())?;
     tensors.insert(key, word.index_select(&index, 0)?);
     let mut config = cfg.clone();

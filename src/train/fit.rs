@@ -425,6 +425,7 @@ impl<'a> Loop<'a> {
             self.pooling,
             &self.state,
             ctx.run,
+            None,
         )?;
         let summary = Box::new(summary);
         summary.write(&self.ctx.run.path)?;

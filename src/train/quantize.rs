@@ -59,7 +59,7 @@ pub fn quantize_run(source: &Path, out: &Path) -> Result<QuantizeReport, TrainEr
             source.display()
         )));
     }
-    let layers = quantize_model(&mut model)?.len();
+    let layers = quantize_model(&mut model)?;
     let mut run = RunDir::create_at(out, &before.role, &cfg_text)?;
     checkpoint::save(&run.checkpoint_dir("best"), &model, None)?;
     let data = load_samples(&cfg, prepare_data(&cfg)?, &model)?;
@@ -72,7 +72,7 @@ pub fn quantize_run(source: &Path, out: &Path) -> Result<QuantizeReport, TrainEr
     };
     // The same model at the same calibration: the f32 run's validation threshold, so a
     // verdict changes only where int8 moves a probability across it.
-    let mut summary = super::validation::finish_with(
+    let mut summary = super::validation::finish(
         &model,
         &data,
         &cfg,

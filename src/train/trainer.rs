@@ -268,5 +268,5 @@ pub fn score_run(
     let pooling = cfg.train.pooling;
     let mut cfg = cfg.clone();
     cfg.train.test = true;
-    finish(&model, &data, &cfg, role, pooling, &state, run)
+    finish(&model, &data, &cfg, role, pooling, &state, run, None)
 }

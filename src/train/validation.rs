@@ -67,23 +67,11 @@ pub(crate) fn validate(
     Ok(improved)
 }
 
-/// Test metrics for the best checkpoint only, with bootstrap intervals.
-pub(crate) fn finish(
-    last: &Classifier,
-    data: &Data,
-    cfg: &ExperimentConfig,
-    role: &str,
-    pooling: Pooling,
-    state: &TrainState,
-    run: &RunDir,
-) -> Result<RunSummary, TrainError> {
-    finish_with(last, data, cfg, role, pooling, state, run, None)
-}
-
-/// `finish`, with the binary threshold given rather than chosen on validation (`quantize`
-/// keeps the threshold of the run it quantises: the same model, the same calibration).
+/// Test metrics for the best checkpoint only, with bootstrap intervals. The binary threshold
+/// is chosen on validation unless one is given (`quantize` keeps the threshold of the run it
+/// quantises: the same model, the same calibration).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn finish_with(
+pub(crate) fn finish(
     last: &Classifier,
     data: &Data,
     cfg: &ExperimentConfig,

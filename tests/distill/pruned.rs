@@ -1,24 +1,10 @@
 //! Distilling a student with a pruned vocabulary: the teacher reads the student's pieces under
 //! its own ids, so the run is its unpruned source's, row for row.
 
-use super::run::{config, run, student_steps};
+use super::run::{config, run, student_steps, teacher_run};
 use crate::common::scratch_dir;
 use crate::train::runs::weights;
 use candle_core::Tensor;
-
-fn teacher_run(out: &std::path::Path) -> std::path::PathBuf {
-    std::fs::read_dir(out.join(".teachers"))
-        .expect("teachers")
-        .filter_map(Result::ok)
-        .flat_map(|k| {
-            std::fs::read_dir(k.path())
-                .expect("runs")
-                .filter_map(Result::ok)
-        })
-        .map(|e| e.path())
-        .next()
-        .expect("a teacher run")
-}
 
 /// TinyBERT's two stages from the fine-tuned teacher into a copy of it, with and without a
 /// pruned vocabulary: every logged term is the same at every step, and at the end every weight

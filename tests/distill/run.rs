@@ -45,6 +45,21 @@ fn teacher_runs(out: &Path) -> usize {
         .unwrap_or(0)
 }
 
+/// The first teacher run a distillation under `out` fine-tuned.
+pub(crate) fn teacher_run(out: &Path) -> PathBuf {
+    std::fs::read_dir(out.join(".teachers"))
+        .expect("teachers")
+        .filter_map(Result::ok)
+        .flat_map(|k| {
+            std::fs::read_dir(k.path())
+                .expect("runs")
+                .filter_map(Result::ok)
+        })
+        .map(|e| e.path())
+        .next()
+        .expect("a teacher run")
+}
+
 #[test]
 fn distill_fine_tunes_the_teacher_once_and_caches_its_logits() {
     let out = scratch_dir("distill");
@@ -229,17 +244,7 @@ fn tinybert_two_stages_resume_across_the_stage_boundary() {
     // A fine-tuned teacher run folder to derive from and distil from.
     let (_, events) = run(&config(&[MINI_TEACHER, "train.max_steps=2"]), &out);
     assert!(!cache_hits(&events).is_empty());
-    let teacher_run = std::fs::read_dir(out.join(".teachers"))
-        .expect("teachers")
-        .filter_map(Result::ok)
-        .flat_map(|k| {
-            std::fs::read_dir(k.path())
-                .expect("runs")
-                .filter_map(Result::ok)
-        })
-        .map(|e| e.path())
-        .next()
-        .expect("a teacher run");
+    let teacher_run = teacher_run(&out);
     let teacher = format!("teacher.model=\"{}\"", teacher_run.display());
     let best = teacher_run.join("checkpoints/best");
     let student = format!(

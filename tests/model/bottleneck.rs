@@ -2,7 +2,7 @@
 //! each factor is the best of its rank; they train, resume and export through the engine.
 
 use super::golden::max_diff;
-use super::sources::load;
+use super::sources::{load, weight};
 use crate::common::{fixture, scratch_dir};
 use alambic::model::encoder::Batch;
 use alambic::model::load::{Classifier, LoadOptions};
@@ -70,17 +70,6 @@ fn bottleneck_at_full_width_equals_its_source() {
     assert_same_outputs(minilm.to_str().expect("path"), 1e-4);
 }
 
-fn var(model: &Classifier, name: &str) -> Tensor {
-    model
-        .named_vars()
-        .into_iter()
-        .find(|(k, _)| k == name)
-        .unwrap_or_else(|| panic!("{name} missing"))
-        .1
-        .as_tensor()
-        .clone()
-}
-
 fn singular_values(t: &Tensor) -> Vec<f64> {
     let (r, c) = t.dims2().expect("matrix");
     let values: Vec<f64> = t
@@ -112,7 +101,7 @@ fn squared_norm(t: &Tensor) -> f64 {
 fn truncated_factors_are_the_best_of_their_rank() {
     let dense = load(DENSE);
     let narrow = load(&format!("bottleneck:{DENSE}?inner=32&layers=2"));
-    let layer = |m: &Classifier, name: &str| var(m, &format!("bert.encoder.layer.1.{name}"));
+    let layer = |m: &Classifier, name: &str| weight(m, &format!("bert.encoder.layer.1.{name}"));
     let pairs = [
         (
             "intermediate.dense.weight",
@@ -145,7 +134,10 @@ fn truncated_factors_are_the_best_of_their_rank() {
         &[128, 32]
     );
     let first = "bert.encoder.layer.0.intermediate.dense.weight";
-    assert_eq!(max_diff(&var(&dense, first), &var(&narrow, first)), 0.0);
+    assert_eq!(
+        max_diff(&weight(&dense, first), &weight(&narrow, first)),
+        0.0
+    );
     // 2 heads of 16 now: attention maps keep the source's shape, so distillation needs no
     // projection.
     let maps = outputs(&narrow);

@@ -3,6 +3,7 @@
 //! factorised at full width it is its source; narrower, the best factorisation of its rank.
 
 use super::golden::max_diff;
+use super::sources::weight;
 use crate::common::{fixture, scratch_dir};
 use alambic::model::encoder::Batch;
 use alambic::model::load::{Classifier, LoadOptions};
@@ -118,17 +119,6 @@ fn unseen_words_fall_back_to_kept_characters() {
     assert_eq!(tok.decode(&ids).expect("decode"), "zebra ünïcode");
 }
 
-fn var(model: &Classifier, name: &str) -> Tensor {
-    model
-        .named_vars()
-        .into_iter()
-        .find(|(k, _)| k == name)
-        .unwrap_or_else(|| panic!("{name} missing"))
-        .1
-        .as_tensor()
-        .clone()
-}
-
 /// Every hidden state and the logits on two windows, one padded.
 fn outputs(model: &Classifier) -> Vec<Tensor> {
     let vocab = model.config.vocab_size as u32;
@@ -184,7 +174,7 @@ fn factorised_embeddings_at_full_width_equal_their_source() {
         let dense = with_corpus(src, &CORPUS);
         let factored = with_corpus(&format!("factor:{src}?size={h}"), &CORPUS);
         assert_eq!(
-            var(
+            weight(
                 &factored,
                 &format!(
                     "{}.embeddings.word_projection.weight",
@@ -221,9 +211,9 @@ fn narrow_factorised_embeddings_are_the_best_of_their_rank() {
     let src = "scratch:bert-tiny?vocab=300";
     let dense = with_corpus(src, &CORPUS);
     let narrow = with_corpus(&format!("factor:{src}?size=24"), &CORPUS);
-    let word = var(&dense, "bert.embeddings.word_embeddings.weight");
-    let rows = var(&narrow, "bert.embeddings.word_embeddings.weight");
-    let projection = var(&narrow, "bert.embeddings.word_projection.weight");
+    let word = weight(&dense, "bert.embeddings.word_embeddings.weight");
+    let rows = weight(&narrow, "bert.embeddings.word_embeddings.weight");
+    let projection = weight(&narrow, "bert.embeddings.word_projection.weight");
     assert_eq!(rows.dims(), &[300, 24]);
     let product = rows.matmul(&projection.t().expect("t")).expect("product");
     let values: Vec<f64> = word
@@ -250,7 +240,10 @@ fn narrow_factorised_embeddings_are_the_best_of_their_rank() {
     );
     // The layers are untouched.
     let layer = "bert.encoder.layer.0.intermediate.dense.weight";
-    assert_eq!(max_diff(&var(&dense, layer), &var(&narrow, layer)), 0.0);
+    assert_eq!(
+        max_diff(&weight(&dense, layer), &weight(&narrow, layer)),
+        0.0
+    );
 }
 
 /// What a tired user types gets an error that names the source and the fix.

@@ -2,14 +2,14 @@
 //! router's gradient, and training, checkpoints and resume through the engine.
 
 use super::golden::max_diff;
-use super::sources::load;
+use super::sources::{load, var};
 use crate::common::{scratch_dir, tiny};
 use crate::train::runs::{interrupted_at, max_weight_diff, resume_to_end, run_tiny};
 use alambic::model::encoder::Batch;
 use alambic::model::load::{Classifier, LoadOptions};
 use alambic::model::{HeadKind, Mode, Pooling, load_source};
 use alambic::store::TrainEvent;
-use candle_core::{Device, Tensor, Var};
+use candle_core::{Device, Tensor};
 
 const DENSE: &str = "scratch:bert-tiny?vocab=300";
 
@@ -38,15 +38,6 @@ fn logits(model: &Classifier, mode: &mut Mode) -> Tensor {
         )
         .expect("forward")
         .logits
-}
-
-fn var(model: &Classifier, name: &str) -> Var {
-    model
-        .named_vars()
-        .into_iter()
-        .find(|(k, _)| k == name)
-        .unwrap_or_else(|| panic!("{name} missing"))
-        .1
 }
 
 /// Upcycled experts are copies of the dense FFN and the gates sum to 1: the mixture computes

@@ -27,6 +27,21 @@ pub(super) fn load(src: &str) -> Classifier {
     .0
 }
 
+/// A model's variable by name.
+pub(super) fn var(model: &Classifier, name: &str) -> candle_core::Var {
+    model
+        .named_vars()
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .unwrap_or_else(|| panic!("{name} missing"))
+        .1
+}
+
+/// A model's weight by name, as a tensor.
+pub(super) fn weight(model: &Classifier, name: &str) -> Tensor {
+    var(model, name).as_tensor().clone()
+}
+
 /// Lays `files` of `from` out as hf-hub caches a model: blobs, a snapshot, refs/main.
 fn fill_cache(cache: &Path, repo: &str, from: &Path, files: &[&str]) {
     let root = cache.join(format!("models--{}", repo.replace('/', "--")));

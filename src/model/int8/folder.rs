@@ -36,12 +36,11 @@ pub struct Int8Matrix {
 }
 
 /// Quantises every plain dense layer of the encoder in place: the variables take their
-/// dequantised values, the layers their int8 form. Returns the matrices by full key name.
-pub fn quantize_model(model: &mut Classifier) -> Result<HashMap<String, Int8Matrix>, ModelError> {
+/// dequantised values, the layers their int8 form. Returns how many layers are int8.
+pub fn quantize_model(model: &mut Classifier) -> Result<usize, ModelError> {
     let prefix = model.family().prefix();
     let vars: HashMap<String, candle_core::Var> = model.named_vars().into_iter().collect();
-    let mut out = HashMap::new();
-    let mut packed = HashMap::new();
+    let mut layers = 0;
     for (name, dense) in model.encoder.dense_layers() {
         let key = format!("{prefix}.{name}.weight");
         let (n, k) = dense.weight.dims2()?;
@@ -52,21 +51,15 @@ pub fn quantize_model(model: &mut Classifier) -> Result<HashMap<String, Int8Matr
             .ok_or_else(|| ModelError::Config(format!("{key} is not a variable")))?;
         let back = Tensor::from_vec(dequantize(&q, &scale, k), (n, k), var.device())?;
         var.set(&back)?;
-        packed.insert(
-            name.clone(),
-            Arc::new(PackedInt8::pack(&q, scale.clone(), n, k)),
-        );
-        out.insert(key, Int8Matrix { q, scale, n, k });
+        dense.int8 = Some(Arc::new(PackedInt8::pack(&q, scale, n, k)));
+        layers += 1;
     }
-    model.encoder.set_int8(&packed);
-    let mut config = model.config.clone();
-    config.alambic_int8 = Some(Int8Config {
+    model.config.alambic_int8 = Some(Int8Config {
         weights: "per-channel symmetric".into(),
-        activations: "per-row dynamic".into(),
-        layers: out.len(),
+        activations: "per-row dynamic, asymmetric".into(),
+        layers,
     });
-    model.config = config;
-    Ok(out)
+    Ok(layers)
 }
 
 /// The int8 matrices of a model's quantised layers, by full key name.

@@ -6,7 +6,8 @@
 pub mod folder;
 pub mod kernel;
 
-use super::fused::{fusable, gelu_erf_in_place, slice, with_values};
+use super::dense_block::{finish_output, start_output};
+use super::fused::{fusable, slice};
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 pub use kernel::{PackedInt8, kernel_name};
 use std::sync::Arc;
@@ -60,25 +61,9 @@ impl CustomOp2 for Int8Dense {
         if b.len() != n || rows * k != x.len() {
             candle_core::bail!("int8 dense: input {:?}, weight {n} × {k}", lx.dims());
         }
-        let mut out: Vec<f32> = b.iter().copied().cycle().take(rows * n).collect();
-        if let Some(res) = &self.residual {
-            with_values(res, self.name(), |r| {
-                if r.len() != out.len() {
-                    candle_core::bail!("int8 dense: residual of {} for {rows} × {n}", r.len());
-                }
-                out.iter_mut().zip(r).for_each(|(o, &v)| *o += v);
-                Ok(())
-            })?;
-        }
+        let mut out = start_output(b, self.residual.as_ref(), rows, self.name())?;
         kernel::matmul_add(x, &self.weight, &mut out);
-        if self.gelu {
-            gelu_erf_in_place(&mut out);
-        }
-        let mut dims = lx.dims().to_vec();
-        if let Some(last) = dims.last_mut() {
-            *last = n;
-        }
-        Ok((CpuStorage::F32(out), Shape::from(dims)))
+        finish_output(out, self.gelu, lx, n)
     }
 }
 
