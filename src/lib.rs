@@ -13,6 +13,7 @@ pub mod distill;
 pub mod eval;
 pub mod infer;
 pub mod model;
+pub mod pretrain;
 pub mod report;
 pub mod runtime;
 pub mod store;

@@ -7,8 +7,10 @@ validation; test is scored once, with a 95 % bootstrap interval (2,000 resamples
 predictions in the format of a run's predictions.json, so study/table.py can pair them with the
 models' rows.
 
-    TORCH_PYTHON=~/torch-venv/bin/python; $TORCH_PYTHON study/bow_reference.py
+    TORCH_PYTHON=~/torch-venv/bin/python; $TORCH_PYTHON study/bow_reference.py [DATA [OUT]]
     # needs `tokenizers` and `scikit-learn`; writes study/bow/<view>/{summary,predictions}.json
+    # DATA: a JSONL file with a `split` field (default cgt_dasp's own split; study/run.sh's
+    # ho-bow row gives it `alambic data split --hold-out`'s output); OUT: the folder written.
 
 It answers one question: is the 0.80 target out of reach for the models, or for the labels?
 """
@@ -24,9 +26,9 @@ from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 from tokenizers import Tokenizer
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared/datasets/cgt_dasp/cgt_dasp.jsonl"
+DATA = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT.parent / "shared/datasets/cgt_dasp/cgt_dasp.jsonl"
 TOKENIZER = ROOT / "target/models/all-minilm-l6-v2/tokenizer.json"
-OUT = ROOT / "study/bow"
+OUT = Path(sys.argv[2]) if len(sys.argv) > 2 else ROOT / "study/bow"
 
 
 def windows(ids, length=254, overlap=32, most=16):

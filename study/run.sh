@@ -25,6 +25,9 @@ TINY="scratch:tinybert-4l-312d?tokenizer=$MINILM"
 BN6="bottleneck:derive:$MINILM?layers=1,2,3,4,5,6&pooler=false?inner=132"
 BN3="bottleneck:$D246?inner=132"
 D6="derive:$MINILM?layers=6&pooler=false"
+# Source-disjoint evaluation (issue 22): ContractFuzzer and CodeSmells (with their duplicate
+# groups) are the test split, the other nine sets train and validate.
+HO=(--set 'dataset.split.hold_out=["ContractFuzzer", "CodeSmells"]')
 N192="scratch:bert-mini?tokenizer=$MINILM&layers=2&hidden=192&heads=12&intermediate=768"
 
 # The run folder a finished row wrote on this machine (empty when the row has not run here:
@@ -189,6 +192,14 @@ run_row() {
     tb-6-pv)      row "$name" distill --config $H --set "teacher.model=\"$(folder_of teacher)\"" --set "student.model=\"$D6\"" --set 'distill.recipe="tinybert"' --set student.embeddings.prune=true ;;
     tb-6-e128)    row "$name" distill --config $H --set "teacher.model=\"$(folder_of teacher)\"" --set "student.model=\"$D6\"" --set 'distill.recipe="tinybert"' --set student.embeddings.prune=true --set student.embeddings.size=128 ;;
     tb-n192-pv)   row "$name" distill --config $H --set "teacher.model=\"$(folder_of teacher)\"" --set "student.model=\"$N192\"" --set 'distill.recipe="tinybert"' --set student.embeddings.prune=true ;;
+    # The teacher, alone-36 and tb-36 on the held-out-source split, and the lexical reference
+    # on the same split (its data file written by `data split`, which draws the same split).
+    ho-teacher)   row "$name" train --config $H --role teacher "${HO[@]}" ;;
+    ho-alone-36)  row "$name" train --config $H --set "student.model=\"$D36\"" "${HO[@]}" ;;
+    ho-tb-36)     row "$name" distill --config $H --set "teacher.model=\"$(folder_of ho-teacher)\"" --set "student.model=\"$D36\"" --set 'distill.recipe="tinybert"' "${HO[@]}" ;;
+    ho-bow)
+        "$BIN" data split "$DATA" --task binary --hold-out ContractFuzzer,CodeSmells -o "$OUT/holdout.jsonl"
+        "${TORCH_PYTHON:-$HOME/torch-venv/bin/python}" study/bow_reference.py "$OUT/holdout.jsonl" study/bow-holdout ;;
     # int8 of a finished row (q-ROW): its best checkpoint quantised, scored on the same splits.
     q-*)          quantize_row "$name" "${name#q-}" ;;
     # Inference speed of the smallest shapes, f32 and int8, at batch 16 and batch 1.

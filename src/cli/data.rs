@@ -106,6 +106,13 @@ pub struct InputArgs {
     pub resplit: bool,
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Hold out these values of `--hold-out-field` as the test split (comma-separated, e.g.
+    /// ContractFuzzer,CodeSmells): source-disjoint evaluation.
+    #[arg(long, value_delimiter = ',', value_name = "VALUES")]
+    pub hold_out: Vec<String>,
+    /// The field `--hold-out` reads (a list such as `origin` gives its set names).
+    #[arg(long, value_name = "FIELD")]
+    pub hold_out_field: Option<String>,
     /// Near-duplicate threshold (token 5-gram Jaccard).
     #[arg(long)]
     pub near_threshold: Option<f64>,
@@ -138,6 +145,12 @@ impl InputArgs {
         }
         if let Some(s) = self.seed {
             cfg.split.seed = s;
+        }
+        if !self.hold_out.is_empty() {
+            cfg.split.hold_out = self.hold_out.iter().map(|v| v.trim().to_string()).collect();
+        }
+        if let Some(f) = &self.hold_out_field {
+            cfg.split.hold_out_field = f.clone();
         }
         if let Some(t) = self.near_threshold {
             cfg.dedup.near_threshold = t;

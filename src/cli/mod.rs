@@ -36,6 +36,9 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Distil the student from the teacher (alpha weighs the teacher: alpha·KL·T² + (1 − alpha)·CE).
     Distill(train::TrainArgs),
+    /// Masked-language modelling of [teacher].model on the unlabelled corpus of
+    /// [pretrain].corpus (domain-adaptive pretraining); the run folder is then a model source.
+    Pretrain(train::TrainArgs),
     /// A grid of distillations over any config keys (alpha × temperature by default),
     /// resumable, shared by any number of workers; `sweep status DIR`, `sweep slurm DIR`.
     Sweep(sweep::SweepArgs),
@@ -165,6 +168,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Model(cmd)) => model::run(cmd),
         Some(Command::Train(args)) => train::run(args),
         Some(Command::Distill(args)) => train::distill(args),
+        Some(Command::Pretrain(args)) => train::pretrain(args),
         Some(Command::Sweep(args)) => sweep::run(args),
         Some(Command::Eval(args)) => predict::eval(args),
         Some(Command::Quantize { run, out, json }) => quantize(&run, &out, json),

@@ -96,6 +96,19 @@ impl EventSink for Progress {
                 step,
                 split,
                 metrics,
+            } if metrics.get("perplexity").is_some() => {
+                let n = |k: &str| metrics[k].as_f64().unwrap_or(f64::NAN);
+                self.line(format!(
+                    "eval {split} @ {step}: MLM loss {:.4}  perplexity {:.2}  masked-token accuracy {:.4}",
+                    n("loss"),
+                    n("perplexity"),
+                    n("masked_accuracy")
+                ));
+            }
+            TrainEvent::Eval {
+                step,
+                split,
+                metrics,
             } => {
                 self.line(format!(
                     "eval {split} @ {step}: accuracy {:.4}  macro-F1 {:.4}",
@@ -151,6 +164,26 @@ impl EventSink for Progress {
                     "finished: best valid macro-F1 {:.4} (step {}){test}{agreement}",
                     summary.best_valid_macro_f1.unwrap_or(f64::NAN),
                     summary.best_step,
+                ));
+            }
+            TrainEvent::Pretrained { summary } => {
+                if let Some(bar) = self.bar.take() {
+                    bar.finish_and_clear();
+                }
+                let before = summary
+                    .before
+                    .as_ref()
+                    .map(|b| format!(" (before: {:.2})", b.perplexity))
+                    .unwrap_or_default();
+                self.line(format!(
+                    "finished: held-out perplexity {:.2}{before}, masked-token accuracy {:.4} \
+                     (step {}); {} tokens in {:.0} s ({:.0} tokens/s)",
+                    summary.best.perplexity,
+                    summary.best.masked_accuracy,
+                    summary.best_step,
+                    summary.tokens,
+                    summary.train_seconds,
+                    summary.tokens_per_s
                 ));
             }
             TrainEvent::Failed { error } => {

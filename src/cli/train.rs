@@ -86,20 +86,17 @@ fn open_run(
     }
 }
 
-fn report(outcome: Outcome, run: &RunDir) -> anyhow::Result<()> {
-    match outcome {
-        Outcome::Finished(_) => {
+/// Where a finished run is, or how to resume an interrupted one.
+fn report(interrupted_at: Option<u64>, run: &RunDir) -> anyhow::Result<()> {
+    match interrupted_at {
+        None => {
             println!("run folder: {}", run.path.display());
             Ok(())
         }
-        Outcome::Interrupted { step } => {
+        Some(step) => {
             eprintln!(
                 "interrupted at step {step}; resume with:\n  alambic {} --resume {}",
-                if run.info.role == "distill" {
-                    "distill"
-                } else {
-                    "train"
-                },
+                resume_command(&run.info.role),
                 run.path.display()
             );
             std::process::exit(130);
@@ -107,11 +104,27 @@ fn report(outcome: Outcome, run: &RunDir) -> anyhow::Result<()> {
     }
 }
 
+fn interrupted_step(outcome: &Outcome) -> Option<u64> {
+    match outcome {
+        Outcome::Finished(_) => None,
+        Outcome::Interrupted { step } => Some(*step),
+    }
+}
+
+/// The command that resumes a run of this role.
+fn resume_command(role: &str) -> &'static str {
+    match role {
+        "distill" => "distill",
+        "pretrain" => "pretrain",
+        _ => "train",
+    }
+}
+
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let (cfg, role, mut run, resume) = open_run(&args, &args.role)?;
     let stop = stop_flag()?;
     let outcome = train(&cfg, &role, &mut run, &mut Progress::new(), &stop, resume)?;
-    report(outcome, &run)
+    report(interrupted_step(&outcome), &run)
 }
 
 /// `alambic distill`: the same options, role `distill`.
@@ -119,7 +132,19 @@ pub fn distill(args: TrainArgs) -> anyhow::Result<()> {
     let (cfg, _, mut run, resume) = open_run(&args, "distill")?;
     let stop = stop_flag()?;
     let outcome = alambic::distill::distill(&cfg, &mut run, &mut Progress::new(), &stop, resume)?;
-    report(outcome, &run)
+    report(interrupted_step(&outcome), &run)
+}
+
+/// `alambic pretrain`: the same options, role `pretrain`.
+pub fn pretrain(args: TrainArgs) -> anyhow::Result<()> {
+    let (cfg, _, mut run, resume) = open_run(&args, "pretrain")?;
+    let stop = stop_flag()?;
+    let outcome = alambic::pretrain::pretrain(&cfg, &mut run, &mut Progress::new(), &stop, resume)?;
+    let interrupted_at = match outcome {
+        alambic::pretrain::PretrainOutcome::Finished(_) => None,
+        alambic::pretrain::PretrainOutcome::Interrupted { step } => Some(step),
+    };
+    report(interrupted_at, &run)
 }
 
 pub fn list(dir: &Path, json: bool) -> anyhow::Result<()> {

@@ -147,6 +147,10 @@ pub struct SplitConfig {
     /// Train, valid, test.
     pub fractions: [f64; 3],
     pub seed: u64,
+    /// Values of `hold_out_field` whose contracts form the test split (source-disjoint
+    /// evaluation); the rest is split into train and valid by `fractions`. Empty: off.
+    pub hold_out: Vec<String>,
+    pub hold_out_field: String,
 }
 
 impl Default for SplitConfig {
@@ -156,6 +160,8 @@ impl Default for SplitConfig {
             unknown: UnknownSplit::Error,
             fractions: [0.8, 0.1, 0.1],
             seed: 13,
+            hold_out: Vec::new(),
+            hold_out_field: "origin".into(),
         }
     }
 }

@@ -4,6 +4,7 @@
 pub mod clean;
 pub mod config;
 pub mod dedup;
+mod holdout;
 mod error;
 pub mod labels;
 pub mod leakage;
@@ -17,6 +18,7 @@ pub mod write;
 
 pub use config::{DataConfig, Task};
 pub use error::DataError;
+pub use holdout::field_values;
 pub use record::{Record, Split};
 
 use config::SplitSource;
@@ -86,6 +88,9 @@ impl Dataset {
 
     /// Takes the file's `split` field, or draws a seeded, stratified, group-disjoint split.
     pub fn assign_splits(&mut self, cfg: &DataConfig) -> Result<(), DataError> {
+        if !cfg.split.hold_out.is_empty() {
+            return self.hold_out_sources(cfg);
+        }
         let all_have_field = self.records.iter().all(|r| r.split.is_some());
         let use_field = match cfg.split.source {
             SplitSource::Field => {
@@ -120,6 +125,48 @@ impl Dataset {
             r.split = Some(s);
         }
         self.split_source = Some("seeded");
+        Ok(())
+    }
+
+    /// Whole sources as the test split; the rest drawn into train and valid. A duplicate group
+    /// with one held-out member goes to test whole, so no copy of a test contract trains.
+    fn hold_out_sources(&mut self, cfg: &DataConfig) -> Result<(), DataError> {
+        if cfg.split.source == SplitSource::Field {
+            return Err(DataError::Config(
+                "dataset.split.hold_out draws its own splits: it cannot be combined with \
+                 dataset.split.source = \"field\""
+                    .into(),
+            ));
+        }
+        let split = &cfg.split;
+        let marks = holdout::held_out(&self.records, &split.hold_out_field, &split.hold_out, &self.path)?;
+        let groups = self.split_groups();
+        let mut test_groups = std::collections::HashSet::new();
+        for (i, &m) in marks.iter().enumerate() {
+            if m {
+                test_groups.insert(groups[i]);
+            }
+        }
+        let rest: Vec<usize> = (0..self.records.len())
+            .filter(|&i| !test_groups.contains(&groups[i]))
+            .collect();
+        let strata: Vec<usize> = rest
+            .iter()
+            .map(|&i| {
+                let label = &self.records[i].label;
+                self.class_index(label).unwrap_or(self.classes.len())
+            })
+            .collect();
+        let rest_groups: Vec<usize> = rest.iter().map(|&i| groups[i]).collect();
+        let [train, valid, _] = split.fractions;
+        let drawn = split::assign(&strata, &rest_groups, [train, valid, 0.0], split.seed);
+        for r in &mut self.records {
+            r.split = Some(Split::Test);
+        }
+        for (&i, s) in rest.iter().zip(drawn) {
+            self.records[i].split = Some(s);
+        }
+        self.split_source = Some("held-out");
         Ok(())
     }
 

@@ -36,14 +36,17 @@ pub fn assign(strata: &[usize], groups: &[usize], fractions: [f64; 3], seed: u64
     // Stable: groups of one size stay in shuffled order.
     order.sort_by_key(|m| std::cmp::Reverse(m.len()));
 
+    // A split with no share (the test split when whole sources are held out) takes nothing,
+    // not even the rounding left over at the end.
+    let open = fractions.map(|f| f > 0.0);
     let mut current = vec![[0usize; 3]; n_classes];
     let mut result = vec![Split::Train; strata.len()];
     for group in &order {
         let split = if group.len() == 1 {
             let c = strata[group[0]];
-            largest_deficit(&targets[c], &current[c])
+            largest_deficit(&targets[c], &current[c], open)
         } else {
-            least_overshoot(group, strata, &targets, &current)
+            least_overshoot(group, strata, &targets, &current, open)
         };
         for &i in group {
             current[strata[i]][split] += 1;
@@ -53,14 +56,15 @@ pub fn assign(strata: &[usize], groups: &[usize], fractions: [f64; 3], seed: u64
     result
 }
 
-fn largest_deficit(target: &[f64; 3], current: &[usize; 3]) -> usize {
-    let mut best = 0;
-    for s in 1..3 {
-        if target[s] - current[s] as f64 > target[best] - current[best] as f64 {
-            best = s;
+fn largest_deficit(target: &[f64; 3], current: &[usize; 3], open: [bool; 3]) -> usize {
+    let deficit = |s: usize| target[s] - current[s] as f64;
+    let mut best: Option<usize> = None;
+    for s in (0..3).filter(|&s| open[s]) {
+        if best.is_none_or(|b| deficit(s) > deficit(b)) {
+            best = Some(s);
         }
     }
-    best
+    best.unwrap_or(0)
 }
 
 fn least_overshoot(
@@ -68,6 +72,7 @@ fn least_overshoot(
     strata: &[usize],
     targets: &[[f64; 3]],
     current: &[[usize; 3]],
+    open: [bool; 3],
 ) -> usize {
     let mut adds: BTreeMap<usize, usize> = BTreeMap::new();
     for &i in group {
@@ -84,6 +89,7 @@ fn least_overshoot(
         (overshoot, -deficit)
     };
     (0..3)
+        .filter(|&s| open[s])
         .min_by(|&a, &b| {
             score(a)
                 .partial_cmp(&score(b))

@@ -30,20 +30,11 @@ pub fn split_names(name: &str) -> Result<Vec<Split>, InferError> {
 
 /// A record field as a group name; lists (like cgt_dasp's `origin`) give their sources.
 pub fn field_value(v: Option<&serde_json::Value>) -> String {
-    match v {
-        Some(serde_json::Value::String(s)) => s.clone(),
-        Some(serde_json::Value::Array(items)) => {
-            let mut parts: Vec<String> = items
-                .iter()
-                .filter_map(|i| i.as_str())
-                .map(|s| s.split(':').next().unwrap_or(s).to_string())
-                .collect();
-            parts.sort();
-            parts.dedup();
-            parts.join("+")
-        }
-        Some(other) => other.to_string(),
-        None => "-".into(),
+    let values = crate::data::field_values(v);
+    if values.is_empty() {
+        "-".into()
+    } else {
+        values.join("+")
     }
 }
 

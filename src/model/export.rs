@@ -128,7 +128,7 @@ fn export_alambic(
 }
 
 /// `model.safetensors`; its keys, sorted.
-fn save_weights(main: &HashMap<String, Tensor>, out: &Path) -> Result<Vec<String>, ModelError> {
+pub(crate) fn save_weights(main: &HashMap<String, Tensor>, out: &Path) -> Result<Vec<String>, ModelError> {
     let mut keys: Vec<String> = main.keys().cloned().collect();
     keys.sort();
     save_safetensors(main, &out.join("model.safetensors"))?;
@@ -137,7 +137,7 @@ fn save_weights(main: &HashMap<String, Tensor>, out: &Path) -> Result<Vec<String
 
 /// `config.json` (the given config, naming the architecture and the model's labels) and the
 /// tokenizer.
-fn write_config(
+pub(crate) fn write_config(
     model: &Classifier,
     mut config: super::ModelConfig,
     architecture: &str,

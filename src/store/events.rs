@@ -57,6 +57,10 @@ pub enum TrainEvent {
     Finished {
         summary: Box<super::schema::RunSummary>,
     },
+    /// A pretraining run's end (`alambic pretrain`): its summary, as `pretrain.json`.
+    Pretrained {
+        summary: Box<super::schema::PretrainSummary>,
+    },
     Failed {
         error: String,
     },

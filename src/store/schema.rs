@@ -237,3 +237,55 @@ impl TeacherPass {
         RunSummary::read(run_of_checkpoint(&self.checkpoint)?).ok()
     }
 }
+
+pub const PRETRAIN_FILE: &str = "pretrain.json";
+
+/// Masked-language-model scores on the corpus's held-out windows (the same masks every time).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MlmScores {
+    /// Mean cross-entropy over the masked tokens.
+    pub loss: f64,
+    /// exp(loss).
+    pub perplexity: f64,
+    /// Share of masked tokens whose original the model ranks first.
+    pub masked_accuracy: f64,
+    pub masked_tokens: u64,
+}
+
+/// What `alambic pretrain` leaves in `pretrain.json`: the run is a model source (its best
+/// checkpoint, by validation loss) for any later run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PretrainSummary {
+    pub run_id: String,
+    /// The model source adapted.
+    pub model: String,
+    pub corpus: String,
+    pub steps: u64,
+    pub epochs: usize,
+    /// Tokens the model read in training (special tokens included, padding not).
+    pub tokens: u64,
+    pub train_seconds: f64,
+    pub tokens_per_s: f64,
+    /// Training windows per epoch and held-out windows, as counted before training.
+    pub train_windows: u64,
+    pub valid_windows: u64,
+    /// Held-out scores before the first step (absent when the run was resumed past it).
+    pub before: Option<MlmScores>,
+    /// Held-out scores of the best checkpoint.
+    pub best: MlmScores,
+    pub best_step: u64,
+}
+
+impl PretrainSummary {
+    pub fn path(run: &Path) -> PathBuf {
+        run.join(PRETRAIN_FILE)
+    }
+
+    pub fn read(run: &Path) -> Result<Self, SchemaError> {
+        read(&Self::path(run), "pretraining summary")
+    }
+
+    pub fn write(&self, run: &Path) -> Result<(), SchemaError> {
+        write(&Self::path(run), self)
+    }
+}

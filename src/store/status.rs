@@ -39,7 +39,7 @@ impl Status {
     /// The state an event leaves the run in: `Some` for an ending, `None` for a (re)start.
     pub fn after(event: &TrainEvent, current: Option<Status>) -> Option<Status> {
         match event {
-            TrainEvent::Finished { .. } => Some(Self::Finished),
+            TrainEvent::Finished { .. } | TrainEvent::Pretrained { .. } => Some(Self::Finished),
             TrainEvent::Failed { .. } => Some(Self::Failed),
             TrainEvent::Checkpoint { kind, .. } if kind == "interrupted" => Some(Self::Stopped),
             TrainEvent::Started { .. } => None,
@@ -78,7 +78,7 @@ pub fn decide(run: &Path, ended: Option<Status>, info: Option<&RunInfo>) -> Stat
     if let Some(s) = ended {
         return s;
     }
-    if run.join("summary.json").is_file() {
+    if run.join("summary.json").is_file() || run.join(super::schema::PRETRAIN_FILE).is_file() {
         return Status::Finished;
     }
     match info {

@@ -37,6 +37,12 @@ pub struct TrainState {
     pub stage: usize,
     #[serde(default)]
     pub stage_start: u64,
+    /// Tokens read in training so far (pretraining reports them).
+    #[serde(default)]
+    pub tokens: u64,
+    /// The best validation loss so far, where a run chooses by loss (pretraining).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_loss: Option<f64>,
 }
 
 impl TrainState {
@@ -53,6 +59,8 @@ impl TrainState {
             train_seconds: 0.0,
             stage: 0,
             stage_start: 0,
+            tokens: 0,
+            best_loss: None,
         }
     }
 }
@@ -159,13 +167,22 @@ pub fn load_model(
     let head: HeadInfo =
         serde_json::from_str(&text).map_err(|e| ModelError::file(&path, e.to_string()))?;
     let opts = LoadOptions {
-        labels: Some(head.labels),
+        // An encoder-only checkpoint (pretraining) gets the placeholder head of a bare folder.
+        labels: (!head.labels.is_empty()).then_some(head.labels),
         head: Some(head.head),
         seed,
         calibration: None,
         corpus: None,
     };
     Classifier::from_folder(dir, &opts, device)
+}
+
+/// Whether the checkpoint holds an encoder without a classifier (a pretraining run's).
+pub fn encoder_only(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("alambic.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<HeadInfo>(&t).ok())
+        .is_some_and(|h| h.labels.is_empty())
 }
 
 pub fn load_state(

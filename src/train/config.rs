@@ -226,6 +226,7 @@ pub struct ExperimentConfig {
     pub student: ModelSection,
     pub train: TrainConfig,
     pub distill: crate::distill::DistillConfig,
+    pub pretrain: crate::pretrain::PretrainConfig,
     pub sweep: Table,
     pub tui: Table,
 }

@@ -64,7 +64,18 @@ fn rule(key: impl Into<String>, value: f64, range: Range) -> Result<(), OutOfRan
 pub fn check(cfg: &ExperimentConfig) -> Result<(), OutOfRange> {
     check_dataset(cfg)?;
     check_train(cfg)?;
-    check_distill(cfg)
+    check_distill(cfg)?;
+    check_pretrain(cfg)
+}
+
+fn check_pretrain(cfg: &ExperimentConfig) -> Result<(), OutOfRange> {
+    let p = &cfg.pretrain;
+    rule("pretrain.mask_share", p.mask_share, Range::AboveUpTo(0.0, 1.0))?;
+    rule("pretrain.mask_token", p.mask_token, Range::Within(0.0, 1.0))?;
+    rule("pretrain.random_token", p.random_token, Range::Within(0.0, 1.0 - p.mask_token))?;
+    rule("pretrain.window_share", p.window_share, Range::AboveUpTo(0.0, 1.0))?;
+    rule("pretrain.valid_share", p.valid_share, Range::Within(0.0, 0.5))?;
+    rule("pretrain.shuffle_buffer", p.shuffle_buffer as f64, Range::AtLeast(1.0))
 }
 
 fn check_dataset(cfg: &ExperimentConfig) -> Result<(), OutOfRange> {

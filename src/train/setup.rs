@@ -33,8 +33,11 @@ pub fn build_model(
     // A run's checkpoint loads as it is, unless the section rewrites it (experts, a
     // bottleneck, pruned or factorised embeddings).
     let run = run_checkpoint(&section.model);
+    // A pretraining run's checkpoint has no classifier (no labels): it loads as a model
+    // folder, with a fresh head for this dataset's classes.
     if let Some(dir) = &run
         && !section.rewrites()
+        && !checkpoint::encoder_only(dir)
     {
         return Ok(checkpoint::load_model(dir, seed, device)?);
     }

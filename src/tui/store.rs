@@ -162,7 +162,9 @@ impl RunView {
                 if let Some(f1) = metrics["macro_f1"].as_f64() {
                     self.valid_f1.push(x, f1);
                 }
-                if let Some(a) = metrics["accuracy"].as_f64() {
+                // A pretraining run's masked-token accuracy takes the accuracy curve.
+                let accuracy = metrics["accuracy"].as_f64();
+                if let Some(a) = accuracy.or(metrics["masked_accuracy"].as_f64()) {
                     self.valid_accuracy.push(x, a);
                 }
                 if let Some(l) = metrics["loss"].as_f64() {

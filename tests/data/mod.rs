@@ -1,5 +1,6 @@
 mod bad_input;
 mod cgt_dasp;
 mod clean;
+mod holdout;
 mod import;
 mod synth;

@@ -8,8 +8,7 @@ use std::path::Path;
 pub fn read(path: &Path, cfg: &DataConfig) -> Result<ReadOutcome, DataError> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(false)
-        .from_path(path)
-        .map_err(|e| DataError::file(path, e.to_string()))?;
+        .from_reader(super::gz::open(path)?);
     let headers = reader
         .byte_headers()
         .map_err(|e| DataError::file(path, format!("cannot read the header row: {e}")))?

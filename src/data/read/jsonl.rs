@@ -4,7 +4,7 @@ use crate::data::error::DataError;
 use std::path::Path;
 
 pub fn read(path: &Path, cfg: &DataConfig) -> Result<ReadOutcome, DataError> {
-    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    let bytes = super::gz::read_all(path)?;
     let mut out = ReadOutcome::default();
     for (i, raw_line) in bytes.split(|&b| b == b'\n').enumerate() {
         let line = i + 1;

@@ -4,6 +4,7 @@
 mod csv_file;
 mod fields;
 mod folder;
+pub mod gz;
 mod jsonl;
 
 use super::config::{DataConfig, Format};
@@ -62,7 +63,7 @@ pub fn detect_format(path: &Path, format: Format) -> Result<Format, DataError> {
     if path.is_dir() {
         return Ok(Format::Folder);
     }
-    let ext = path
+    let ext = gz::inner_name(path)
         .extension()
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase);
@@ -72,8 +73,8 @@ pub fn detect_format(path: &Path, format: Format) -> Result<Format, DataError> {
         _ if !path.exists() => Err(DataError::file(path, "no such file or folder")),
         _ => Err(DataError::file(
             path,
-            "cannot tell the format from the name: use .jsonl, .csv or a folder of .sol files, \
-             or set dataset.format",
+            "cannot tell the format from the name: use .jsonl, .csv (either may be gzipped, \
+             .gz) or a folder of .sol files, or set dataset.format",
         )),
     }
 }
