@@ -5,6 +5,7 @@ mod common;
 mod data;
 mod distill;
 mod model;
+mod pretrain;
 mod report;
 mod sweep;
 mod tokenize;

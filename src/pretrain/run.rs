@@ -299,7 +299,7 @@ impl<'a> Session<'a> {
                 pending.push(w);
             }
             if pending.len() == per_step || (last && !pending.is_empty()) {
-                return this.step_and_after(std::mem::take(&mut pending), handed);
+                return this.step_and_after(std::mem::take(&mut pending), handed, last);
             }
             Ok(Flow::Go)
         };
@@ -341,8 +341,14 @@ impl<'a> Session<'a> {
     }
 
     /// One optimizer step on `windows` (the last of which is window `handed` − 1 of the
-    /// epoch), then logging, evaluation, checkpoints and the stop flag.
-    fn step_and_after(&mut self, windows: Vec<Vec<u32>>, handed: u64) -> Result<Flow, TrainError> {
+    /// epoch, the epoch's last when `ends_epoch`), then logging, evaluation, checkpoints and
+    /// the stop flag.
+    fn step_and_after(
+        &mut self,
+        windows: Vec<Vec<u32>>,
+        handed: u64,
+        ends_epoch: bool,
+    ) -> Result<Flow, TrainError> {
         let first = handed - windows.len() as u64;
         let (epoch, seed) = (self.state.epoch, self.cfg.train.seed);
         let masked: Vec<Masked> = windows
@@ -367,7 +373,8 @@ impl<'a> Session<'a> {
         if t.eval_every > 0 && self.state.step.is_multiple_of(t.eval_every) {
             self.validate_and_save()?;
         }
-        if done {
+        // The last step of an epoch ends it as usual (validation, checkpoint), cap or not.
+        if done && !ends_epoch {
             return Ok(Flow::Done);
         }
         if self.stop.load(Ordering::SeqCst) {

@@ -1,0 +1,3 @@
+mod head;
+mod masking;
+mod runs;
