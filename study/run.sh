@@ -36,7 +36,7 @@ N192="scratch:bert-mini?tokenizer=$MINILM&layers=2&hidden=192&heads=12&intermedi
 run_of() {
     local d
     d=$(awk -F'\t' -v r="$1" '$1 == r { d = $2 } END { print d }' "$ROWS" 2>/dev/null || true)
-    [[ -n $d && -f $d/summary.json ]] && echo "$d" || true
+    [[ -n $d && ( -f $d/summary.json || -f $d/pretrain.json ) ]] && echo "$d" || true
 }
 
 # row NAME -- alambic ARGS…: runs once, records the run folder and the seconds it took.
@@ -107,6 +107,24 @@ quantize_row() {
     printf '%s\t%s\t%s\n' "$name" "$dir" "$(( $(date +%s) - start ))" >> "$ROWS"
     keep "$name"
     cp "$dir/quantize.json" "study/runs/$name/"
+}
+
+# pretrain_row NAME -- alambic pretrain ARGS…: like row, for a pretraining run (pretrain.json
+# instead of summary.json; no test split to break down).
+pretrain_row() {
+    local name=$1; shift
+    if [[ -n "$(run_of "$name")" ]]; then echo "== $name: done ($(run_of "$name"))"; return; fi
+    echo "== $name: $*"
+    local start log dir
+    start=$(date +%s)
+    log=$(mktemp)
+    "$BIN" "$@" --out "$OUT" 2>&1 | tee "$log"
+    dir=$(sed -n 's/^run \([^ ]*\) (.*/\1/p' "$log" | head -1)
+    rm -f "$log"
+    [[ -n "$dir" && -f "$OUT/$dir/pretrain.json" ]] || { echo "row $name: no finished run" >&2; exit 1; }
+    printf '%s\t%s\t%s\n' "$name" "$OUT/$dir" "$(( $(date +%s) - start ))" >> "$ROWS"
+    mkdir -p "study/runs/$name"
+    cp "$OUT/$dir"/{pretrain.json,corpus.json,events.jsonl,config.toml} "study/runs/$name/"
 }
 
 # The run folder of a row another row starts from (a teacher, or a warm start).
@@ -200,6 +218,11 @@ run_row() {
     ho-bow)
         "$BIN" data split "$DATA" --task binary --hold-out ContractFuzzer,CodeSmells -o "$OUT/holdout.jsonl"
         "${TORCH_PYTHON:-$HOME/torch-venv/bin/python}" study/bow_reference.py "$OUT/holdout.jsonl" study/bow-holdout ;;
+    # Domain-adaptive pretraining (issue 22): MiniLM's masked-language modelling on the
+    # unlabelled corpus, then the head-128 teacher fine-tuned from it, on both splits.
+    dapt)         pretrain_row "$name" pretrain --config study/configs/pretrain.toml ;;
+    dapt-teacher) row "$name" train --config $H --role teacher --set "teacher.model=\"$(folder_of dapt)\"" ;;
+    ho-dapt-teacher) row "$name" train --config $H --role teacher --set "teacher.model=\"$(folder_of dapt)\"" "${HO[@]}" ;;
     # int8 of a finished row (q-ROW): its best checkpoint quantised, scored on the same splits.
     q-*)          quantize_row "$name" "${name#q-}" ;;
     # Inference speed of the smallest shapes, f32 and int8, at batch 16 and batch 1.

@@ -96,14 +96,18 @@ impl EventSink for Progress {
                 step,
                 split,
                 metrics,
-            } if metrics.get("perplexity").is_some() => {
+            } if metrics.get("macro_f1").is_none() => {
                 let n = |k: &str| metrics[k].as_f64().unwrap_or(f64::NAN);
-                self.line(format!(
-                    "eval {split} @ {step}: MLM loss {:.4}  perplexity {:.2}  masked-token accuracy {:.4}",
-                    n("loss"),
-                    n("perplexity"),
-                    n("masked_accuracy")
-                ));
+                let line = match metrics.get("perplexity") {
+                    Some(_) => format!(
+                        "eval {split} @ {step}: MLM loss {:.4}  perplexity {:.2}  masked-token accuracy {:.4}",
+                        n("loss"),
+                        n("perplexity"),
+                        n("masked_accuracy")
+                    ),
+                    None => format!("eval {split} @ {step}: distillation loss {:.4}", n("loss")),
+                };
+                self.line(line);
             }
             TrainEvent::Eval {
                 step,
@@ -170,21 +174,8 @@ impl EventSink for Progress {
                 if let Some(bar) = self.bar.take() {
                     bar.finish_and_clear();
                 }
-                let before = summary
-                    .before
-                    .as_ref()
-                    .map(|b| format!(" (before: {:.2})", b.perplexity))
-                    .unwrap_or_default();
-                self.line(format!(
-                    "finished: held-out perplexity {:.2}{before}, masked-token accuracy {:.4} \
-                     (step {}); {} tokens in {:.0} s ({:.0} tokens/s)",
-                    summary.best.perplexity,
-                    summary.best.masked_accuracy,
-                    summary.best_step,
-                    summary.tokens,
-                    summary.train_seconds,
-                    summary.tokens_per_s
-                ));
+                let line = held_out_line(summary);
+                self.line(line);
             }
             TrainEvent::Failed { error } => {
                 if let Some(bar) = self.bar.take() {
@@ -198,6 +189,33 @@ impl EventSink for Progress {
             _ => {}
         }
     }
+}
+
+/// A corpus run's end: held-out perplexity (MLM) or loss (general distillation), before and
+/// after, and the tokens it read.
+fn held_out_line(s: &alambic::store::schema::PretrainSummary) -> String {
+    let score = |h: &alambic::store::schema::HeldOutScores| match h.perplexity {
+        Some(p) => format!("perplexity {p:.2}"),
+        None => format!("loss {:.4}", h.loss),
+    };
+    let before = s
+        .before
+        .as_ref()
+        .map(|b| format!(" (before: {})", score(b)))
+        .unwrap_or_default();
+    let accuracy = s
+        .best
+        .masked_accuracy
+        .map(|a| format!(", masked-token accuracy {a:.4}"))
+        .unwrap_or_default();
+    format!(
+        "finished: held-out {}{before}{accuracy} (step {}); {} tokens in {:.0} s ({:.0} tokens/s)",
+        score(&s.best),
+        s.best_step,
+        s.tokens,
+        s.train_seconds,
+        s.tokens_per_s
+    )
 }
 
 /// `expert load  L1 0.26 0.19 0.40 0.15  L2 …`: each mixture layer's share of tokens per expert.

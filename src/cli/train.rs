@@ -131,6 +131,15 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
 pub fn distill(args: TrainArgs) -> anyhow::Result<()> {
     let (cfg, _, mut run, resume) = open_run(&args, "distill")?;
     let stop = stop_flag()?;
+    if cfg.distill.recipe == alambic::distill::Recipe::General {
+        let outcome =
+            alambic::pretrain::general_distill(&cfg, &mut run, &mut Progress::new(), &stop, resume)?;
+        let interrupted_at = match outcome {
+            alambic::pretrain::PretrainOutcome::Finished(_) => None,
+            alambic::pretrain::PretrainOutcome::Interrupted { step } => Some(step),
+        };
+        return report(interrupted_at, &run);
+    }
     let outcome = alambic::distill::distill(&cfg, &mut run, &mut Progress::new(), &stop, resume)?;
     report(interrupted_step(&outcome), &run)
 }

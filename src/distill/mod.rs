@@ -46,6 +46,9 @@ pub struct DistillConfig {
     pub layer_epochs: usize,
     /// Unlabelled contracts that feed the soft terms ("" = none).
     pub transfer: String,
+    /// The teacher of general distillation in `tinybert-full` (TinyBERT's is the pretrained,
+    /// not the fine-tuned, model); "" = `[teacher].model`.
+    pub general_teacher: String,
     pub cache: bool,
 }
 
@@ -57,6 +60,11 @@ pub enum Recipe {
     Tinybert,
     Progressive,
     Stages,
+    /// TinyBERT's general distillation alone, on `[pretrain].corpus` (no labels).
+    General,
+    /// General distillation on the corpus, then `tinybert`'s two task stages on the labels.
+    #[serde(rename = "tinybert-full")]
+    TinybertFull,
 }
 
 /// One weighted term of a distillation objective.

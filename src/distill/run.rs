@@ -40,8 +40,45 @@ pub fn distill(
     stop: &AtomicBool,
     resume: bool,
 ) -> Result<Outcome, TrainError> {
-    let result = distill_inner(cfg, run, sink, stop, resume);
+    let result = match cfg.distill.recipe {
+        super::Recipe::TinybertFull => full(cfg, run, sink, stop, resume),
+        _ => distill_inner(cfg, run, sink, stop, resume),
+    };
     record_failure(run, sink, result)
+}
+
+/// `tinybert-full`: general distillation on the corpus into `<run>/general/` (its own run
+/// folder, resumed where it stopped), then the tinybert recipe from that student.
+fn full(
+    cfg: &ExperimentConfig,
+    run: &mut RunDir,
+    sink: &mut dyn EventSink,
+    stop: &AtomicBool,
+    resume: bool,
+) -> Result<Outcome, TrainError> {
+    let dir = run.path.join("general");
+    if !dir.join(crate::store::schema::PRETRAIN_FILE).is_file() {
+        let mut general = cfg.clone();
+        if !cfg.distill.general_teacher.is_empty() {
+            general.teacher.model = cfg.distill.general_teacher.clone();
+        }
+        general.distill.recipe = super::Recipe::General;
+        let started = dir.join("run.json").is_file();
+        let mut child = match started {
+            true => RunDir::open(&dir, "distill", false)?,
+            false => RunDir::create_at(&dir, "distill", &general.to_toml())?,
+        };
+        let again = started && checkpoint::existing(&child.checkpoint_dir("last")).is_some();
+        let outcome = crate::pretrain::general_distill(&general, &mut child, sink, stop, again)?;
+        if let crate::pretrain::PretrainOutcome::Interrupted { step } = outcome {
+            return Ok(Outcome::Interrupted { step });
+        }
+    }
+    let mut task = cfg.clone();
+    task.distill.recipe = super::Recipe::Tinybert;
+    task.student.model = dir.display().to_string();
+    let again = resume && checkpoint::existing(&run.checkpoint_dir("last")).is_some();
+    distill_inner(&task, run, sink, stop, again)
 }
 
 /// The layer pairs of the token-level terms, checked against both models.

@@ -130,7 +130,14 @@ pub fn resolve(cfg: &DistillConfig, train: &TrainConfig) -> Result<Vec<ResolvedS
             }
             vec![stage("distill", terms)]
         }
-        Recipe::Tinybert => vec![
+        Recipe::General => {
+            return Err(
+                "distill.recipe = \"general\" trains on [pretrain].corpus, not in stages: run \
+                 it with `alambic distill` (a sweep cell cannot)"
+                    .into(),
+            );
+        }
+        Recipe::Tinybert | Recipe::TinybertFull => vec![
             stage(
                 "intermediate",
                 vec![

@@ -4,7 +4,7 @@
 //! written (transformers ties them on load, as `_tied_weights_keys` says).
 
 use super::head::{MlmHead, is_head_param};
-use super::run::encoder_only;
+use super::build::encoder_only;
 use crate::model::config::Family;
 use crate::model::export::{save_weights, write_config};
 use crate::model::load::{LoadOptions, read_weights};

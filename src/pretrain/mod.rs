@@ -4,13 +4,15 @@
 //! and the loss reads only the masked positions through a head tied to the word embeddings
 //! (`head.rs`); `run.rs` is the loop, with the checkpoints, events and resume every run has.
 
+pub mod build;
 pub mod corpus;
 pub mod export;
 pub mod head;
 pub mod mask;
+pub mod objective;
 pub mod run;
 
-pub use run::{PretrainOutcome, pretrain};
+pub use run::{PretrainOutcome, general_distill, pretrain};
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;

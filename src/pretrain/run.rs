@@ -4,24 +4,23 @@
 //! that ends with the same weights as an uninterrupted run (the data order, the masks and the
 //! dropout masks are all drawn from seeded generators whose positions the checkpoint keeps).
 
+use super::build::{Kind, build, model_source, trainable};
 use super::corpus::{Contract, Corpus, ShuffleBuffer, Windowing};
-use super::head::{MlmHead, is_head_param};
-use super::mask::{Masked, MaskSpec, Vocabulary, mask, window_rng};
-use crate::model::encoder::Batch;
+use super::mask::Masked;
+use super::objective::Objective;
 use crate::model::init::SeededRng;
-use crate::model::load::{LoadOptions, read_weights};
-use crate::model::{Classifier, Mode, ModelSource, load_source};
-use crate::store::schema::{MlmScores, PretrainSummary};
+use crate::model::{Classifier, Mode};
+use crate::store::schema::{HeldOutScores, PretrainSummary};
 use crate::store::{EventSink, RunDir, TrainEvent, write_atomic};
 use crate::tokenize::TextTokenizer;
 use crate::train::checkpoint::{self, ResumeState, TrainState};
 use crate::train::optim::{AdamW, AdamWConfig, clip_grad_norm, lr_at};
 use crate::train::trainer::emit;
 use crate::train::{ExperimentConfig, TrainError};
-use candle_core::{Device, Tensor, Var};
+use candle_core::{Tensor, Var};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -53,6 +52,7 @@ pub const VALID_MASKS_FILE: &str = "valid_masks.json";
 /// Masks of the held-out windows are drawn once, from an epoch no training epoch reaches.
 const VALID_EPOCH: usize = 1 << 20;
 
+/// Masked-language modelling of `[teacher].model` on `[pretrain].corpus`, into `run`.
 pub fn pretrain(
     cfg: &ExperimentConfig,
     run: &mut RunDir,
@@ -60,7 +60,30 @@ pub fn pretrain(
     stop: &AtomicBool,
     resume: bool,
 ) -> Result<PretrainOutcome, TrainError> {
-    let result = Session::open(cfg, run, sink, stop, resume).and_then(Session::run);
+    on_corpus(Kind::Mlm, cfg, run, sink, stop, resume)
+}
+
+/// TinyBERT's general distillation of `[student].model` from `[teacher].model` on
+/// `[pretrain].corpus`, into `run`.
+pub fn general_distill(
+    cfg: &ExperimentConfig,
+    run: &mut RunDir,
+    sink: &mut dyn EventSink,
+    stop: &AtomicBool,
+    resume: bool,
+) -> Result<PretrainOutcome, TrainError> {
+    on_corpus(Kind::General, cfg, run, sink, stop, resume)
+}
+
+fn on_corpus(
+    kind: Kind,
+    cfg: &ExperimentConfig,
+    run: &mut RunDir,
+    sink: &mut dyn EventSink,
+    stop: &AtomicBool,
+    resume: bool,
+) -> Result<PretrainOutcome, TrainError> {
+    let result = Session::open(kind, cfg, run, sink, stop, resume).and_then(Session::run);
     if let Err(e) = &result {
         emit(run, sink, &TrainEvent::Failed { error: e.to_string() });
     }
@@ -68,15 +91,16 @@ pub fn pretrain(
 }
 
 struct Session<'a> {
+    kind: Kind,
     cfg: &'a ExperimentConfig,
     run: &'a mut RunDir,
     sink: &'a mut dyn EventSink,
     stop: &'a AtomicBool,
     model: Classifier,
-    head: MlmHead,
+    objective: Objective,
+    /// The objective's own variables (a projection), saved with `last` for resume.
+    extra: Vec<(String, Var)>,
     tok: TextTokenizer,
-    vocab: Vocabulary,
-    spec: MaskSpec,
     corpus: Corpus,
     windowing: Windowing,
     valid: Vec<Masked>,
@@ -86,14 +110,15 @@ struct Session<'a> {
     rng: SeededRng,
     total_steps: u64,
     resumed_from: Option<u64>,
-    before: Option<MlmScores>,
-    best: Option<MlmScores>,
+    before: Option<HeldOutScores>,
+    best: Option<HeldOutScores>,
     started: Instant,
     window: (Instant, u64),
 }
 
 impl<'a> Session<'a> {
     fn open(
+        kind: Kind,
         cfg: &'a ExperimentConfig,
         run: &'a mut RunDir,
         sink: &'a mut dyn EventSink,
@@ -119,13 +144,14 @@ impl<'a> Session<'a> {
             }
             (false, _) => None,
         };
-        let (mut model, saved) = load_model(cfg, resume_dir.as_deref(), &device)?;
-        encoder_only(&mut model);
-        let (head, _) = MlmHead::attach(&model, &saved, cfg.train.seed)?;
+        let (model, objective) = build(kind, cfg, resume_dir.as_deref(), &device)?;
         let tok = model.tokenizer.clone().ok_or_else(|| {
-            TrainError::Invalid(format!("model `{}` has no tokenizer", cfg.teacher.model))
+            TrainError::Invalid(format!("model `{}` has no tokenizer", model_source(kind, cfg)))
         })?;
-        let vocab = vocabulary(&tok, model.config.vocab_size)?;
+        let extra = objective.extra_vars();
+        if let Some(dir) = &resume_dir {
+            checkpoint::restore_extra(dir, &extra)?;
+        }
         let corpus = Corpus {
             path: p.corpus.clone(),
             data: cfg.dataset.clone(),
@@ -136,7 +162,9 @@ impl<'a> Session<'a> {
             share: p.window_share,
             seed: cfg.train.seed,
         };
-        let vars = trainable(&model);
+        let mut vars = trainable(&model);
+        vars.extend(extra.iter().cloned());
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
         let mut opt = AdamW::new(
             vars,
             AdamWConfig {
@@ -156,7 +184,6 @@ impl<'a> Session<'a> {
         let rng = SeededRng::restore(&state.rng)
             .ok_or_else(|| TrainError::Invalid("corrupt generator state".into()))?;
         let mut session = Self {
-            spec: p.mask_spec(),
             plan: CorpusPlan {
                 contracts: 0,
                 valid_contracts: 0,
@@ -170,14 +197,15 @@ impl<'a> Session<'a> {
             best: None,
             started: Instant::now(),
             window: (Instant::now(), 0),
+            kind,
             cfg,
             run,
             sink,
             stop,
             model,
-            head,
+            objective,
+            extra,
             tok,
-            vocab,
             corpus,
             windowing,
             opt,
@@ -246,10 +274,7 @@ impl<'a> Session<'a> {
         self.valid = valid
             .iter()
             .enumerate()
-            .map(|(i, w)| {
-                let mut rng = window_rng(t.seed, VALID_EPOCH, i as u64);
-                mask(w, &self.vocab, &self.spec, &mut rng)
-            })
+            .map(|(i, w)| self.objective.prepare(w, t.seed, VALID_EPOCH, i as u64))
             .collect();
         self.plan = plan;
         // The held-out windows as masked, so another implementation can score the export on
@@ -354,12 +379,9 @@ impl<'a> Session<'a> {
         let masked: Vec<Masked> = windows
             .iter()
             .enumerate()
-            .map(|(i, w)| {
-                let mut rng = window_rng(seed, epoch, first + i as u64);
-                mask(w, &self.vocab, &self.spec, &mut rng)
-            })
+            .map(|(i, w)| self.objective.prepare(w, seed, epoch, first + i as u64))
             .collect();
-        let (loss, lr) = self.step(&masked)?;
+        let (loss, terms, lr) = self.step(&masked)?;
         let t = &self.cfg.train;
         let per_step = (t.batch_size.max(1) * t.accumulation.max(1)) as u64;
         self.state.next_batch = handed.div_ceil(per_step) as usize;
@@ -368,7 +390,7 @@ impl<'a> Session<'a> {
         self.state.rng = self.rng.state();
         let done = self.state.step >= self.total_steps;
         if self.state.step.is_multiple_of(t.log_every.max(1)) || done {
-            self.log(loss, lr);
+            self.log(loss, terms, lr);
         }
         if t.eval_every > 0 && self.state.step.is_multiple_of(t.eval_every) {
             self.validate_and_save()?;
@@ -384,14 +406,14 @@ impl<'a> Session<'a> {
         Ok(Flow::Go)
     }
 
-    fn log(&mut self, loss: f64, lr: f64) {
+    fn log(&mut self, loss: f64, terms: BTreeMap<String, f64>, lr: f64) {
         let secs = self.window.0.elapsed().as_secs_f64().max(1e-9);
         let event = TrainEvent::Step {
             step: self.state.step,
             epoch: self.state.epoch,
             stage: None,
             loss,
-            terms: [("mlm".to_string(), loss)].into(),
+            terms,
             lr,
             samples_per_s: self.window.1 as f64 / secs,
         };
@@ -402,18 +424,23 @@ impl<'a> Session<'a> {
     /// Forward and backward over the step's windows in batches of `train.batch_size`, the
     /// gradients summed (each batch weighted by its share of the masked tokens, so the step
     /// minimises the mean over every masked token of the step), clipped, then AdamW.
-    fn step(&mut self, masked: &[Masked]) -> Result<(f64, f64), TrainError> {
+    fn step(
+        &mut self,
+        masked: &[Masked],
+    ) -> Result<(f64, BTreeMap<String, f64>, f64), TrainError> {
         let t = &self.cfg.train;
-        let all: usize = masked.iter().map(|m| m.targets.len()).sum();
+        let all = self.objective.weight(masked);
         let mut grads: HashMap<String, Tensor> = HashMap::new();
         let mut mean = 0.0;
+        let mut terms: BTreeMap<String, f64> = BTreeMap::new();
         for part in masked.chunks(t.batch_size.max(1)) {
-            let n: usize = part.iter().map(|m| m.targets.len()).sum();
+            let n = self.objective.weight(part);
             if n == 0 {
                 continue;
             }
             let mut mode = Mode::Train(&mut self.rng);
-            let (loss, _) = mlm_loss(&self.model, &self.head, part, &mut mode, false)?;
+            let out = self.objective.loss(&self.model, part, &mut mode, false)?;
+            let loss = out.loss;
             let value = loss.to_scalar::<f32>()? as f64;
             if !value.is_finite() {
                 return Err(TrainError::NonFinite {
@@ -426,6 +453,9 @@ impl<'a> Session<'a> {
             }
             let share = n as f64 / all.max(1) as f64;
             mean += value * share;
+            for (k, v) in out.terms {
+                *terms.entry(k).or_insert(0.0) += v * share;
+            }
             let store = (loss * share)?.backward()?;
             for (name, var) in self.opt.vars() {
                 if let Some(g) = store.get(var.as_tensor()) {
@@ -444,29 +474,30 @@ impl<'a> Session<'a> {
         self.state.step += 1;
         self.state.train_seconds += self.started.elapsed().as_secs_f64();
         self.started = Instant::now();
-        Ok((mean, lr))
+        Ok((mean, terms, lr))
     }
 
     /// Held-out loss, perplexity and masked-token accuracy, without dropout.
-    fn evaluate(&mut self) -> Result<MlmScores, TrainError> {
+    fn evaluate(&mut self) -> Result<HeldOutScores, TrainError> {
         let _no_grad = candle_core::no_grad();
         let (mut loss_sum, mut correct, mut count) = (0.0, 0u64, 0u64);
         for part in self.valid.chunks(self.cfg.train.batch_size.max(1)) {
-            let n: usize = part.iter().map(|m| m.targets.len()).sum();
+            let n = self.objective.weight(part);
             if n == 0 {
                 continue;
             }
-            let (loss, right) = mlm_loss(&self.model, &self.head, part, &mut Mode::Eval, true)?;
-            loss_sum += loss.to_scalar::<f32>()? as f64 * n as f64;
-            correct += right;
+            let out = self.objective.loss(&self.model, part, &mut Mode::Eval, true)?;
+            loss_sum += out.loss.to_scalar::<f32>()? as f64 * n as f64;
+            correct += out.correct;
             count += n as u64;
         }
         let loss = loss_sum / count.max(1) as f64;
-        let scores = MlmScores {
+        let mlm = matches!(self.objective, Objective::Mlm(_));
+        let scores = HeldOutScores {
             loss,
-            perplexity: loss.exp(),
-            masked_accuracy: correct as f64 / count.max(1) as f64,
-            masked_tokens: count,
+            perplexity: mlm.then(|| loss.exp()),
+            masked_accuracy: mlm.then(|| correct as f64 / count.max(1) as f64),
+            tokens: count,
         };
         let event = TrainEvent::Eval {
             step: self.state.step,
@@ -503,7 +534,7 @@ impl<'a> Session<'a> {
         let resume = ResumeState {
             optimizer: &self.opt,
             state: &self.state,
-            extra: &[],
+            extra: &self.extra,
         };
         checkpoint::save(&self.run.checkpoint_dir("last"), &self.model, Some(&resume))?;
         let event = TrainEvent::Checkpoint {
@@ -521,18 +552,19 @@ impl<'a> Session<'a> {
         }
         let best = match (&self.best, self.valid.is_empty()) {
             (Some(b), _) => b.clone(),
-            (None, true) => MlmScores {
+            (None, true) => HeldOutScores {
                 loss: f64::NAN,
-                perplexity: f64::NAN,
-                masked_accuracy: f64::NAN,
-                masked_tokens: 0,
+                perplexity: None,
+                masked_accuracy: None,
+                tokens: 0,
             },
             (None, false) => self.evaluate()?,
         };
         let secs = self.state.train_seconds;
         let summary = PretrainSummary {
             run_id: self.run.info.run_id.clone(),
-            model: self.cfg.teacher.model.clone(),
+            objective: self.objective.name().into(),
+            model: model_source(self.kind, self.cfg).to_string(),
             corpus: self.corpus.path.display().to_string(),
             steps: self.state.step,
             epochs: self.state.epoch,
@@ -555,161 +587,10 @@ impl<'a> Session<'a> {
 }
 
 /// A resumed run's score before training, from the first evaluation in its events.
-fn previous_before(run: &Path) -> Option<MlmScores> {
+fn previous_before(run: &Path) -> Option<HeldOutScores> {
     let events = crate::store::events::read_events(&run.join("events.jsonl")).ok()?;
     events.into_iter().find_map(|e| match e {
         TrainEvent::Eval { step: 0, metrics, .. } => serde_json::from_value(metrics).ok(),
         _ => None,
     })
-}
-
-/// The model and the tensors its MLM head may come from: the checkpoint resumed, else the
-/// teacher's source (a run folder's best checkpoint, a folder, the Hub; derived and scratch
-/// models start with a fresh head).
-fn load_model(
-    cfg: &ExperimentConfig,
-    resume: Option<&Path>,
-    device: &Device,
-) -> Result<(Classifier, HashMap<String, Tensor>), TrainError> {
-    let opts = LoadOptions {
-        seed: cfg.train.seed,
-        ..LoadOptions::default()
-    };
-    let source = &cfg.teacher.model;
-    let folder: Option<PathBuf> = match resume {
-        Some(dir) => Some(dir.to_path_buf()),
-        None => match crate::train::setup::run_checkpoint(source) {
-            Some(dir) => Some(dir),
-            None => match ModelSource::parse(source)? {
-                ModelSource::Folder(dir) => Some(dir),
-                ModelSource::Hub(spec) => Some(crate::model::hub::resolve(&spec)?),
-                _ => None,
-            },
-        },
-    };
-    let model = match &folder {
-        Some(dir) if dir.join("config.json").is_file() => {
-            Classifier::from_folder(dir, &opts, device)?.0
-        }
-        _ => load_source(source, &opts, device)?.0,
-    };
-    let saved = match &folder {
-        Some(dir) if dir.join("config.json").is_file() => read_weights(dir, device)?
-            .0
-            .into_iter()
-            .map(|(k, t)| (k.strip_prefix("module.").unwrap_or(&k).to_string(), t))
-            .filter(|(k, _)| is_head_param(k))
-            .collect(),
-        _ => HashMap::new(),
-    };
-    Ok((model, saved))
-}
-
-/// Pretraining has no classifier: its variables leave the model (a later fine-tuning run
-/// initialises a head for its own classes), and the checkpoint says it has no labels.
-pub(crate) fn encoder_only(model: &mut Classifier) {
-    model
-        .varmap
-        .data()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .retain(|k, _| !k.starts_with("classifier."));
-    model.labels.clear();
-}
-
-/// The variables masked-language modelling trains: the encoder and the MLM head (a BERT
-/// pooler stays as loaded: it reads only [CLS], which the loss never sees).
-fn trainable(model: &Classifier) -> Vec<(String, Var)> {
-    model
-        .named_vars()
-        .into_iter()
-        .filter(|(k, _)| !k.contains(".pooler."))
-        .collect()
-}
-
-/// What masking needs of the tokenizer.
-pub fn vocabulary(tok: &TextTokenizer, model_vocab: usize) -> Result<Vocabulary, TrainError> {
-    let mask_id = ["[MASK]", "<mask>"]
-        .iter()
-        .find_map(|t| tok.token_to_id(t))
-        .ok_or_else(|| {
-            TrainError::Invalid(format!(
-                "tokenizer {} has no mask token ([MASK] or <mask>)",
-                tok.source
-            ))
-        })?;
-    let size = tok.vocab_size().min(model_vocab) as u32;
-    let mut special: Vec<u32> = tok.prefix().iter().chain(tok.suffix()).copied().collect();
-    for t in ["[PAD]", "<pad>", "[CLS]", "[SEP]", "<s>", "</s>", "[MASK]", "<mask>"] {
-        special.extend(tok.token_to_id(t));
-    }
-    special.sort_unstable();
-    special.dedup();
-    let kind = tok.kind();
-    let continues = (0..size)
-        .map(|id| {
-            let piece = tok.inner().id_to_token(id).unwrap_or_default();
-            match kind {
-                "wordpiece" => piece.starts_with("##"),
-                "bpe" => !piece.starts_with('Ġ'),
-                _ => false,
-            }
-        })
-        .collect();
-    Ok(Vocabulary {
-        mask_id,
-        size,
-        special,
-        continues,
-    })
-}
-
-/// The mean cross-entropy over the masked positions of `batch` and, when asked, how many of
-/// them the model ranks first. Only the masked rows reach the vocabulary projection.
-pub fn mlm_loss(
-    model: &Classifier,
-    head: &MlmHead,
-    batch: &[Masked],
-    mode: &mut Mode,
-    count_correct: bool,
-) -> Result<(Tensor, u64), TrainError> {
-    let len = batch.iter().map(|m| m.input.len()).max().unwrap_or(0);
-    let pad = model.config.pad_token_id;
-    let mut ids = Vec::with_capacity(batch.len());
-    let mut attention = Vec::with_capacity(batch.len());
-    let mut rows: Vec<u32> = Vec::new();
-    let mut targets: Vec<usize> = Vec::new();
-    for (b, m) in batch.iter().enumerate() {
-        let mut row = m.input.clone();
-        let mut mask = vec![1u32; row.len()];
-        row.resize(len, pad);
-        mask.resize(len, 0);
-        ids.push(row);
-        attention.push(mask);
-        for &(pos, original) in &m.targets {
-            rows.push((b * len + pos) as u32);
-            targets.push(original as usize);
-        }
-    }
-    let out = model.encoder.forward(
-        &Batch {
-            input_ids: &ids,
-            attention_mask: &attention,
-        },
-        mode,
-        false,
-    )?;
-    let hidden = out.last()?;
-    let h = hidden.dim(2)?;
-    let flat = hidden.reshape((batch.len() * len, h))?;
-    let index = Tensor::new(rows.as_slice(), flat.device())?;
-    let logits = head.logits(&flat.index_select(&index, 0)?)?;
-    let loss = crate::train::loss::cross_entropy(&logits, &targets, None)?;
-    let correct = if count_correct {
-        let best: Vec<u32> = logits.argmax(candle_core::D::Minus1)?.to_vec1()?;
-        best.iter().zip(&targets).filter(|(p, t)| **p as usize == **t).count() as u64
-    } else {
-        0
-    };
-    Ok((loss, correct))
 }

@@ -240,16 +240,22 @@ impl TeacherPass {
 
 pub const PRETRAIN_FILE: &str = "pretrain.json";
 
-/// Masked-language-model scores on the corpus's held-out windows (the same masks every time).
+/// Scores on the corpus's held-out windows: masked-language modelling's (the same masks every
+/// time), or general distillation's loss.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct MlmScores {
-    /// Mean cross-entropy over the masked tokens.
+pub struct HeldOutScores {
+    /// MLM: mean cross-entropy over the masked tokens; general distillation: its weighted
+    /// terms, each a mean over real tokens.
     pub loss: f64,
-    /// exp(loss).
-    pub perplexity: f64,
-    /// Share of masked tokens whose original the model ranks first.
-    pub masked_accuracy: f64,
-    pub masked_tokens: u64,
+    /// exp(loss) (MLM only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perplexity: Option<f64>,
+    /// Share of masked tokens whose original the model ranks first (MLM only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub masked_accuracy: Option<f64>,
+    /// The tokens the loss averages over (masked ones for MLM).
+    #[serde(alias = "masked_tokens")]
+    pub tokens: u64,
 }
 
 /// What `alambic pretrain` leaves in `pretrain.json`: the run is a model source (its best
@@ -257,7 +263,10 @@ pub struct MlmScores {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PretrainSummary {
     pub run_id: String,
-    /// The model source adapted.
+    /// `mlm` (pretraining) or `general` (general distillation).
+    #[serde(default = "mlm")]
+    pub objective: String,
+    /// The model source trained (the student, in general distillation).
     pub model: String,
     pub corpus: String,
     pub steps: u64,
@@ -270,10 +279,14 @@ pub struct PretrainSummary {
     pub train_windows: u64,
     pub valid_windows: u64,
     /// Held-out scores before the first step (absent when the run was resumed past it).
-    pub before: Option<MlmScores>,
+    pub before: Option<HeldOutScores>,
     /// Held-out scores of the best checkpoint.
-    pub best: MlmScores,
+    pub best: HeldOutScores,
     pub best_step: u64,
+}
+
+fn mlm() -> String {
+    "mlm".into()
 }
 
 impl PretrainSummary {

@@ -3,7 +3,7 @@
 
 use crate::common::fixture;
 use alambic::pretrain::mask::{MaskSpec, Masked, Vocabulary, mask, window_rng};
-use alambic::pretrain::run::vocabulary;
+use alambic::pretrain::build::vocabulary;
 use alambic::tokenize::TextTokenizer;
 use std::path::Path;
 

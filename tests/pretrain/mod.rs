@@ -1,3 +1,4 @@
 mod head;
 mod masking;
 mod runs;
+mod general;
