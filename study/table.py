@@ -236,8 +236,11 @@ def seed_table(done):
     print()
     print("| row | seeds | valid macro-F1 | test macro-F1 | test ROC-AUC | share of teacher F1 (means) |")
     print("|---|--:|--:|--:|--:|--:|")
-    teacher = groups.get("teacher")
-    teacher_mean = teacher and statistics.mean(summary(n)["test"]["macro_f1"] for n in teacher)
+    def teacher_mean(base):
+        # Held-out-source rows are measured against the teacher on the same split.
+        names = groups.get("ho-teacher" if base.startswith("ho-") else "teacher")
+        return names and statistics.mean(summary(n)["test"]["macro_f1"] for n in names)
+
     for base, names in groups.items():
         cols = []
         for pick in (
@@ -248,7 +251,8 @@ def seed_table(done):
             xs = [pick(summary(n)) for n in names]
             cols.append(f"{statistics.mean(xs):.3f} ± {statistics.stdev(xs):.3f} (min {min(xs):.3f}, max {max(xs):.3f})")
         mean = statistics.mean(summary(n)["test"]["macro_f1"] for n in names)
-        share = f"{mean / teacher_mean:.0%}" if teacher_mean and base != "teacher" else "–"
+        t_mean = teacher_mean(base)
+        share = f"{mean / t_mean:.0%}" if t_mean and base not in ("teacher", "ho-teacher") else "–"
         print(f"| `{base}` | {len(names)} | " + " | ".join(cols) + f" | {share} |")
 
 
@@ -278,6 +282,16 @@ def origin_table(done):
 
 # Comparisons the study asks about: (row, against, what it tells).
 PAIRS = [
+    ("ho-alone-36", "ho-teacher", "held-out sources: a 2-layer student alone vs the teacher"),
+    ("ho-tb-36", "ho-alone-36", "held-out sources: TinyBERT two stages vs labels alone (derive 3,6)"),
+    ("ho-tb-36@s14", "ho-alone-36@s14", "the same, seed 14"),
+    ("ho-tb-36@s15", "ho-alone-36@s15", "the same, seed 15"),
+    ("dapt-teacher", "teacher", "the teacher adapted on the corpus vs the plain teacher"),
+    ("dapt-teacher@s14", "teacher@s14", "the same, seed 14"),
+    ("dapt-teacher@s15", "teacher@s15", "the same, seed 15"),
+    ("ho-dapt-teacher", "ho-teacher", "held-out sources: the adapted teacher vs the plain teacher"),
+    ("ho-dapt-teacher@s14", "ho-teacher@s14", "the same, seed 14"),
+    ("ho-dapt-teacher@s15", "ho-teacher@s15", "the same, seed 15"),
     ("alone-246", "teacher", "a 3-layer student alone vs the teacher"),
     ("kd-246", "alone-246", "response KD vs labels alone (derive 2,4,6)"),
     ("tb-246", "alone-246", "TinyBERT two stages vs labels alone (derive 2,4,6)"),
@@ -351,6 +365,8 @@ def predictions_file(name):
     """A row's test predictions; `bow:VIEW` is the bag-of-WordPieces reference's."""
     if name.startswith("bow:"):
         return STUDY / "bow" / name[4:] / "predictions.json"
+    if name.startswith("bowho:"):
+        return STUDY / "bow-holdout" / name[6:] / "predictions.json"
     return STUDY / "runs" / name / "predictions.json"
 
 
@@ -394,6 +410,7 @@ def print_differences(comparisons):
 # The bag-of-WordPieces reference (study/bow_reference.py) against the model reading the same
 # tokens: (reference view, row, what the row reads).
 REFERENCE_PAIRS = [
+    ("head-128", "dapt-teacher", "the first 128 tokens"),
     ("head-128", "teacher", "the first 128 tokens"),
     ("head-128", "teacher-long", "the first 128 tokens"),
     ("head-128", "alone-246", "the first 128 tokens"),
@@ -424,6 +441,35 @@ def reference_table(done):
     if not pairs:
         return
     print_differences((r, f"bow:{v}", f"`{r}` − reference ({v}): {what}") for v, r, what in pairs)
+
+
+HOLDOUT_PAIRS = [
+    ("ho-teacher", "the plain teacher"),
+    ("ho-dapt-teacher", "the adapted teacher"),
+    ("ho-tb-36", "TinyBERT two stages, derive 3,6"),
+]
+
+
+def holdout_reference_table(done):
+    """The lexical reference on the held-out-source split (bow_reference.py on
+    `data split --hold-out`'s file) and the models against it on the same test contracts."""
+    views = [v for v in ("head-128", "whole") if (STUDY / "bow-holdout" / v / "summary.json").exists()]
+    if not views:
+        return
+    print()
+    print("| held-out sources: TF-IDF + logistic regression, reads | C | valid macro-F1 | test macro-F1 [95 % CI] | test accuracy | test ROC-AUC |")
+    print("|---|--:|--:|--:|--:|--:|")
+    for v in views:
+        s = json.loads((STUDY / "bow-holdout" / v / "summary.json").read_text())
+        t = s["test"]
+        print(
+            f"| {v} | {s['C']:g} | {s['valid_macro_f1']:.3f} | {interval(t)} | {t['accuracy']:.3f} "
+            f"| {t['roc_auc']:.3f} |"
+        )
+    names = {n for n, _, _ in done}
+    pairs = [(r, what) for r, what in HOLDOUT_PAIRS if r in names]
+    if pairs:
+        print_differences((r, "bowho:head-128", f"`{r}` − reference (head-128): {what}") for r, what in pairs)
 
 
 def sweep_table():
@@ -471,6 +517,7 @@ def main():
     origin_table(done)
     sweep_table()
     reference_table(done)
+    holdout_reference_table(done)
 
 
 if __name__ == "__main__":

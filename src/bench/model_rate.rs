@@ -23,6 +23,9 @@ use std::time::Instant;
 pub enum Phase {
     Train,
     Infer,
+    /// A masked-language-modelling step (`alambic pretrain`'s): 15 % of the tokens masked,
+    /// the tied head on the masked rows only, backward, clipping, AdamW.
+    Mlm,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -49,10 +52,46 @@ pub struct ModelRate {
     pub step_seconds: Vec<f64>,
 }
 
+/// The MLM head (fresh, tied) joined to the model's variables, and the batch masked as
+/// pretraining masks it (15 %, whole words off: the ids are random).
+fn mlm_setup(
+    model: &Classifier,
+    ids: &[Vec<u32>],
+) -> Result<
+    (
+        crate::pretrain::head::MlmHead,
+        Vec<crate::pretrain::mask::Masked>,
+    ),
+    ModelError,
+> {
+    use crate::pretrain::mask::{MaskSpec, Vocabulary, mask, window_rng};
+    let (head, _) = crate::pretrain::head::MlmHead::attach(model, &HashMap::new(), 0)?;
+    let vocab = Vocabulary {
+        mask_id: (model.tokenizer.as_ref())
+            .and_then(|t| t.token_to_id("[MASK]").or_else(|| t.token_to_id("<mask>")))
+            .unwrap_or(0),
+        size: model.config.vocab_size as u32,
+        special: Vec::new(),
+        continues: Vec::new(),
+    };
+    let spec = MaskSpec {
+        share: 0.15,
+        mask_token: 0.8,
+        random_token: 0.1,
+        whole_words: false,
+    };
+    let masked = ids
+        .iter()
+        .enumerate()
+        .map(|(i, w)| mask(w, &vocab, &spec, &mut window_rng(0, 0, i as u64)))
+        .collect();
+    Ok((head, masked))
+}
+
 /// The FLOP count of one step, the peer's formula.
 pub fn step_flops(model: &Classifier, counts: &ParamCounts, case: &ModelCase) -> f64 {
     let c = &model.config;
-    let mult = if case.phase == Phase::Train { 6.0 } else { 2.0 };
+    let mult = if case.phase == Phase::Infer { 2.0 } else { 6.0 };
     let (b, s) = (case.batch as f64, case.seq as f64);
     mult * (counts.total - counts.embedding) as f64 * b * s
         + 2.0 * mult * c.num_hidden_layers as f64 * s * s * c.hidden_size as f64 * b
@@ -84,6 +123,10 @@ pub fn measure_model(case: &ModelCase, device: &Device) -> Result<ModelRate, Mod
         attention_mask: &mask,
     };
     let mut rng = SeededRng::new(0);
+    let mlm = match case.phase {
+        Phase::Mlm => Some(mlm_setup(&model, &ids)?),
+        _ => None,
+    };
     let mut opt = AdamW::new(
         model.named_vars(),
         AdamWConfig {
@@ -111,6 +154,25 @@ pub fn measure_model(case: &ModelCase, device: &Device) -> Result<ModelRate, Mod
             Phase::Infer => {
                 let out = model.forward(&batch, &mut Mode::Eval, false)?;
                 out.logits.sum_all()?.to_scalar::<f32>()?;
+            }
+            Phase::Mlm => {
+                let Some((head, masked)) = &mlm else {
+                    unreachable!("set up above for this phase")
+                };
+                let mut mode = Mode::Train(&mut rng);
+                let loss =
+                    crate::pretrain::objective::mlm_loss(&model, head, masked, &mut mode, false)
+                        .map_err(|e| ModelError::Config(e.to_string()))?
+                        .loss;
+                let store = loss.backward()?;
+                let mut grads: HashMap<String, Tensor> = opt
+                    .vars()
+                    .iter()
+                    .filter_map(|(n, v)| store.get(v.as_tensor()).map(|g| (n.clone(), g.clone())))
+                    .collect();
+                clip_grad_norm(&mut grads, 1.0)?;
+                opt.step(&grads, 2e-5)?;
+                loss.to_scalar::<f32>()?;
             }
         }
         if i >= case.warmup {

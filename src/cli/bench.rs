@@ -21,7 +21,7 @@ pub struct BenchArgs {
     seq: Vec<usize>,
     #[arg(long, default_value = "16")]
     batch: usize,
-    /// `train`, `infer` or both.
+    /// `train`, `infer` or `mlm` (a masked-language-modelling step), any of them.
     #[arg(long, value_delimiter = ',', default_values = ["train", "infer"])]
     phase: Vec<String>,
     /// Timed steps per case (the median is reported) and untimed steps before them.
@@ -78,7 +78,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 let phase = match phase.as_str() {
                     "train" => Phase::Train,
                     "infer" => Phase::Infer,
-                    other => bail!("--phase {other}: expected train or infer"),
+                    "mlm" => Phase::Mlm,
+                    other => bail!("--phase {other}: expected train, infer or mlm"),
                 };
                 cases.push(ModelCase {
                     model: source.clone(),

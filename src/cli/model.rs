@@ -110,7 +110,11 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<()> {
         ModelCommand::Export { source, out, data } => {
             if let Some(dir) = run_checkpoint(&source).filter(|d| checkpoint::encoder_only(d)) {
                 let keys = alambic::pretrain::export::export_masked_lm(&dir, &out)?;
-                eprintln!("wrote {} ({} tensors, masked LM)", out.display(), keys.len());
+                eprintln!(
+                    "wrote {} ({} tensors, masked LM)",
+                    out.display(),
+                    keys.len()
+                );
                 return Ok(());
             }
             let (model, report) = load(&source, &data, &device)?;

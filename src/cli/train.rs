@@ -132,8 +132,13 @@ pub fn distill(args: TrainArgs) -> anyhow::Result<()> {
     let (cfg, _, mut run, resume) = open_run(&args, "distill")?;
     let stop = stop_flag()?;
     if cfg.distill.recipe == alambic::distill::Recipe::General {
-        let outcome =
-            alambic::pretrain::general_distill(&cfg, &mut run, &mut Progress::new(), &stop, resume)?;
+        let outcome = alambic::pretrain::general_distill(
+            &cfg,
+            &mut run,
+            &mut Progress::new(),
+            &stop,
+            resume,
+        )?;
         let interrupted_at = match outcome {
             alambic::pretrain::PretrainOutcome::Finished(_) => None,
             alambic::pretrain::PretrainOutcome::Interrupted { step } => Some(step),

@@ -4,8 +4,8 @@
 pub mod clean;
 pub mod config;
 pub mod dedup;
-mod holdout;
 mod error;
+mod holdout;
 pub mod labels;
 pub mod leakage;
 pub mod read;
@@ -139,7 +139,12 @@ impl Dataset {
             ));
         }
         let split = &cfg.split;
-        let marks = holdout::held_out(&self.records, &split.hold_out_field, &split.hold_out, &self.path)?;
+        let marks = holdout::held_out(
+            &self.records,
+            &split.hold_out_field,
+            &split.hold_out,
+            &self.path,
+        )?;
         let groups = self.split_groups();
         let mut test_groups = std::collections::HashSet::new();
         for (i, &m) in marks.iter().enumerate() {

@@ -128,7 +128,10 @@ fn export_alambic(
 }
 
 /// `model.safetensors`; its keys, sorted.
-pub(crate) fn save_weights(main: &HashMap<String, Tensor>, out: &Path) -> Result<Vec<String>, ModelError> {
+pub(crate) fn save_weights(
+    main: &HashMap<String, Tensor>,
+    out: &Path,
+) -> Result<Vec<String>, ModelError> {
     let mut keys: Vec<String> = main.keys().cloned().collect();
     keys.sort();
     save_safetensors(main, &out.join("model.safetensors"))?;

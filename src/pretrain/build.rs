@@ -108,8 +108,12 @@ fn general(
         true => pairs.iter().copied().filter(|&(s, _)| s > 0).collect(),
         false => Vec::new(),
     };
-    check_attention(&attention_pairs, sc.num_attention_heads, tc.num_attention_heads)
-        .map_err(TrainError::Invalid)?;
+    check_attention(
+        &attention_pairs,
+        sc.num_attention_heads,
+        tc.num_attention_heads,
+    )
+    .map_err(TrainError::Invalid)?;
     let projection = crate::distill::objective::projection(
         sc.hidden_size,
         tc.hidden_size,
@@ -202,7 +206,9 @@ pub fn vocabulary(tok: &TextTokenizer, model_vocab: usize) -> Result<Vocabulary,
         })?;
     let size = tok.vocab_size().min(model_vocab) as u32;
     let mut special: Vec<u32> = tok.prefix().iter().chain(tok.suffix()).copied().collect();
-    for t in ["[PAD]", "<pad>", "[CLS]", "[SEP]", "<s>", "</s>", "[MASK]", "<mask>"] {
+    for t in [
+        "[PAD]", "<pad>", "[CLS]", "[SEP]", "<s>", "</s>", "[MASK]", "<mask>",
+    ] {
         special.extend(tok.token_to_id(t));
     }
     special.sort_unstable();

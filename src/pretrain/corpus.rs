@@ -55,7 +55,11 @@ impl Corpus {
             for (i, r) in records.into_iter().enumerate() {
                 let key = r.group.or(r.id).unwrap_or_else(|| r.line.to_string());
                 let text = clean::clean(&r.text, &self.data.clean);
-                if !each(Contract { index: i as u64, key, text })? {
+                if !each(Contract {
+                    index: i as u64,
+                    key,
+                    text,
+                })? {
                     break;
                 }
             }
@@ -64,7 +68,8 @@ impl Corpus {
         let reader = gz::open(&self.path)?;
         let mut index = 0u64;
         for (i, line) in reader.lines().enumerate() {
-            let line = line.map_err(|e| DataError::file(&self.path, format!("cannot read: {e}")))?;
+            let line =
+                line.map_err(|e| DataError::file(&self.path, format!("cannot read: {e}")))?;
             if line.trim().is_empty() {
                 continue;
             }
@@ -82,19 +87,20 @@ impl Corpus {
     /// One JSONL line; `None` for a bad line when `dataset.skip_bad` is on.
     fn parse(&self, line: &str, number: usize, index: u64) -> Result<Option<Contract>, DataError> {
         let f = &self.data.fields;
-        let parsed: Result<(String, String), String> = serde_json::from_str::<serde_json::Value>(line)
-            .map_err(|e| format!("malformed JSON: {e}"))
-            .and_then(|v| {
-                let text = v
-                    .get(&f.text)
-                    .and_then(|t| t.as_str())
-                    .ok_or_else(|| format!("missing text field `{}`", f.text))?;
-                let key = [&f.group, &f.id]
-                    .iter()
-                    .find_map(|k| v.get(k.as_str()).and_then(|x| x.as_str()))
-                    .map_or_else(|| number.to_string(), str::to_string);
-                Ok((key, text.to_string()))
-            });
+        let parsed: Result<(String, String), String> =
+            serde_json::from_str::<serde_json::Value>(line)
+                .map_err(|e| format!("malformed JSON: {e}"))
+                .and_then(|v| {
+                    let text = v
+                        .get(&f.text)
+                        .and_then(|t| t.as_str())
+                        .ok_or_else(|| format!("missing text field `{}`", f.text))?;
+                    let key = [&f.group, &f.id]
+                        .iter()
+                        .find_map(|k| v.get(k.as_str()).and_then(|x| x.as_str()))
+                        .map_or_else(|| number.to_string(), str::to_string);
+                    Ok((key, text.to_string()))
+                });
         match parsed {
             Ok((key, text)) => Ok(Some(Contract {
                 index,
@@ -162,7 +168,7 @@ pub struct ShuffleBuffer<T> {
 
 impl<T> ShuffleBuffer<T> {
     pub fn new(capacity: usize, seed: u64, epoch: usize) -> Self {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x7368_7566_666c_65);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0073_6875_6666_6c65);
         rng.set_stream(epoch as u64);
         Self {
             items: Vec::with_capacity(capacity.max(1)),

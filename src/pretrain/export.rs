@@ -3,8 +3,8 @@
 //! The decoder is tied to the word embeddings and its bias to the head's bias, so neither is
 //! written (transformers ties them on load, as `_tied_weights_keys` says).
 
-use super::head::{MlmHead, is_head_param};
 use super::build::encoder_only;
+use super::head::{MlmHead, is_head_param};
 use crate::model::config::Family;
 use crate::model::export::{save_weights, write_config};
 use crate::model::load::{LoadOptions, read_weights};
@@ -27,7 +27,10 @@ pub fn export_masked_lm(dir: &Path, out: &Path) -> Result<Vec<String>, ModelErro
     if !initialised.is_empty() {
         return Err(ModelError::file(
             dir,
-            format!("not a pretraining checkpoint: it has no {}", initialised.join(", ")),
+            format!(
+                "not a pretraining checkpoint: it has no {}",
+                initialised.join(", ")
+            ),
         ));
     }
     std::fs::create_dir_all(out).map_err(|e| ModelError::io(out, e))?;

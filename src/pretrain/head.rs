@@ -101,7 +101,9 @@ impl MlmHead {
             .unwrap_or(0.02);
         for (name, shape) in &shapes {
             let t = match saved.get(name).or_else(|| legacy(saved, name)) {
-                Some(t) if t.dims() == shape.as_slice() => t.to_dtype(DType::F32)?.to_device(&device)?,
+                Some(t) if t.dims() == shape.as_slice() => {
+                    t.to_dtype(DType::F32)?.to_device(&device)?
+                }
                 Some(t) => {
                     return Err(ModelError::Config(format!(
                         "{name}: the checkpoint has shape {:?}, the model needs {shape:?}",
@@ -163,7 +165,11 @@ impl MlmHead {
     /// plus the bias. Callers pass only the masked rows, so the vocabulary projection costs
     /// rows × vocab, not batch × sequence × vocab.
     pub fn logits(&self, hidden: &Tensor) -> candle_core::Result<Tensor> {
-        fused::linear(&self.transform(hidden)?, &self.word_embeddings, Some(&self.bias))
+        fused::linear(
+            &self.transform(hidden)?,
+            &self.word_embeddings,
+            Some(&self.bias),
+        )
     }
 }
 

@@ -63,7 +63,12 @@ impl Objective {
     /// The model input of window `index` of `epoch`: masked for MLM, as it is otherwise.
     pub fn prepare(&self, window: &[u32], seed: u64, epoch: usize, index: u64) -> Masked {
         match self {
-            Objective::Mlm(m) => mask(window, &m.vocab, &m.spec, &mut window_rng(seed, epoch, index)),
+            Objective::Mlm(m) => mask(
+                window,
+                &m.vocab,
+                &m.spec,
+                &mut window_rng(seed, epoch, index),
+            ),
             Objective::General(_) => Masked {
                 input: window.to_vec(),
                 targets: Vec::new(),
@@ -82,7 +87,11 @@ impl Objective {
     /// Trainable variables besides the model's (general distillation's projection).
     pub fn extra_vars(&self) -> Vec<(String, Var)> {
         match self {
-            Objective::General(g) => g.projection.as_ref().map(|p| p.vars.clone()).unwrap_or_default(),
+            Objective::General(g) => g
+                .projection
+                .as_ref()
+                .map(|p| p.vars.clone())
+                .unwrap_or_default(),
             Objective::Mlm(_) => Vec::new(),
         }
     }
@@ -115,7 +124,12 @@ fn padded(part: &[Masked], pad: u32) -> (Vec<Vec<u32>>, Vec<Vec<u32>>) {
         .unzip()
 }
 
-fn forward(model: &Classifier, part: &[Masked], mode: &mut Mode, scores: bool) -> Result<EncoderOutput, TrainError> {
+fn forward(
+    model: &Classifier,
+    part: &[Masked],
+    mode: &mut Mode,
+    scores: bool,
+) -> Result<EncoderOutput, TrainError> {
     let (ids, attention) = padded(part, model.config.pad_token_id);
     let batch = Batch {
         input_ids: &ids,
@@ -150,7 +164,10 @@ pub fn mlm_loss(
     let loss = crate::train::loss::cross_entropy(&logits, &targets, None)?;
     let correct = if count_correct {
         let best: Vec<u32> = logits.argmax(candle_core::D::Minus1)?.to_vec1()?;
-        best.iter().zip(&targets).filter(|(p, t)| **p as usize == **t).count() as u64
+        best.iter()
+            .zip(&targets)
+            .filter(|(p, t)| **p as usize == **t)
+            .count() as u64
     } else {
         0
     };
@@ -214,7 +231,8 @@ fn general_loss(
             add(format!("attention_score_mse.{s}"), v, g.weights.attention)?;
         }
     }
-    let loss = total.ok_or_else(|| TrainError::Invalid("general distillation has no terms".into()))?;
+    let loss =
+        total.ok_or_else(|| TrainError::Invalid("general distillation has no terms".into()))?;
     Ok(PartLoss {
         loss,
         terms,

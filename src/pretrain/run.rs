@@ -85,7 +85,13 @@ fn on_corpus(
 ) -> Result<PretrainOutcome, TrainError> {
     let result = Session::open(kind, cfg, run, sink, stop, resume).and_then(Session::run);
     if let Err(e) = &result {
-        emit(run, sink, &TrainEvent::Failed { error: e.to_string() });
+        emit(
+            run,
+            sink,
+            &TrainEvent::Failed {
+                error: e.to_string(),
+            },
+        );
     }
     result
 }
@@ -146,7 +152,10 @@ impl<'a> Session<'a> {
         };
         let (model, objective) = build(kind, cfg, resume_dir.as_deref(), &device)?;
         let tok = model.tokenizer.clone().ok_or_else(|| {
-            TrainError::Invalid(format!("model `{}` has no tokenizer", model_source(kind, cfg)))
+            TrainError::Invalid(format!(
+                "model `{}` has no tokenizer",
+                model_source(kind, cfg)
+            ))
         })?;
         let extra = objective.extra_vars();
         if let Some(dir) = &resume_dir {
@@ -158,7 +167,11 @@ impl<'a> Session<'a> {
             valid_share: p.valid_share,
         };
         let windowing = Windowing {
-            body: cfg.dataset.max_len.saturating_sub(tok.special_count()).max(1),
+            body: cfg
+                .dataset
+                .max_len
+                .saturating_sub(tok.special_count())
+                .max(1),
             share: p.window_share,
             seed: cfg.train.seed,
         };
@@ -242,7 +255,11 @@ impl<'a> Session<'a> {
             if corpus.is_valid(&c.key) {
                 plan.valid_contracts += 1;
                 if valid.len() < most {
-                    let mut all = Windowing { share: 1.0, ..windowing.clone() }.windows(tok, &c, 0)?;
+                    let mut all = Windowing {
+                        share: 1.0,
+                        ..windowing.clone()
+                    }
+                    .windows(tok, &c, 0)?;
                     all.truncate(most - valid.len());
                     valid.extend(all);
                 }
@@ -254,7 +271,10 @@ impl<'a> Session<'a> {
         })?;
         plan.valid_windows = valid.len() as u64;
         if let Some(k) = known {
-            plan = CorpusPlan { valid_windows: plan.valid_windows, ..k };
+            plan = CorpusPlan {
+                valid_windows: plan.valid_windows,
+                ..k
+            };
         } else {
             let text = serde_json::to_string_pretty(&plan).unwrap_or_default();
             write_atomic(&plan_path, text.as_bytes())?;
@@ -268,9 +288,15 @@ impl<'a> Session<'a> {
             )));
         }
         let t = &self.cfg.train;
-        let per_epoch = plan.train_windows.div_ceil((t.batch_size * t.accumulation.max(1)) as u64);
+        let per_epoch = plan
+            .train_windows
+            .div_ceil((t.batch_size * t.accumulation.max(1)) as u64);
         let total = per_epoch * t.epochs as u64;
-        self.total_steps = if t.max_steps > 0 { total.min(t.max_steps) } else { total };
+        self.total_steps = if t.max_steps > 0 {
+            total.min(t.max_steps)
+        } else {
+            total
+        };
         self.valid = valid
             .iter()
             .enumerate()
@@ -424,10 +450,7 @@ impl<'a> Session<'a> {
     /// Forward and backward over the step's windows in batches of `train.batch_size`, the
     /// gradients summed (each batch weighted by its share of the masked tokens, so the step
     /// minimises the mean over every masked token of the step), clipped, then AdamW.
-    fn step(
-        &mut self,
-        masked: &[Masked],
-    ) -> Result<(f64, BTreeMap<String, f64>, f64), TrainError> {
+    fn step(&mut self, masked: &[Masked]) -> Result<(f64, BTreeMap<String, f64>, f64), TrainError> {
         let t = &self.cfg.train;
         let all = self.objective.weight(masked);
         let mut grads: HashMap<String, Tensor> = HashMap::new();
@@ -486,7 +509,9 @@ impl<'a> Session<'a> {
             if n == 0 {
                 continue;
             }
-            let out = self.objective.loss(&self.model, part, &mut Mode::Eval, true)?;
+            let out = self
+                .objective
+                .loss(&self.model, part, &mut Mode::Eval, true)?;
             loss_sum += out.loss.to_scalar::<f32>()? as f64 * n as f64;
             correct += out.correct;
             count += n as u64;
@@ -573,7 +598,10 @@ impl<'a> Session<'a> {
             tokens_per_s: self.state.tokens as f64 / secs.max(1e-9),
             train_windows: self.plan.train_windows,
             valid_windows: self.plan.valid_windows,
-            before: self.before.take().or_else(|| previous_before(&self.run.path)),
+            before: self
+                .before
+                .take()
+                .or_else(|| previous_before(&self.run.path)),
             best,
             best_step: self.state.best_step,
         };
@@ -590,7 +618,9 @@ impl<'a> Session<'a> {
 fn previous_before(run: &Path) -> Option<HeldOutScores> {
     let events = crate::store::events::read_events(&run.join("events.jsonl")).ok()?;
     events.into_iter().find_map(|e| match e {
-        TrainEvent::Eval { step: 0, metrics, .. } => serde_json::from_value(metrics).ok(),
+        TrainEvent::Eval {
+            step: 0, metrics, ..
+        } => serde_json::from_value(metrics).ok(),
         _ => None,
     })
 }

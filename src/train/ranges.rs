@@ -70,12 +70,32 @@ pub fn check(cfg: &ExperimentConfig) -> Result<(), OutOfRange> {
 
 fn check_pretrain(cfg: &ExperimentConfig) -> Result<(), OutOfRange> {
     let p = &cfg.pretrain;
-    rule("pretrain.mask_share", p.mask_share, Range::AboveUpTo(0.0, 1.0))?;
+    rule(
+        "pretrain.mask_share",
+        p.mask_share,
+        Range::AboveUpTo(0.0, 1.0),
+    )?;
     rule("pretrain.mask_token", p.mask_token, Range::Within(0.0, 1.0))?;
-    rule("pretrain.random_token", p.random_token, Range::Within(0.0, 1.0 - p.mask_token))?;
-    rule("pretrain.window_share", p.window_share, Range::AboveUpTo(0.0, 1.0))?;
-    rule("pretrain.valid_share", p.valid_share, Range::Within(0.0, 0.5))?;
-    rule("pretrain.shuffle_buffer", p.shuffle_buffer as f64, Range::AtLeast(1.0))
+    rule(
+        "pretrain.random_token",
+        p.random_token,
+        Range::Within(0.0, 1.0 - p.mask_token),
+    )?;
+    rule(
+        "pretrain.window_share",
+        p.window_share,
+        Range::AboveUpTo(0.0, 1.0),
+    )?;
+    rule(
+        "pretrain.valid_share",
+        p.valid_share,
+        Range::Within(0.0, 0.5),
+    )?;
+    rule(
+        "pretrain.shuffle_buffer",
+        p.shuffle_buffer as f64,
+        Range::AtLeast(1.0),
+    )
 }
 
 fn check_dataset(cfg: &ExperimentConfig) -> Result<(), OutOfRange> {

@@ -34,7 +34,11 @@ fn held_out_sources_are_the_test_split_and_never_train() {
     );
     // 810 contracts name a held-out set; the other 130 of the test split share a duplicate
     // group (ours or the file's) with one of them.
-    let direct = ds.records.iter().filter(|r| holds_a_held_out_set(r)).count();
+    let direct = ds
+        .records
+        .iter()
+        .filter(|r| holds_a_held_out_set(r))
+        .count();
     assert_eq!(direct, 810);
     for r in &ds.records {
         if holds_a_held_out_set(r) {
@@ -45,15 +49,25 @@ fn held_out_sources_are_the_test_split_and_never_train() {
     let mut split_of: HashMap<String, Split> = HashMap::new();
     for (i, r) in ds.records.iter().enumerate() {
         let s = r.split.expect("split");
-        for g in [format!("near{}", dups.near[i]), r.group.clone().expect("group")] {
-            assert_eq!(*split_of.entry(g.clone()).or_insert(s), s, "group {g} straddles");
+        for g in [
+            format!("near{}", dups.near[i]),
+            r.group.clone().expect("group"),
+        ] {
+            assert_eq!(
+                *split_of.entry(g.clone()).or_insert(s),
+                s,
+                "group {g} straddles"
+            );
         }
     }
     // Train and valid keep the classes' proportions (valid is 1/9 of the rest).
     for class in ["safe", "vulnerable"] {
         let n = |s: Split| ds.split_records(s).filter(|r| r.label == class).count();
         let rest = (n(Split::Train) + n(Split::Valid)) as f64;
-        assert!((n(Split::Valid) as f64 - rest / 9.0).abs() <= 1.0, "{class}");
+        assert!(
+            (n(Split::Valid) as f64 - rest / 9.0).abs() <= 1.0,
+            "{class}"
+        );
     }
     let sources: HashSet<String> = ds
         .split_records(Split::Train)
@@ -73,7 +87,9 @@ fn a_misspelt_source_is_refused_with_the_values_that_exist() {
 
     let mut cfg = config();
     cfg.split.hold_out_field = "orign".into();
-    let err = Dataset::prepare(&cfg).expect_err("no such field").to_string();
+    let err = Dataset::prepare(&cfg)
+        .expect_err("no such field")
+        .to_string();
     assert!(err.contains("no record has a `orign` field"), "{err}");
 }
 
@@ -81,6 +97,8 @@ fn a_misspelt_source_is_refused_with_the_values_that_exist() {
 fn holding_out_cannot_be_combined_with_the_files_own_split() {
     let mut cfg = config();
     cfg.split.source = SplitSource::Field;
-    let err = Dataset::prepare(&cfg).expect_err("contradiction").to_string();
+    let err = Dataset::prepare(&cfg)
+        .expect_err("contradiction")
+        .to_string();
     assert!(err.contains("dataset.split.hold_out"), "{err}");
 }

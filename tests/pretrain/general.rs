@@ -40,11 +40,18 @@ fn general_distillation_learns_the_teacher_and_resumes_to_the_same_weights() {
     };
     assert_eq!(summary.objective, "general");
     let before = summary.before.as_ref().expect("before");
-    assert!(summary.best.loss < 0.8 * before.loss, "{} vs {}", summary.best.loss, before.loss);
+    assert!(
+        summary.best.loss < 0.8 * before.loss,
+        "{} vs {}",
+        summary.best.loss,
+        before.loss
+    );
     assert_eq!(summary.best.perplexity, None);
     assert_eq!(PretrainSummary::read(&full.path).expect("read"), *summary);
     // Every term is logged: the embedding output, both student layers, both attention maps.
-    let Some(TrainEvent::Step { terms, .. }) = sink.0.iter().find(|e| matches!(e, TrainEvent::Step { .. })) else {
+    let Some(TrainEvent::Step { terms, .. }) =
+        sink.0.iter().find(|e| matches!(e, TrainEvent::Step { .. }))
+    else {
         panic!("no step event")
     };
     let names: Vec<&str> = terms.keys().map(String::as_str).collect();
@@ -69,15 +76,30 @@ fn general_distillation_learns_the_teacher_and_resumes_to_the_same_weights() {
     let outcome = general_distill(&cfg, &mut part, &mut stop, &flag, false).expect("run");
     assert!(matches!(outcome, PretrainOutcome::Interrupted { step: 5 }));
     let mut again = RunDir::open(&part.path, "distill", false).expect("reopen");
-    let outcome = general_distill(&cfg, &mut again, &mut VecSink::default(), &AtomicBool::new(false), true)
-        .expect("resume");
+    let outcome = general_distill(
+        &cfg,
+        &mut again,
+        &mut VecSink::default(),
+        &AtomicBool::new(false),
+        true,
+    )
+    .expect("resume");
     assert!(matches!(outcome, PretrainOutcome::Finished(ref s) if s.steps == summary.steps));
     for file in ["model.safetensors", "extra.safetensors"] {
-        let (a, b) = (checkpoint_tensors(&full.path, file), checkpoint_tensors(&part.path, file));
+        let (a, b) = (
+            checkpoint_tensors(&full.path, file),
+            checkpoint_tensors(&part.path, file),
+        );
         assert_eq!(a.len(), b.len(), "{file}");
         for (k, t) in &a {
-            let d: f32 = (t - &b[k]).expect("diff").abs().expect("abs").max_all().expect("max")
-                .to_scalar().expect("scalar");
+            let d: f32 = (t - &b[k])
+                .expect("diff")
+                .abs()
+                .expect("abs")
+                .max_all()
+                .expect("max")
+                .to_scalar()
+                .expect("scalar");
             assert!(d <= 1e-6, "{file}: {k} differs by {d} after resume");
         }
     }
@@ -94,15 +116,25 @@ fn tinybert_full_distils_on_the_corpus_then_on_the_labels() {
     cfg.train.max_steps = 3;
     cfg.train.epochs = 1;
     let mut run = RunDir::create(&dir.join("runs"), "distill", &cfg.to_toml()).expect("run");
-    let outcome = alambic::distill::distill(&cfg, &mut run, &mut VecSink::default(), &AtomicBool::new(false), false)
-        .expect("tinybert-full");
+    let outcome = alambic::distill::distill(
+        &cfg,
+        &mut run,
+        &mut VecSink::default(),
+        &AtomicBool::new(false),
+        false,
+    )
+    .expect("tinybert-full");
     assert!(matches!(outcome, alambic::train::Outcome::Finished(_)));
     let general = PretrainSummary::read(&run.path.join("general")).expect("general stage");
     assert_eq!(general.objective, "general");
     assert_eq!(general.steps, 3);
     let summary = crate::common::summary(&run.path);
-    assert_eq!(summary["model"].as_str(), Some(run.path.join("general").display().to_string().as_str()));
-    let events = alambic::store::events::read_events(&run.path.join("events.jsonl")).expect("events");
+    assert_eq!(
+        summary["model"].as_str(),
+        Some(run.path.join("general").display().to_string().as_str())
+    );
+    let events =
+        alambic::store::events::read_events(&run.path.join("events.jsonl")).expect("events");
     let stages: std::collections::BTreeSet<String> = events
         .iter()
         .filter_map(|e| match e {
@@ -110,5 +142,8 @@ fn tinybert_full_distils_on_the_corpus_then_on_the_labels() {
             _ => None,
         })
         .collect();
-    assert_eq!(stages.into_iter().collect::<Vec<_>>(), ["intermediate", "prediction"]);
+    assert_eq!(
+        stages.into_iter().collect::<Vec<_>>(),
+        ["intermediate", "prediction"]
+    );
 }

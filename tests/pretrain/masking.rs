@@ -2,8 +2,8 @@
 //! words selected together, and masks that change with the epoch but not between runs.
 
 use crate::common::fixture;
-use alambic::pretrain::mask::{MaskSpec, Masked, Vocabulary, mask, window_rng};
 use alambic::pretrain::build::vocabulary;
+use alambic::pretrain::mask::{MaskSpec, Masked, Vocabulary, mask, window_rng};
 use alambic::tokenize::TextTokenizer;
 use std::path::Path;
 
@@ -22,7 +22,9 @@ fn windows(tok: &TextTokenizer, tokens: usize) -> Vec<Vec<u32>> {
     let mut seen = 0;
     for line in text.lines().cycle() {
         let v: serde_json::Value = serde_json::from_str(line).expect("json");
-        let (ids, _) = tok.encode_content(v["code"].as_str().expect("code")).expect("ids");
+        let (ids, _) = tok
+            .encode_content(v["code"].as_str().expect("code"))
+            .expect("ids");
         for chunk in ids.chunks(62) {
             let mut w = tok.prefix().to_vec();
             w.extend_from_slice(chunk);
@@ -61,7 +63,10 @@ fn shares_selected_and_replaced_are_berts_within_one_percent() {
     for (w, m) in windows.iter().zip(&all) {
         for &(pos, original) in &m.targets {
             assert_eq!(w[pos], original);
-            assert!(!vocab.special.contains(&original), "a special token was selected");
+            assert!(
+                !vocab.special.contains(&original),
+                "a special token was selected"
+            );
             selected += 1;
             match m.input[pos] {
                 id if id == vocab.mask_id => as_mask += 1,
@@ -87,7 +92,10 @@ fn shares_selected_and_replaced_are_berts_within_one_percent() {
         ("kept", kept, 0.1),
     ] {
         let got = got as f64 / n;
-        assert!((got - want).abs() <= 0.01, "{what}: {got} of the selected tokens");
+        assert!(
+            (got - want).abs() <= 0.01,
+            "{what}: {got} of the selected tokens"
+        );
     }
 }
 
@@ -100,16 +108,25 @@ fn whole_words_are_selected_together() {
         let chosen: std::collections::HashSet<usize> = m.targets.iter().map(|t| t.0).collect();
         for &i in &chosen {
             if i + 1 < w.len() && continues(w[i + 1]) {
-                assert!(chosen.contains(&(i + 1)), "the rest of the word at {i} was left");
+                assert!(
+                    chosen.contains(&(i + 1)),
+                    "the rest of the word at {i} was left"
+                );
                 multi_piece_words += 1;
             }
             // (A window may begin inside a word: its first piece then starts the word here.)
             if continues(w[i]) && !vocab.special.contains(&w[i - 1]) {
-                assert!(chosen.contains(&(i - 1)), "the start of the word at {i} was left");
+                assert!(
+                    chosen.contains(&(i - 1)),
+                    "the start of the word at {i} was left"
+                );
             }
         }
     }
-    assert!(multi_piece_words > 1000, "{multi_piece_words} multi-piece words");
+    assert!(
+        multi_piece_words > 1000,
+        "{multi_piece_words} multi-piece words"
+    );
 
     // Without whole words, pieces are chosen alone: some word is split.
     let spec = MaskSpec {
@@ -132,6 +149,12 @@ fn whole_words_are_selected_together() {
 fn masks_are_seeded_per_epoch() {
     let (vocab, windows) = setup();
     let windows = &windows[..50];
-    assert_eq!(masked(&vocab, windows, &SPEC, 0), masked(&vocab, windows, &SPEC, 0));
-    assert_ne!(masked(&vocab, windows, &SPEC, 0), masked(&vocab, windows, &SPEC, 1));
+    assert_eq!(
+        masked(&vocab, windows, &SPEC, 0),
+        masked(&vocab, windows, &SPEC, 0)
+    );
+    assert_ne!(
+        masked(&vocab, windows, &SPEC, 0),
+        masked(&vocab, windows, &SPEC, 1)
+    );
 }

@@ -43,7 +43,11 @@ pub(crate) fn config(corpus: &Path) -> ExperimentConfig {
     ])
 }
 
-fn run(cfg: &ExperimentConfig, run: &mut RunDir, resume: bool) -> (PretrainOutcome, Vec<TrainEvent>) {
+fn run(
+    cfg: &ExperimentConfig,
+    run: &mut RunDir,
+    resume: bool,
+) -> (PretrainOutcome, Vec<TrainEvent>) {
     let mut sink = VecSink::default();
     let out = pretrain(cfg, run, &mut sink, &AtomicBool::new(false), resume).expect("pretrain");
     (out, sink.0)
@@ -72,10 +76,21 @@ fn pretraining_resumes_to_the_same_weights_and_becomes_a_model_source() {
     );
     assert!(steps >= 8, "{steps} steps");
     let before = summary.before.as_ref().expect("scored before training");
-    assert!(summary.best.loss < before.loss, "{} !< {}", summary.best.loss, before.loss);
+    assert!(
+        summary.best.loss < before.loss,
+        "{} !< {}",
+        summary.best.loss,
+        before.loss
+    );
     assert!((summary.best.perplexity.expect("perplexity") - summary.best.loss.exp()).abs() < 1e-9);
-    assert_eq!(PretrainSummary::read(&full.path).expect("pretrain.json"), *summary);
-    assert_eq!(status_of(&full.path).expect("status").status, Status::Finished);
+    assert_eq!(
+        PretrainSummary::read(&full.path).expect("pretrain.json"),
+        *summary
+    );
+    assert_eq!(
+        status_of(&full.path).expect("status").status,
+        Status::Finished
+    );
     let evals = events
         .iter()
         .filter(|e| matches!(e, TrainEvent::Eval { .. }))
@@ -93,17 +108,29 @@ fn pretraining_resumes_to_the_same_weights_and_becomes_a_model_source() {
     };
     let outcome = pretrain(&cfg, &mut part, &mut stop, &flag, false).expect("pretrain");
     assert!(matches!(outcome, PretrainOutcome::Interrupted { step: 3 }));
-    assert_eq!(status_of(&part.path).expect("status").status, Status::Stopped);
+    assert_eq!(
+        status_of(&part.path).expect("status").status,
+        Status::Stopped
+    );
     let mut again = RunDir::open(&part.path, "pretrain", false).expect("reopen");
     let (outcome, _) = run(&cfg, &mut again, true);
     assert!(matches!(outcome, PretrainOutcome::Finished(ref s) if s.steps == steps));
     let (a, b) = (last_weights(&full.path), last_weights(&part.path));
     assert_eq!(a.len(), b.len());
     assert!(a.contains_key("cls.predictions.transform.dense.weight"));
-    assert!(!a.keys().any(|k| k.starts_with("classifier.")), "a classifier was saved");
+    assert!(
+        !a.keys().any(|k| k.starts_with("classifier.")),
+        "a classifier was saved"
+    );
     for (k, t) in &a {
-        let d: f32 = (t - &b[k]).expect("diff").abs().expect("abs").max_all().expect("max")
-            .to_scalar().expect("scalar");
+        let d: f32 = (t - &b[k])
+            .expect("diff")
+            .abs()
+            .expect("abs")
+            .max_all()
+            .expect("max")
+            .to_scalar()
+            .expect("scalar");
         assert!(d <= 1e-6, "{k} differs by {d} after resume");
     }
 
@@ -111,8 +138,15 @@ fn pretraining_resumes_to_the_same_weights_and_becomes_a_model_source() {
     let source = full.path.display().to_string();
     let ft = tiny(&[&format!("student.model={source:?}"), "train.max_steps=2"]);
     let mut ft_run = RunDir::create(&dir.join("ft"), "student", &ft.to_toml()).expect("run");
-    let outcome = alambic::train::train(&ft, "student", &mut ft_run, &mut VecSink::default(), &AtomicBool::new(false), false)
-        .expect("fine-tune from the pretraining run");
+    let outcome = alambic::train::train(
+        &ft,
+        "student",
+        &mut ft_run,
+        &mut VecSink::default(),
+        &AtomicBool::new(false),
+        false,
+    )
+    .expect("fine-tune from the pretraining run");
     assert!(matches!(outcome, alambic::train::Outcome::Finished(_)));
     let (tuned, _) = alambic::train::checkpoint::load_model(
         &ft_run.path.join("checkpoints/best"),
@@ -124,11 +158,17 @@ fn pretraining_resumes_to_the_same_weights_and_becomes_a_model_source() {
 
     // Exported for transformers' BertForMaskedLM: no pooler, the head under its names.
     let export = dir.join("export");
-    let keys = alambic::pretrain::export::export_masked_lm(&full.path.join("checkpoints/best"), &export)
-        .expect("export");
+    let keys =
+        alambic::pretrain::export::export_masked_lm(&full.path.join("checkpoints/best"), &export)
+            .expect("export");
     assert!(keys.contains(&"cls.predictions.bias".to_string()));
     assert!(keys.contains(&"cls.predictions.transform.LayerNorm.weight".to_string()));
-    assert!(!keys.iter().any(|k| k.contains("pooler") || k.contains("decoder")), "{keys:?}");
+    assert!(
+        !keys
+            .iter()
+            .any(|k| k.contains("pooler") || k.contains("decoder")),
+        "{keys:?}"
+    );
     let config: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(export.join("config.json")).expect("config"))
             .expect("json");

@@ -87,26 +87,30 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
         draw_expert_load(f, load, app, run);
         (f1, lr)
     };
+    // A corpus run (pretraining) has no macro-F1: its chart is the masked-token accuracy.
+    let corpus_run = run.valid_f1.points.is_empty() && !run.valid_accuracy.points.is_empty();
     let f1_series = app
         .runs
         .iter()
         .enumerate()
-        .filter(|(_, r)| !r.valid_f1.points.is_empty())
+        .filter(|(_, r)| match corpus_run {
+            true => r.valid_f1.points.is_empty() && !r.valid_accuracy.points.is_empty(),
+            false => !r.valid_f1.points.is_empty(),
+        })
         .map(|(i, r)| PlotSeries {
             name: run_label(i, r),
-            points: r.valid_f1.since(from),
+            points: match corpus_run {
+                true => r.valid_accuracy.since(from),
+                false => r.valid_f1.since(from),
+            },
             style: t.series(i),
         })
         .collect();
-    draw_plot(
-        f,
-        f1,
-        app,
-        "Validation macro-F1",
-        f1_series,
-        Some((0.0, 1.0)),
-        0.0,
-    );
+    let title = match corpus_run {
+        true => "Validation masked-token accuracy",
+        false => "Validation macro-F1",
+    };
+    draw_plot(f, f1, app, title, f1_series, Some((0.0, 1.0)), 0.0);
     let lr_series = vec![PlotSeries {
         name: "lr".into(),
         points: run.lr.since(from),
@@ -206,7 +210,7 @@ fn draw_runs(f: &mut Frame, area: Rect, app: &App) {
             };
             let line = Line::from(vec![
                 Span::styled(format!("#{:<2} ", i + 1), t.muted()),
-                Span::styled(format!("{:<8}", r.role), t.title(false)),
+                Span::styled(format!("{:<9}", r.role), t.title(false)),
                 Span::styled(format!("{:<9}", state.name()), style),
                 Span::styled(format!("{:>5}/{:<5}", r.step, r.total_steps), t.muted()),
             ]);
@@ -279,9 +283,19 @@ fn draw_header(f: &mut Frame, area: Rect, app: &App, run: &RunView) {
     let mut line2 = vec![
         Span::styled("loss ", t.muted()),
         Span::styled(last(run.loss.last()), t.text()),
-        Span::styled("  valid macro-F1 ", t.muted()),
-        Span::styled(last(run.valid_f1.last()), t.text()),
     ];
+    if run.valid_f1.points.is_empty() && !run.valid_loss.points.is_empty() {
+        // A corpus run: held-out loss, and the masked-token accuracy of pretraining.
+        line2.push(Span::styled("  valid loss ", t.muted()));
+        line2.push(Span::styled(last(run.valid_loss.last()), t.text()));
+        if !run.valid_accuracy.points.is_empty() {
+            line2.push(Span::styled("  masked-token accuracy ", t.muted()));
+            line2.push(Span::styled(last(run.valid_accuracy.last()), t.text()));
+        }
+    } else {
+        line2.push(Span::styled("  valid macro-F1 ", t.muted()));
+        line2.push(Span::styled(last(run.valid_f1.last()), t.text()));
+    }
     if let Some(f1) = run.summary_number("test.macro_f1") {
         line2.push(Span::styled("  test macro-F1 ", t.muted()));
         line2.push(Span::styled(format!("{f1:.4}"), t.fg("good")));
