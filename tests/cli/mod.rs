@@ -79,6 +79,68 @@ fn bad_input_exits_non_zero_with_file_and_line() {
 }
 
 #[test]
+fn split_holds_out_whole_sources_from_a_gzipped_file() {
+    let dir = scratch_dir("cli-hold-out");
+    // The dataset gzipped: every reader takes `.gz`.
+    let gz = dir.join("cgt_dasp.jsonl.gz");
+    let mut enc = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).expect("create"),
+        flate2::Compression::fast(),
+    );
+    let raw = std::fs::read(crate::common::cgt_dasp()).expect("read");
+    std::io::Write::write_all(&mut enc, &raw).expect("gzip");
+    enc.finish().expect("finish");
+    let split = dir.join("split.jsonl");
+    let path = |p: &std::path::Path| p.to_str().expect("path").to_string();
+    let out = alambic(&[
+        "data",
+        "split",
+        &path(&gz),
+        "--task",
+        "binary",
+        "--hold-out",
+        "ContractFuzzer,CodeSmells",
+        "-o",
+        &path(&split),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&split).expect("read");
+    let count = |name: &str| {
+        text.lines()
+            .filter(|l| {
+                serde_json::from_str::<serde_json::Value>(l).expect("json")["split"] == name
+            })
+            .count()
+    };
+    assert_eq!(
+        [count("train"), count("valid"), count("test")],
+        [1141, 143, 940]
+    );
+    // A typo names the sources there are, and writes nothing.
+    let typo = dir.join("typo.jsonl");
+    let out = alambic(&[
+        "data",
+        "split",
+        &path(&gz),
+        "--hold-out",
+        "ContractFuzer",
+        "-o",
+        &path(&typo),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("`ContractFuzer`") && err.contains("ContractFuzzer, Doublade"),
+        "{err}"
+    );
+    assert!(!typo.exists());
+}
+
+#[test]
 fn split_then_clean_round_trip() {
     let dir = scratch_dir("cli-split");
     let split = dir.join("split.jsonl");
