@@ -141,8 +141,9 @@ def bench_ms():
 
 def teacher_f1(name):
     """The teacher a row is compared with: the all-window teacher for all-window rows, the
-    teacher of the same seed for a row run with another seed."""
-    base = "w-teacher" if name.startswith("w-") else "teacher"
+    teacher of the same seed for a row run with another seed, the held-out-source teacher for
+    held-out-source rows."""
+    base = "w-teacher" if name.startswith("w-") else "ho-teacher" if name.startswith("ho-") else "teacher"
     _, at, seed = name.partition("@s")
     for candidate in ([f"{base}@s{seed}"] if at else []) + [base]:
         try:

@@ -313,7 +313,7 @@ impl<'a> Session<'a> {
     fn run(mut self) -> Result<PretrainOutcome, TrainError> {
         let started = TrainEvent::Started {
             run_id: self.run.info.run_id.clone(),
-            role: "pretrain".into(),
+            role: self.run.info.role.clone(),
             total_steps: self.total_steps,
             resumed_from: self.resumed_from,
         };
