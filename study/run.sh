@@ -124,7 +124,7 @@ pretrain_row() {
     [[ -n "$dir" && -f "$OUT/$dir/pretrain.json" ]] || { echo "row $name: no finished run" >&2; exit 1; }
     printf '%s\t%s\t%s\n' "$name" "$OUT/$dir" "$(( $(date +%s) - start ))" >> "$ROWS"
     mkdir -p "study/runs/$name"
-    cp "$OUT/$dir"/{pretrain.json,corpus.json,events.jsonl,config.toml} "study/runs/$name/"
+    cp "$OUT/$dir"/{pretrain.json,corpus.json,events.jsonl,config.toml,run.json} "study/runs/$name/"
 }
 
 # The run folder of a row another row starts from (a teacher, or a warm start).

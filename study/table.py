@@ -412,6 +412,8 @@ def print_differences(comparisons):
 # tokens: (reference view, row, what the row reads).
 REFERENCE_PAIRS = [
     ("head-128", "dapt-teacher", "the first 128 tokens"),
+    ("head-128", "dapt-teacher@s14", "the first 128 tokens"),
+    ("head-128", "dapt-teacher@s15", "the first 128 tokens"),
     ("head-128", "teacher", "the first 128 tokens"),
     ("head-128", "teacher-long", "the first 128 tokens"),
     ("head-128", "alone-246", "the first 128 tokens"),
@@ -447,6 +449,8 @@ def reference_table(done):
 HOLDOUT_PAIRS = [
     ("ho-teacher", "the plain teacher"),
     ("ho-dapt-teacher", "the adapted teacher"),
+    ("ho-dapt-teacher@s14", "the adapted teacher, seed 14"),
+    ("ho-dapt-teacher@s15", "the adapted teacher, seed 15"),
     ("ho-tb-36", "TinyBERT two stages, derive 3,6"),
 ]
 
