@@ -152,8 +152,10 @@ impl Dataset {
                 test_groups.insert(groups[i]);
             }
         }
+        // Unlabelled records (a transfer set kept in the file) stay where they are.
+        let unlabeled = |r: &Record| r.split == Some(Split::Unlabeled);
         let rest: Vec<usize> = (0..self.records.len())
-            .filter(|&i| !test_groups.contains(&groups[i]))
+            .filter(|&i| !test_groups.contains(&groups[i]) && !unlabeled(&self.records[i]))
             .collect();
         let strata: Vec<usize> = rest
             .iter()
@@ -165,7 +167,7 @@ impl Dataset {
         let rest_groups: Vec<usize> = rest.iter().map(|&i| groups[i]).collect();
         let [train, valid, _] = split.fractions;
         let drawn = split::assign(&strata, &rest_groups, [train, valid, 0.0], split.seed);
-        for r in &mut self.records {
+        for r in self.records.iter_mut().filter(|r| !unlabeled(r)) {
             r.split = Some(Split::Test);
         }
         for (&i, s) in rest.iter().zip(drawn) {
