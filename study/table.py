@@ -423,27 +423,33 @@ REFERENCE_PAIRS = [
 ]
 
 
-def reference_table(done):
-    """Logistic regression on TF-IDF of WordPiece uni- and bigrams, in the three views
-    bow_reference.py writes, and how the models compare with it on the same test contracts."""
-    views = [v for v in ("head-128", "windows", "whole") if (STUDY / "bow" / v / "summary.json").exists()]
+def lexical_summaries(folder, title, views):
+    """The reference's rows for the views `folder` holds; the views it holds."""
+    views = [v for v in views if (STUDY / folder / v / "summary.json").exists()]
     if not views:
-        return
+        return views
     print()
-    print("| reference: TF-IDF + logistic regression, reads | C | valid macro-F1 | test macro-F1 [95 % CI] | test accuracy | test ROC-AUC |")
+    print(f"| {title} | C | valid macro-F1 | test macro-F1 [95 % CI] | test accuracy | test ROC-AUC |")
     print("|---|--:|--:|--:|--:|--:|")
     for v in views:
-        s = json.loads((STUDY / "bow" / v / "summary.json").read_text())
+        s = json.loads((STUDY / folder / v / "summary.json").read_text())
         t = s["test"]
         print(
             f"| {v} | {s['C']:g} | {s['valid_macro_f1']:.3f} | {interval(t)} | {t['accuracy']:.3f} "
             f"| {t['roc_auc']:.3f} |"
         )
+    return views
+
+
+def reference_table(done):
+    """Logistic regression on TF-IDF of WordPiece uni- and bigrams, in the three views
+    bow_reference.py writes, and how the models compare with it on the same test contracts."""
+    title = "reference: TF-IDF + logistic regression, reads"
+    views = lexical_summaries("bow", title, ("head-128", "windows", "whole"))
     names = {n for n, _, _ in done}
     pairs = [(v, r, what) for v, r, what in REFERENCE_PAIRS if v in views and r in names]
-    if not pairs:
-        return
-    print_differences((r, f"bow:{v}", f"`{r}` − reference ({v}): {what}") for v, r, what in pairs)
+    if pairs:
+        print_differences((r, f"bow:{v}", f"`{r}` − reference ({v}): {what}") for v, r, what in pairs)
 
 
 HOLDOUT_PAIRS = [
@@ -458,22 +464,11 @@ HOLDOUT_PAIRS = [
 def holdout_reference_table(done):
     """The lexical reference on the held-out-source split (bow_reference.py on
     `data split --hold-out`'s file) and the models against it on the same test contracts."""
-    views = [v for v in ("head-128", "whole") if (STUDY / "bow-holdout" / v / "summary.json").exists()]
-    if not views:
-        return
-    print()
-    print("| held-out sources: TF-IDF + logistic regression, reads | C | valid macro-F1 | test macro-F1 [95 % CI] | test accuracy | test ROC-AUC |")
-    print("|---|--:|--:|--:|--:|--:|")
-    for v in views:
-        s = json.loads((STUDY / "bow-holdout" / v / "summary.json").read_text())
-        t = s["test"]
-        print(
-            f"| {v} | {s['C']:g} | {s['valid_macro_f1']:.3f} | {interval(t)} | {t['accuracy']:.3f} "
-            f"| {t['roc_auc']:.3f} |"
-        )
+    title = "held-out sources: TF-IDF + logistic regression, reads"
+    views = lexical_summaries("bow-holdout", title, ("head-128", "whole"))
     names = {n for n, _, _ in done}
     pairs = [(r, what) for r, what in HOLDOUT_PAIRS if r in names]
-    if pairs:
+    if "head-128" in views and pairs:
         print_differences((r, "bowho:head-128", f"`{r}` − reference (head-128): {what}") for r, what in pairs)
 
 

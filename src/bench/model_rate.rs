@@ -138,9 +138,20 @@ pub fn measure_model(case: &ModelCase, device: &Device) -> Result<ModelRate, Mod
     for i in 0..case.warmup + case.steps {
         let clock = Instant::now();
         match case.phase {
-            Phase::Train => {
-                let out = model.forward(&batch, &mut Mode::Train(&mut rng), false)?;
-                let loss = cross_entropy(&out.logits, &labels, None)?;
+            Phase::Train | Phase::Mlm => {
+                let mut mode = Mode::Train(&mut rng);
+                let loss = match &mlm {
+                    Some((head, masked)) => {
+                        crate::pretrain::objective::mlm_loss(&model, head, masked, &mut mode, false)
+                            .map_err(|e| ModelError::Config(e.to_string()))?
+                            .loss
+                    }
+                    None => cross_entropy(
+                        &model.forward(&batch, &mut mode, false)?.logits,
+                        &labels,
+                        None,
+                    )?,
+                };
                 let store = loss.backward()?;
                 let mut grads: HashMap<String, Tensor> = opt
                     .vars()
@@ -154,25 +165,6 @@ pub fn measure_model(case: &ModelCase, device: &Device) -> Result<ModelRate, Mod
             Phase::Infer => {
                 let out = model.forward(&batch, &mut Mode::Eval, false)?;
                 out.logits.sum_all()?.to_scalar::<f32>()?;
-            }
-            Phase::Mlm => {
-                let Some((head, masked)) = &mlm else {
-                    unreachable!("set up above for this phase")
-                };
-                let mut mode = Mode::Train(&mut rng);
-                let loss =
-                    crate::pretrain::objective::mlm_loss(&model, head, masked, &mut mode, false)
-                        .map_err(|e| ModelError::Config(e.to_string()))?
-                        .loss;
-                let store = loss.backward()?;
-                let mut grads: HashMap<String, Tensor> = opt
-                    .vars()
-                    .iter()
-                    .filter_map(|(n, v)| store.get(v.as_tensor()).map(|g| (n.clone(), g.clone())))
-                    .collect();
-                clip_grad_norm(&mut grads, 1.0)?;
-                opt.step(&grads, 2e-5)?;
-                loss.to_scalar::<f32>()?;
             }
         }
         if i >= case.warmup {

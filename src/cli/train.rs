@@ -139,11 +139,7 @@ pub fn distill(args: TrainArgs) -> anyhow::Result<()> {
             &stop,
             resume,
         )?;
-        let interrupted_at = match outcome {
-            alambic::pretrain::PretrainOutcome::Finished(_) => None,
-            alambic::pretrain::PretrainOutcome::Interrupted { step } => Some(step),
-        };
-        return report(interrupted_at, &run);
+        return report(outcome.interrupted_at(), &run);
     }
     let outcome = alambic::distill::distill(&cfg, &mut run, &mut Progress::new(), &stop, resume)?;
     report(interrupted_step(&outcome), &run)
@@ -154,11 +150,7 @@ pub fn pretrain(args: TrainArgs) -> anyhow::Result<()> {
     let (cfg, _, mut run, resume) = open_run(&args, "pretrain")?;
     let stop = stop_flag()?;
     let outcome = alambic::pretrain::pretrain(&cfg, &mut run, &mut Progress::new(), &stop, resume)?;
-    let interrupted_at = match outcome {
-        alambic::pretrain::PretrainOutcome::Finished(_) => None,
-        alambic::pretrain::PretrainOutcome::Interrupted { step } => Some(step),
-    };
-    report(interrupted_at, &run)
+    report(outcome.interrupted_at(), &run)
 }
 
 pub fn list(dir: &Path, json: bool) -> anyhow::Result<()> {

@@ -14,7 +14,7 @@ use crate::store::schema::{HeldOutScores, PretrainSummary};
 use crate::store::{EventSink, RunDir, TrainEvent, write_atomic};
 use crate::tokenize::TextTokenizer;
 use crate::train::checkpoint::{self, ResumeState, TrainState};
-use crate::train::optim::{AdamW, AdamWConfig, clip_grad_norm, lr_at};
+use crate::train::optim::{AdamW, AdamWConfig, add_grads, clip_grad_norm, lr_at};
 use crate::train::trainer::emit;
 use crate::train::{ExperimentConfig, TrainError};
 use candle_core::{Tensor, Var};
@@ -29,6 +29,16 @@ pub enum PretrainOutcome {
     Interrupted { step: u64 },
 }
 
+impl PretrainOutcome {
+    /// The step a stopped run resumes from; `None` when it finished.
+    pub fn interrupted_at(&self) -> Option<u64> {
+        match self {
+            Self::Finished(_) => None,
+            Self::Interrupted { step } => Some(*step),
+        }
+    }
+}
+
 /// What the stream does after a step.
 enum Flow {
     Go,
@@ -38,7 +48,7 @@ enum Flow {
 }
 
 /// What the counting pass found, kept in the run folder so a resumed run does not recount.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct CorpusPlan {
     contracts: u64,
     valid_contracts: u64,
@@ -197,12 +207,7 @@ impl<'a> Session<'a> {
         let rng = SeededRng::restore(&state.rng)
             .ok_or_else(|| TrainError::Invalid("corrupt generator state".into()))?;
         let mut session = Self {
-            plan: CorpusPlan {
-                contracts: 0,
-                valid_contracts: 0,
-                train_windows: 0,
-                valid_windows: 0,
-            },
+            plan: CorpusPlan::default(),
             valid: Vec::new(),
             total_steps: 0,
             resumed_from: resume_dir.is_some().then_some(state.step),
@@ -241,12 +246,7 @@ impl<'a> Session<'a> {
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok());
         let most = self.cfg.pretrain.valid_windows;
-        let mut plan = CorpusPlan {
-            contracts: 0,
-            valid_contracts: 0,
-            train_windows: 0,
-            valid_windows: 0,
-        };
+        let mut plan = CorpusPlan::default();
         let mut valid: Vec<Vec<u32>> = Vec::new();
         let (corpus, windowing, tok) = (self.corpus.clone(), self.windowing.clone(), &self.tok);
         let counting = known.is_none();
@@ -469,9 +469,7 @@ impl<'a> Session<'a> {
                 return Err(TrainError::NonFinite {
                     step: self.state.step + 1,
                     loss: value,
-                    checkpoint: checkpoint::existing(&self.run.checkpoint_dir("last"))
-                        .and_then(|d| checkpoint::load_state_only(&d).ok())
-                        .map(|s| s.step),
+                    checkpoint: checkpoint::last_good_step(self.run),
                 });
             }
             let share = n as f64 / all.max(1) as f64;
@@ -480,15 +478,7 @@ impl<'a> Session<'a> {
                 *terms.entry(k).or_insert(0.0) += v * share;
             }
             let store = (loss * share)?.backward()?;
-            for (name, var) in self.opt.vars() {
-                if let Some(g) = store.get(var.as_tensor()) {
-                    let sum = match grads.remove(name) {
-                        Some(prev) => (prev + g)?,
-                        None => g.clone(),
-                    };
-                    grads.insert(name.clone(), sum);
-                }
-            }
+            add_grads(&mut grads, &store, self.opt.vars())?;
         }
         clip_grad_norm(&mut grads, t.max_grad_norm)?;
         let warmup = (t.warmup_ratio * self.total_steps as f64).round() as u64;

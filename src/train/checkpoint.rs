@@ -196,6 +196,14 @@ pub fn load_state(
     Ok((opt, state))
 }
 
+/// The step of the run's last good checkpoint (`last` in `run`), for the message of a loss
+/// that went non-finite.
+pub fn last_good_step(run: &crate::store::RunDir) -> Option<u64> {
+    existing(&run.checkpoint_dir("last"))
+        .and_then(|dir| load_state_only(&dir).ok())
+        .map(|s| s.step)
+}
+
 /// The trainer's position alone (no tensors).
 pub fn load_state_only(dir: &Path) -> Result<TrainState, ModelError> {
     let path = dir.join("state.json");

@@ -9,7 +9,7 @@ use super::batches::{epoch_batches, micro_batches};
 use super::checkpoint::{self, ResumeState, TrainState};
 use super::config::ExperimentConfig;
 use super::evaluate::{Pooling, contract_forward};
-use super::optim::{AdamW, AdamWConfig, clip_grad_norm, lr_at};
+use super::optim::{AdamW, AdamWConfig, add_grads, clip_grad_norm, lr_at};
 use super::samples::Sample;
 use super::trainer::{Data, Outcome, Plan, Resumed, Stage, emit};
 use super::validation::{finish, validate};
@@ -297,9 +297,7 @@ impl<'a> Loop<'a> {
             TrainError::NonFinite { step, loss, .. } => TrainError::NonFinite {
                 step,
                 loss,
-                checkpoint: checkpoint::existing(&self.ctx.run.checkpoint_dir("last"))
-                    .and_then(|dir| checkpoint::load_state_only(&dir).ok())
-                    .map(|s| s.step),
+                checkpoint: checkpoint::last_good_step(self.ctx.run),
             },
             other => other,
         }
@@ -519,15 +517,7 @@ impl<'a> Loop<'a> {
         }
         // (× share, then / parts: with one part, exactly the unsplit batch's arithmetic.)
         let store = ((l * share)? / parts)?.backward()?;
-        for (name, var) in opt.vars() {
-            if let Some(g) = store.get(var.as_tensor()) {
-                let sum = match self.grads.remove(name) {
-                    Some(prev) => (prev + g)?,
-                    None => g.clone(),
-                };
-                self.grads.insert(name.clone(), sum);
-            }
-        }
+        add_grads(&mut self.grads, &store, opt.vars())?;
         Ok(value)
     }
 }

@@ -26,6 +26,25 @@ impl Default for AdamWConfig {
     }
 }
 
+/// Adds the gradients `store` holds for `vars` to `grads` (by name): how a step sums the
+/// gradients of its parts.
+pub fn add_grads(
+    grads: &mut HashMap<String, Tensor>,
+    store: &candle_core::backprop::GradStore,
+    vars: &[(String, Var)],
+) -> Result<()> {
+    for (name, var) in vars {
+        if let Some(g) = store.get(var.as_tensor()) {
+            let sum = match grads.remove(name) {
+                Some(prev) => (prev + g)?,
+                None => g.clone(),
+            };
+            grads.insert(name.clone(), sum);
+        }
+    }
+    Ok(())
+}
+
 /// Biases and LayerNorm parameters take no weight decay (as in BERT's recipe).
 pub fn decays(name: &str) -> bool {
     !(name.ends_with("bias") || name.contains("LayerNorm"))

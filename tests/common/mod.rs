@@ -98,3 +98,13 @@ pub fn summary_with_id(run_id: &str) -> alambic::store::schema::RunSummary {
     s.run_id = run_id.into();
     s
 }
+
+/// The largest absolute element-wise difference of two tensors of one shape.
+pub fn max_abs_diff(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f32 {
+    (a - b)
+        .and_then(|d| d.abs())
+        .and_then(|d| d.flatten_all())
+        .and_then(|d| d.max(0))
+        .and_then(|d| d.to_scalar::<f32>())
+        .expect("diff")
+}

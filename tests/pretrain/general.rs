@@ -92,14 +92,7 @@ fn general_distillation_learns_the_teacher_and_resumes_to_the_same_weights() {
         );
         assert_eq!(a.len(), b.len(), "{file}");
         for (k, t) in &a {
-            let d: f32 = (t - &b[k])
-                .expect("diff")
-                .abs()
-                .expect("abs")
-                .max_all()
-                .expect("max")
-                .to_scalar()
-                .expect("scalar");
+            let d = crate::common::max_abs_diff(t, &b[k]);
             assert!(d <= 1e-6, "{file}: {k} differs by {d} after resume");
         }
     }

@@ -36,14 +36,7 @@ fn tied_logits_equal_the_embedding_product_and_train_the_embeddings() {
         .expect("product")
         .broadcast_add(bias.as_tensor())
         .expect("bias");
-    let diff: f32 = (&logits - &expected)
-        .expect("diff")
-        .abs()
-        .expect("abs")
-        .max_all()
-        .expect("max")
-        .to_scalar()
-        .expect("scalar");
+    let diff = crate::common::max_abs_diff(&logits, &expected);
     assert!(diff < 1e-5, "tied logits differ by {diff}");
     // The head alone (no embedding lookup) sends gradient into the word embeddings.
     let grads = logits.sum_all().expect("sum").backward().expect("backward");

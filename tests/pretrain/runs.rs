@@ -123,14 +123,7 @@ fn pretraining_resumes_to_the_same_weights_and_becomes_a_model_source() {
         "a classifier was saved"
     );
     for (k, t) in &a {
-        let d: f32 = (t - &b[k])
-            .expect("diff")
-            .abs()
-            .expect("abs")
-            .max_all()
-            .expect("max")
-            .to_scalar()
-            .expect("scalar");
+        let d = crate::common::max_abs_diff(t, &b[k]);
         assert!(d <= 1e-6, "{k} differs by {d} after resume");
     }
 

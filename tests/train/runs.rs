@@ -116,14 +116,7 @@ pub(crate) fn max_weight_diff(a: &Path, b: &Path) -> f32 {
     let (wa, wb) = (weights(a), weights(b));
     assert_eq!(wa.len(), wb.len());
     wa.iter()
-        .map(|(k, t)| {
-            (t - &wb[k])
-                .and_then(|d| d.abs())
-                .and_then(|d| d.flatten_all())
-                .and_then(|d| d.max(0))
-                .and_then(|d| d.to_scalar::<f32>())
-                .expect("diff")
-        })
+        .map(|(k, t)| crate::common::max_abs_diff(t, &wb[k]))
         .fold(0.0, f32::max)
 }
 
