@@ -11,6 +11,7 @@ pub mod check;
 pub mod data;
 pub mod distill;
 pub mod eval;
+pub mod explain;
 pub mod infer;
 pub mod model;
 pub mod pretrain;

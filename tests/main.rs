@@ -4,6 +4,7 @@ mod cli;
 mod common;
 mod data;
 mod distill;
+mod explain;
 mod model;
 mod pretrain;
 mod report;

@@ -3,6 +3,7 @@
 mod bench;
 mod check;
 mod data;
+mod explain;
 mod model;
 mod predict;
 mod progress;
@@ -78,6 +79,9 @@ pub enum Command {
     },
     /// Verdicts for .sol files, with class probabilities and the window that decided.
     Predict(predict::PredictArgs),
+    /// A contract's verdict and the source lines it comes from (window scores, integrated
+    /// gradients or gradient × input), best first; --json gives every line's score.
+    Explain(explain::ExplainArgs),
     /// The workbench (what `alambic` alone opens, on data/demo.toml): dataset, training,
     /// compare and sweep panes; attaches to run and sweep folders given as arguments.
     Tui(TuiArgs),
@@ -175,6 +179,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Bench(args)) => bench::run(args),
         Some(Command::Check(args)) => check::run(args),
         Some(Command::Predict(args)) => predict::predict(args),
+        Some(Command::Explain(args)) => explain::run(args),
         Some(Command::Runs { dir, json }) => train::list(&dir, json),
         Some(Command::Tui(args)) => tui(args),
         Some(Command::Report {

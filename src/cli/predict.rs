@@ -30,6 +30,16 @@ pub struct EvalArgs {
     /// cpu, cuda, cuda:N (default: the run's config).
     #[arg(long)]
     pub device: Option<String>,
+    /// Score the explanations instead: hit@1 / hit@3 of each method's top lines against the
+    /// records' `bug_lines`, beside a random and the longest line.
+    #[arg(long)]
+    pub localisation: bool,
+    /// With --localisation: the methods to score (repeat; default windows, ig and grad).
+    #[arg(long = "method", value_parser = super::explain::parse_method)]
+    pub methods: Vec<alambic::explain::Method>,
+    /// With --localisation: integrated-gradient steps.
+    #[arg(long, default_value_t = 16)]
+    pub steps: usize,
 }
 
 #[derive(Args)]
@@ -45,9 +55,14 @@ pub struct PredictArgs {
     /// cpu, cuda, cuda:N (default: the run's config).
     #[arg(long)]
     pub device: Option<String>,
+    /// With each verdict, the lines it comes from (see `alambic explain`).
+    #[arg(long)]
+    pub explain: bool,
+    #[command(flatten)]
+    pub how: super::explain::ExplainFlags,
 }
 
-fn device(arg: &Option<String>) -> anyhow::Result<Option<DeviceSpec>> {
+pub fn device(arg: &Option<String>) -> anyhow::Result<Option<DeviceSpec>> {
     arg.as_deref()
         .map(str::parse::<DeviceSpec>)
         .transpose()
@@ -56,6 +71,9 @@ fn device(arg: &Option<String>) -> anyhow::Result<Option<DeviceSpec>> {
 
 pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
     let scorer = Scorer::open(&args.model, args.config.as_deref(), device(&args.device)?)?;
+    if args.localisation {
+        return localisation(&scorer, &args);
+    }
     let e = evaluate(&scorer, &args.data, &args.split, args.by.as_deref())?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&e)?);
@@ -76,6 +94,41 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
                 s.metrics.n, s.metrics.accuracy, s.metrics.macro_f1
             );
         }
+    }
+    Ok(())
+}
+
+fn localisation(scorer: &Scorer, args: &EvalArgs) -> anyhow::Result<()> {
+    use alambic::explain::{Method, evaluate::localisation};
+    let methods = if args.methods.is_empty() {
+        Method::ALL.to_vec()
+    } else {
+        args.methods.clone()
+    };
+    let l = localisation(scorer, &args.data, &args.split, &methods, args.steps)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&l)?);
+        return Ok(());
+    }
+    println!(
+        "{} of {} contracts with bug lines ({}) flagged with their class; of those:",
+        l.flagged, l.annotated, l.split
+    );
+    println!(
+        "\n{:<16} {:>6} {:>6} {:>10}",
+        "method", "hit@1", "hit@3", "s/contract"
+    );
+    for m in &l.methods {
+        println!(
+            "{:<16} {:>6.3} {:>6.3} {:>10.3}",
+            m.method.name(),
+            m.hits.hit1,
+            m.hits.hit3,
+            m.seconds_per_contract
+        );
+    }
+    for (name, h) in [("random line", l.random), ("longest line", l.longest)] {
+        println!("{name:<16} {:>6.3} {:>6.3}", h.hit1, h.hit3);
     }
     Ok(())
 }
@@ -143,6 +196,9 @@ pub fn predict(args: PredictArgs) -> anyhow::Result<()> {
     for p in &args.paths {
         sol_files(p, &mut files)?;
     }
+    if args.explain {
+        return explain_files(&scorer, &files, &args);
+    }
     let mut verdicts: Vec<(PathBuf, Verdict)> = Vec::new();
     let mut failed: Vec<(PathBuf, String)> = Vec::new();
     for file in files {
@@ -180,6 +236,35 @@ pub fn predict(args: PredictArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `predict --explain`: each file's explanation; a file that cannot be scored is reported and
+/// the others go on, as without `--explain`.
+fn explain_files(scorer: &Scorer, files: &[PathBuf], args: &PredictArgs) -> anyhow::Result<()> {
+    let opts = args.how.options();
+    let mut rows = Vec::new();
+    let mut failed = 0;
+    for file in files {
+        match super::explain::explain_file(scorer, file, &opts) {
+            Ok(e) if args.json => {
+                let mut row = json_row(file, &e.verdict);
+                row["explanation"] = serde_json::to_value(&e)?;
+                rows.push(row);
+            }
+            Ok(e) => print!("{}", super::explain::text(file, &e, args.how.top)),
+            Err(err) => {
+                eprintln!("{err:#}");
+                failed += 1;
+            }
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    }
+    if failed > 0 {
+        bail!("{failed} of {} files could not be explained", files.len());
+    }
+    Ok(())
+}
+
 fn json_row(file: &Path, v: &Verdict) -> serde_json::Value {
     let probabilities: serde_json::Map<String, serde_json::Value> = v
         .probabilities
@@ -205,7 +290,7 @@ fn text_row(file: &Path, v: &Verdict) -> String {
         .map(|(k, p)| format!("{k} {p:.3}"))
         .collect();
     format!(
-        "{}: {}  ({})  decided by window {}/{}, lines {}-{} of the cleaned contract",
+        "{}: {}  ({})  decided by window {}/{}, lines {}-{}",
         file.display(),
         v.verdict,
         shown.join(", "),

@@ -18,6 +18,37 @@ pub fn clean(code: &str, cfg: &CleanConfig) -> String {
     text
 }
 
+/// The cleaned text and, for each of its lines, the 1-based line of `code` it came from, so
+/// that what is found in the cleaned text can be shown where the user's editor has it.
+/// Stripping comments keeps every line break; dropping pragmas and normalising whitespace
+/// drop whole lines (a run of blank lines becomes its first).
+pub fn clean_with_lines(code: &str, cfg: &CleanConfig) -> (String, Vec<usize>) {
+    let text = clean(code, cfg);
+    let stripped = if cfg.strip_comments {
+        strip_comments(code)
+    } else {
+        code.to_string()
+    };
+    let unified = if cfg.normalize_whitespace {
+        stripped.replace("\r\n", "\n").replace('\r', "\n")
+    } else {
+        stripped
+    };
+    let mut source = unified.lines().enumerate().filter(|(_, l)| {
+        let t = l.trim_start();
+        !(cfg.drop_pragma && (t.starts_with("pragma ") || t.contains("SPDX-License-Identifier")))
+    });
+    // Walk the cleaned lines against the surviving source lines: equal text (up to trailing
+    // blanks) is the same line; a blank cleaned line stands for the next blank source line.
+    let mut map = Vec::new();
+    for line in text.lines() {
+        let want = line.trim_end();
+        let found = source.by_ref().find(|(_, l)| l.trim_end() == want);
+        map.push(found.map_or_else(|| map.last().copied().unwrap_or(1), |(i, _)| i + 1));
+    }
+    (text, map)
+}
+
 #[derive(Clone, Copy, PartialEq)]
 enum State {
     Code,

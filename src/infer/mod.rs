@@ -6,7 +6,7 @@ pub mod evaluate;
 pub mod scorer;
 
 pub use evaluate::{Evaluation, evaluate};
-pub use scorer::{Scorer, Verdict};
+pub use scorer::{Reading, Scorer, Verdict};
 
 #[derive(Debug, thiserror::Error)]
 pub enum InferError {

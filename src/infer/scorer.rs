@@ -3,15 +3,16 @@
 
 use super::InferError;
 use crate::data::Task;
-use crate::data::clean::clean;
+use crate::data::clean::clean_with_lines;
 use crate::model::encoder::Batch;
 use crate::model::load::LoadOptions;
 use crate::model::{Classifier, Mode, load_source};
+use crate::tokenize::{Offsets, TextTokenizer, Window};
 use crate::train::ExperimentConfig;
 use crate::train::checkpoint;
 use crate::train::device::DeviceSpec;
 use crate::train::evaluate::{Pooling, argmax};
-use crate::train::samples::windows_of;
+use crate::train::samples::selected_windows;
 use crate::train::setup::run_checkpoint;
 use candle_core::{D, Device, Tensor};
 use serde::Serialize;
@@ -26,6 +27,23 @@ pub struct Scorer {
     pub device: Device,
 }
 
+/// A contract as the model read it (see [`Scorer::read`]).
+pub struct Reading {
+    /// The cleaned text the model saw.
+    pub text: String,
+    /// For each line of `text`, the 1-based line of the contract as given.
+    pub source_lines: Vec<usize>,
+    /// The windows the config's selection keeps.
+    pub windows: Vec<Window>,
+    /// Byte range in `text` of every content token (windows index them).
+    pub offsets: Offsets,
+    /// Each window's logits.
+    pub rows: Vec<Vec<f32>>,
+    /// The verdict's class index.
+    pub class: usize,
+    pub verdict: Verdict,
+}
+
 /// One contract's verdict, and the window that decided it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Verdict {
@@ -35,7 +53,7 @@ pub struct Verdict {
     /// 1-based window that drove the verdict, of `windows`.
     pub window: usize,
     pub windows: usize,
-    /// First and last line of that window in the cleaned contract (1-based).
+    /// First and last line of that window in the contract as given (1-based).
     pub lines: [usize; 2],
 }
 
@@ -79,21 +97,22 @@ impl Scorer {
     /// The verdict for a contract's text, cleaned as the model's training data was. A text
     /// with no code (empty, blank, only comments) is refused: "safe" would be a guess.
     pub fn verdict(&self, raw: &str) -> Result<Verdict, InferError> {
-        let text = clean(raw, &self.cfg.dataset.clean);
+        Ok(self.read(raw)?.verdict)
+    }
+
+    /// Everything the verdict was made of: the cleaned text, its windows and their logits.
+    pub fn read(&self, raw: &str) -> Result<Reading, InferError> {
+        let (text, source_lines) = clean_with_lines(raw, &self.cfg.dataset.clean);
         if text.trim().is_empty() {
             return Err(InferError::Input(
                 "no code to score (empty, blank or only comments)".into(),
             ));
         }
-        let tok = self
-            .model
-            .tokenizer
-            .as_ref()
-            .ok_or_else(|| InferError::Invalid("the model has no tokenizer".into()))?;
-        let (windows, spans) = windows_of(tok, &text, &self.cfg.dataset)?;
-        let rows = self.window_logits(&windows)?;
+        let (windows, offsets) = selected_windows(self.tokenizer()?, &text, &self.cfg.dataset)?;
+        let ids: Vec<Vec<u32>> = windows.iter().map(|w| w.ids.clone()).collect();
+        let rows = self.window_logits(&ids)?;
         let probs = self.probabilities(&self.pool(&rows))?;
-        let verdict = match (self.cfg.dataset.task, self.threshold) {
+        let class = match (self.cfg.dataset.task, self.threshold) {
             (Task::Binary, Some(t)) => {
                 usize::from(probs.get(1).copied().unwrap_or(0.0) as f64 >= t)
             }
@@ -102,21 +121,40 @@ impl Scorer {
         let driver = rows
             .iter()
             .enumerate()
-            .max_by(|a, b| a.1[verdict].total_cmp(&b.1[verdict]))
+            .max_by(|a, b| a.1[class].total_cmp(&b.1[class]))
             .map_or(0, |(i, _)| i);
-        let (start, end) = spans.get(driver).copied().unwrap_or((0, 0));
-        let line = |byte: usize| 1 + text[..byte.min(text.len())].matches('\n').count();
-        Ok(Verdict {
-            verdict: self.model.labels[verdict].clone(),
+        let (start, end) = windows.get(driver).map_or((0, 0), |w| w.bytes);
+        let line = |byte: usize| {
+            let cleaned = text[..byte.min(text.len())].matches('\n').count();
+            source_lines.get(cleaned).copied().unwrap_or(cleaned + 1)
+        };
+        let verdict = Verdict {
+            verdict: self.model.labels[class].clone(),
             probabilities: self.model.labels.iter().cloned().zip(probs).collect(),
             window: driver + 1,
             windows: windows.len(),
             lines: [line(start), line(end)],
+        };
+        Ok(Reading {
+            text,
+            source_lines,
+            windows,
+            offsets,
+            rows,
+            class,
+            verdict,
         })
     }
 
+    pub fn tokenizer(&self) -> Result<&TextTokenizer, InferError> {
+        self.model
+            .tokenizer
+            .as_ref()
+            .ok_or_else(|| InferError::Invalid("the model has no tokenizer".into()))
+    }
+
     /// Each window's logits, one window per forward: no padding, its own logits.
-    fn window_logits(&self, windows: &[Vec<u32>]) -> Result<Vec<Vec<f32>>, InferError> {
+    pub fn window_logits(&self, windows: &[Vec<u32>]) -> Result<Vec<Vec<f32>>, InferError> {
         let mut rows = Vec::with_capacity(windows.len());
         for w in windows {
             let mask = vec![1u32; w.len()];

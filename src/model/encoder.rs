@@ -258,14 +258,34 @@ impl Encoder {
         // Inference records no backprop graph: each intermediate is freed when the next layer
         // no longer needs it, rather than kept alive by the outputs until the batch ends.
         let _no_grad = (!mode.is_train()).then(candle_core::no_grad);
+        let words = self.word_embeddings(batch)?;
+        self.forward_from_words(batch, &words, mode, want_scores)
+    }
+
+    /// `[batch, seq, E]`: the rows of the word-embedding matrix for the batch's ids (before a
+    /// factorised embedding's projection) — the input attribution differentiates.
+    pub fn word_embeddings(&self, batch: &Batch) -> Result<Tensor> {
+        let (ids, _, _) = self.input_tensors(batch)?;
+        self.embeddings.word.forward(&ids)
+    }
+
+    /// The forward pass from word embeddings `words` (`[batch, seq, E]`, e.g. a path between
+    /// a baseline's and the input's); `batch` gives the mask and positions.
+    pub fn forward_from_words(
+        &self,
+        batch: &Batch,
+        words: &Tensor,
+        mode: &mut Mode,
+        want_scores: bool,
+    ) -> Result<EncoderOutput> {
+        let _no_grad = (!mode.is_train()).then(candle_core::no_grad);
         let (ids, mask, positions) = self.input_tensors(batch)?;
         let cfg = &self.config;
         let e = &self.embeddings;
         let token_types = ids.zeros_like()?;
-        let words = e.word.forward(&ids)?;
         let words = match &e.projection {
-            Some(p) => p.forward(&words)?,
-            None => words,
+            Some(p) => p.forward(words)?,
+            None => words.clone(),
         };
         let embedded = words
             .add(&e.position.forward(&positions)?)?

@@ -100,6 +100,19 @@ impl Classifier {
         Ok(Output { encoder, logits })
     }
 
+    /// The forward pass from word embeddings (see [`Encoder::forward_from_words`]).
+    pub fn forward_from_words(
+        &self,
+        batch: &Batch,
+        words: &Tensor,
+        mode: &mut Mode,
+    ) -> candle_core::Result<Output> {
+        let _no_grad = (!mode.is_train()).then(candle_core::no_grad);
+        let encoder = self.encoder.forward_from_words(batch, words, mode, false)?;
+        let logits = self.head.forward(encoder.last()?, &encoder.mask, mode)?;
+        Ok(Output { encoder, logits })
+    }
+
     /// Every variable by name, sorted (a `VarMap` is a `HashMap`; order matters for optimizer
     /// state and reproducibility).
     pub fn named_vars(&self) -> Vec<(String, Var)> {

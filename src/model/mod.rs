@@ -76,14 +76,18 @@ impl ModelError {
 /// carries (candle's CPU generator cannot be seeded), and uses only ops with a backward pass.
 /// Inference (`Eval`) records no backprop graph (its outputs carry no gradient path, like
 /// PyTorch under `torch.no_grad()`) and uses kernels that have no backward pass: to train
-/// without dropout, use `Train` on a model whose dropout probabilities are 0.
+/// without dropout, use `Train` on a model whose dropout probabilities are 0. `Gradient` is
+/// inference that records the graph (gradients with respect to the inputs, for attribution):
+/// the ops of training, no dropout.
 pub enum Mode<'a> {
     Eval,
     Train(&'a mut init::SeededRng),
+    Gradient,
 }
 
 impl Mode<'_> {
+    /// Whether the pass records a backprop graph (and so uses only ops with a backward pass).
     pub fn is_train(&self) -> bool {
-        matches!(self, Mode::Train(_))
+        matches!(self, Mode::Train(_) | Mode::Gradient)
     }
 }

@@ -1,7 +1,7 @@
 //! Long contracts become overlapping windows of `max_len` tokens, each wrapped in the
 //! tokenizer's special tokens. A contract's verdict later pools its windows.
 
-use super::{TextTokenizer, TokenizeError};
+use super::{Offsets, TextTokenizer, TokenizeError};
 use serde::{Deserialize, Serialize};
 
 /// `stride` is the number of content tokens two consecutive windows share (as in transformers'
@@ -49,6 +49,16 @@ pub fn window_count(content_tokens: usize, body: usize, step: usize) -> usize {
 
 impl TextTokenizer {
     pub fn windows(&self, text: &str, spec: WindowSpec) -> Result<Vec<Window>, TokenizeError> {
+        Ok(self.windows_with_offsets(text, spec)?.0)
+    }
+
+    /// The windows, and the byte range of every content token of the text (a window's
+    /// `tokens` index it).
+    pub fn windows_with_offsets(
+        &self,
+        text: &str,
+        spec: WindowSpec,
+    ) -> Result<(Vec<Window>, Offsets), TokenizeError> {
         let (body, step) = spec.body_and_step(self.special_count())?;
         let (ids, offsets) = self.encode_content(text)?;
         let n = window_count(ids.len(), body, step);
@@ -71,6 +81,6 @@ impl TextTokenizer {
                 bytes,
             });
         }
-        Ok(out)
+        Ok((out, offsets))
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::data::config::{Task, WindowSelection};
 use crate::data::{DataConfig, Dataset, Record, Split};
-use crate::tokenize::{TextTokenizer, TokenizeError, WindowSpec};
+use crate::tokenize::{TextTokenizer, TokenizeError, Window, WindowSpec};
 use rayon::prelude::*;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -52,7 +52,18 @@ pub fn windows_of(
     text: &str,
     cfg: &DataConfig,
 ) -> Result<(Vec<Vec<u32>>, crate::tokenize::Offsets), TokenizeError> {
-    let all = tok.windows(
+    let (kept, _) = selected_windows(tok, text, cfg)?;
+    Ok(kept.into_iter().map(|w| (w.ids, w.bytes)).unzip())
+}
+
+/// The windows the config's selection keeps, in order, and the byte range of every content
+/// token of the text (for attribution, which maps tokens back to lines).
+pub fn selected_windows(
+    tok: &TextTokenizer,
+    text: &str,
+    cfg: &DataConfig,
+) -> Result<(Vec<Window>, crate::tokenize::Offsets), TokenizeError> {
+    let (all, offsets) = tok.windows_with_offsets(
         text,
         WindowSpec {
             max_len: cfg.max_len,
@@ -69,10 +80,9 @@ pub fn windows_of(
     } else {
         (0..k).collect()
     };
-    Ok(keep
-        .into_iter()
-        .map(|i| (all[i].ids.clone(), all[i].bytes))
-        .unzip())
+    let mut all: Vec<Option<Window>> = all.into_iter().map(Some).collect();
+    let kept = keep.into_iter().filter_map(|i| all[i].take()).collect();
+    Ok((kept, offsets))
 }
 
 /// The samples of one split, in dataset order.

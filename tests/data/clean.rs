@@ -1,4 +1,7 @@
-use alambic::data::clean::{drop_pragma_lines, lex, normalize_whitespace, strip_comments};
+use alambic::data::clean::{
+    clean, clean_with_lines, drop_pragma_lines, lex, normalize_whitespace, strip_comments,
+};
+use alambic::data::config::CleanConfig;
 use alambic::data::config::DedupConfig;
 use alambic::data::dedup::{find_groups, jaccard};
 
@@ -61,4 +64,30 @@ fn duplicate_groups_on_known_texts() {
         ..DedupConfig::default()
     };
     assert_eq!(find_groups(&texts, &strict).near, vec![0, 1, 0, 2]);
+}
+
+#[test]
+fn cleaned_lines_know_where_they_came_from() {
+    let src = "// SPDX-License-Identifier: MIT\npragma solidity ^0.8.0;\n\n\n/* two\n lines */\ncontract A {   \n\n\n\n  uint x; // note\n}\n";
+    for (drop_pragma, want) in [
+        (false, vec![2, 3, 7, 8, 11, 12]),
+        (true, vec![7, 8, 11, 12]),
+    ] {
+        let cfg = CleanConfig {
+            drop_pragma,
+            ..CleanConfig::default()
+        };
+        let (text, lines) = clean_with_lines(src, &cfg);
+        assert_eq!(text, clean(src, &cfg));
+        assert_eq!(lines, want, "drop_pragma {drop_pragma}: {text:?}");
+        let raw: Vec<&str> = src.lines().collect();
+        for (cleaned, &from) in text.lines().zip(&lines) {
+            if !cleaned.is_empty() {
+                assert!(
+                    raw[from - 1].starts_with(cleaned.trim_end()),
+                    "{cleaned} <- {from}"
+                );
+            }
+        }
+    }
 }

@@ -47,6 +47,10 @@ pub struct SynthRecord {
     pub code: String,
     pub label: String,
     pub labels: Vec<String>,
+    /// The 1-based lines that carry the planted weaknesses (the code is already clean:
+    /// cleaning leaves its lines where they are); empty for a safe contract. Label noise
+    /// does not move them: they say where the code is vulnerable, whatever the label says.
+    pub bug_lines: Vec<usize>,
 }
 
 /// Relative frequency of each weakness, in `WEAKNESSES` order: imbalanced on purpose.
@@ -76,7 +80,7 @@ pub fn generate(cfg: &SynthConfig) -> Vec<SynthRecord> {
     (0..cfg.count)
         .map(|i| {
             let weaknesses = draw_weaknesses(cfg, &mut rng);
-            let code = contract(&weaknesses, &mut rng);
+            let (code, bug_lines) = marked_lines(&contract(&weaknesses, &mut rng));
             let mut labels: Vec<String> = WEAKNESSES
                 .iter()
                 .filter(|w| weaknesses.contains(w))
@@ -90,9 +94,21 @@ pub fn generate(cfg: &SynthConfig) -> Vec<SynthRecord> {
                 code,
                 label: labels.first().cloned().unwrap_or_else(|| "safe".into()),
                 labels,
+                bug_lines,
             }
         })
         .collect()
+}
+
+/// The code without the templates' bug marks, and the 1-based lines that carried one.
+fn marked_lines(marked: &str) -> (String, Vec<usize>) {
+    let lines = marked
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.contains(templates::BUG))
+        .map(|(i, _)| i + 1)
+        .collect();
+    (marked.replace(templates::BUG, ""), lines)
 }
 
 /// JSONL bytes, one record per line.

@@ -56,6 +56,9 @@ impl Names {
     }
 }
 
+/// Ends each line that carries a planted weakness; `render` records the line and removes it.
+pub const BUG: &str = "\u{1}";
+
 pub fn pick<T: Copy>(rng: &mut ChaCha8Rng, items: &[T]) -> T {
     *items.choose(rng).unwrap_or(&items[0])
 }
@@ -86,7 +89,7 @@ fn reentrancy(vulnerable: bool, era: Era, n: &Names, rng: &mut ChaCha8Rng) -> St
     if vulnerable {
         // The state update comes after the external call.
         return format!(
-            "    function {f}(uint256 amount) public {{\n        require({l}[msg.sender] >= amount);\n        {call}\n        require(ok);\n        {l}[msg.sender] -= amount;\n    }}\n"
+            "    function {f}(uint256 amount) public {{\n        require({l}[msg.sender] >= amount);\n        {call}\u{1}\n        require(ok);\n        {l}[msg.sender] -= amount;\u{1}\n    }}\n"
         );
     }
     match rng.random_range(0..3) {
@@ -112,10 +115,10 @@ fn unchecked_call(vulnerable: bool, era: Era, n: &Names, rng: &mut ChaCha8Rng) -
     if vulnerable {
         return match rng.random_range(0..2) {
             0 => format!(
-                "    function {f}(address to, uint256 amount) public {{\n        require({l}[msg.sender] >= amount);\n        {l}[msg.sender] -= amount;\n        {to}.send(amount);\n    }}\n"
+                "    function {f}(address to, uint256 amount) public {{\n        require({l}[msg.sender] >= amount);\n        {l}[msg.sender] -= amount;\n        {to}.send(amount);\u{1}\n    }}\n"
             ),
             _ => format!(
-                "    function {f}(address to, uint256 amount) public {{\n        require({l}[msg.sender] >= amount);\n        {l}[msg.sender] -= amount;\n        {}\n    }}\n",
+                "    function {f}(address to, uint256 amount) public {{\n        require({l}[msg.sender] >= amount);\n        {l}[msg.sender] -= amount;\n        {}\u{1}\n    }}\n",
                 era.call_value_unchecked(&to, "amount")
             ),
         };
@@ -144,8 +147,9 @@ fn origin_auth(vulnerable: bool, n: &Names, rng: &mut ChaCha8Rng) -> String {
         // tx.origin appears, but only to refuse contract callers; the owner check is sound.
         format!("msg.sender == {o} && tx.origin == msg.sender")
     };
+    let mark = if vulnerable { BUG } else { "" };
     format!(
-        "    function {f}Ownership(address next) public {{\n        require({check});\n        {o} = next;\n    }}\n"
+        "    function {f}Ownership(address next) public {{\n        require({check});{mark}\n        {o} = next;\n    }}\n"
     )
 }
 
@@ -156,7 +160,7 @@ fn timing(vulnerable: bool, era: Era, n: &Names, rng: &mut ChaCha8Rng) -> String
         // A window of seconds: a miner can move the timestamp into it.
         let window = pick(rng, &["15 seconds", "30 seconds", "1 minutes"]);
         return format!(
-            "    uint256 public {u};\n\n    function {}() public {{\n        require({now} >= {u} && {now} <= {u} + {window});\n        {u} = {now};\n        {pay}.transfer(address(this).balance);\n    }}\n",
+            "    uint256 public {u};\n\n    function {}() public {{\n        require({now} >= {u} && {now} <= {u} + {window});\u{1}\n        {u} = {now};\n        {pay}.transfer(address(this).balance);\n    }}\n",
             n.pay_fn
         );
     }
@@ -172,10 +176,10 @@ fn arithmetic(vulnerable: bool, n: &Names, rng: &mut ChaCha8Rng) -> String {
     if vulnerable {
         return match rng.random_range(0..2) {
             0 => format!(
-                "    function {f}(address to, uint256 amount) public {{\n        {l}[msg.sender] -= amount;\n        {l}[to] += amount;\n    }}\n"
+                "    function {f}(address to, uint256 amount) public {{\n        {l}[msg.sender] -= amount;\u{1}\n        {l}[to] += amount;\u{1}\n    }}\n"
             ),
             _ => format!(
-                "    function {f}Batch(address[] memory to, uint256 amount) public {{\n        uint256 total = to.length * amount;\n        require({l}[msg.sender] >= total);\n        {l}[msg.sender] -= total;\n        for (uint256 i = 0; i < to.length; i++) {{\n            {l}[to[i]] += amount;\n        }}\n    }}\n"
+                "    function {f}Batch(address[] memory to, uint256 amount) public {{\n        uint256 total = to.length * amount;\u{1}\n        require({l}[msg.sender] >= total);\n        {l}[msg.sender] -= total;\n        for (uint256 i = 0; i < to.length; i++) {{\n            {l}[to[i]] += amount;\n        }}\n    }}\n"
             ),
         };
     }
@@ -211,7 +215,9 @@ fn access(vulnerable: bool, era: Era, n: &Names, rng: &mut ChaCha8Rng) -> String
         );
     }
     let sep = if guard.is_empty() { "" } else { " " };
-    format!("    function {f}() public{sep}{guard} {{\n        {body}\n    }}\n")
+    // Unguarded: the signature that lacks the modifier and the call anyone can make.
+    let mark = if vulnerable { BUG } else { "" };
+    format!("    function {f}() public{sep}{guard} {{{mark}\n        {body}{mark}\n    }}\n")
 }
 
 fn randomness(vulnerable: bool, era: Era, n: &Names, rng: &mut ChaCha8Rng) -> String {
@@ -227,7 +233,7 @@ fn randomness(vulnerable: bool, era: Era, n: &Names, rng: &mut ChaCha8Rng) -> St
             ],
         );
         return format!(
-            "    function {f}() public payable {{\n        require(msg.value == 1 ether);\n        uint256 pick = uint256(keccak256(abi.encodePacked({source}))) % 10;\n        if (pick == 7) {{\n            {pay}.transfer(address(this).balance);\n        }}\n    }}\n"
+            "    function {f}() public payable {{\n        require(msg.value == 1 ether);\n        uint256 pick = uint256(keccak256(abi.encodePacked({source}))) % 10;\u{1}\n        if (pick == 7) {{\n            {pay}.transfer(address(this).balance);\n        }}\n    }}\n"
         );
     }
     // The hash only names a ticket; no payout depends on it.

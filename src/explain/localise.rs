@@ -1,0 +1,138 @@
+//! Measuring explanations: whether the top lines hold a known bug line (hit@k), what a random
+//! line and the longest line would score, and how far two models' line scores agree.
+
+use super::{Explanation, LineScore};
+use serde::Serialize;
+
+/// Whether one of the `k` best lines of `ranked` (best first) is a bug line.
+pub fn hit(ranked: &[usize], bug_lines: &[usize], k: usize) -> bool {
+    ranked.iter().take(k).any(|l| bug_lines.contains(l))
+}
+
+/// The chance that `k` lines drawn at random, without replacement, from the `candidates`
+/// lines the model read include one of the `bugs` among them: 1 − C(n−b, k) / C(n, k).
+pub fn random_hit_chance(candidates: usize, bugs: usize, k: usize) -> f64 {
+    let (n, b) = (candidates, bugs.min(candidates));
+    if b == 0 || n == 0 {
+        return 0.0;
+    }
+    let miss: f64 = (0..k.min(n))
+        .map(|i| (n - b).saturating_sub(i) as f64 / (n - i) as f64)
+        .product();
+    1.0 - miss
+}
+
+/// The lines the model read, longest first (by their trimmed text; ties: the earlier line):
+/// the baseline a reader skimming for the densest line would follow.
+pub fn longest_lines(lines: &[LineScore]) -> Vec<usize> {
+    let mut read: Vec<&LineScore> = lines.iter().filter(|l| l.tokens > 0).collect();
+    read.sort_by(|a, b| {
+        b.text
+            .trim()
+            .len()
+            .cmp(&a.text.trim().len())
+            .then(a.line.cmp(&b.line))
+    });
+    read.iter().map(|l| l.line).collect()
+}
+
+/// hit@1 and hit@3 as shares of the scored contracts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Hits {
+    pub hit1: f64,
+    pub hit3: f64,
+}
+
+/// Running hit@1 / hit@3 sums.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HitTally {
+    pub n: usize,
+    pub hit1: f64,
+    pub hit3: f64,
+}
+
+impl HitTally {
+    pub fn add(&mut self, hit1: f64, hit3: f64) {
+        self.n += 1;
+        self.hit1 += hit1;
+        self.hit3 += hit3;
+    }
+
+    pub fn add_ranking(&mut self, ranked: &[usize], bug_lines: &[usize]) {
+        self.add(
+            f64::from(u8::from(hit(ranked, bug_lines, 1))),
+            f64::from(u8::from(hit(ranked, bug_lines, 3))),
+        );
+    }
+
+    pub fn hits(&self) -> Hits {
+        let n = self.n.max(1) as f64;
+        Hits {
+            hit1: self.hit1 / n,
+            hit3: self.hit3 / n,
+        }
+    }
+}
+
+/// How two explanations of one contract agree: the share of their top-`k` lines they share,
+/// and the Spearman rank correlation of their scores over the lines both read.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Agreement {
+    pub top_overlap: f64,
+    pub rank_correlation: f64,
+}
+
+pub fn agreement(a: &Explanation, b: &Explanation, k: usize) -> Agreement {
+    let (ta, tb) = (a.top_lines(k), b.top_lines(k));
+    let shared = ta.iter().filter(|l| tb.contains(l)).count();
+    let both: Vec<(f32, f32)> = a
+        .lines
+        .iter()
+        .zip(&b.lines)
+        .filter(|(x, y)| x.tokens > 0 && y.tokens > 0)
+        .map(|(x, y)| (x.score, y.score))
+        .collect();
+    let (xa, xb): (Vec<f32>, Vec<f32>) = both.into_iter().unzip();
+    Agreement {
+        top_overlap: shared as f64 / ta.len().max(tb.len()).max(1) as f64,
+        rank_correlation: spearman(&xa, &xb),
+    }
+}
+
+/// Spearman's rho: the Pearson correlation of average ranks (ties share their mean rank);
+/// 0 when either side is constant.
+pub fn spearman(a: &[f32], b: &[f32]) -> f64 {
+    let (ra, rb) = (ranks(a), ranks(b));
+    let n = ra.len() as f64;
+    if n < 2.0 {
+        return 0.0;
+    }
+    let (ma, mb) = (ra.iter().sum::<f64>() / n, rb.iter().sum::<f64>() / n);
+    let cov: f64 = ra.iter().zip(&rb).map(|(x, y)| (x - ma) * (y - mb)).sum();
+    let va: f64 = ra.iter().map(|x| (x - ma).powi(2)).sum();
+    let vb: f64 = rb.iter().map(|y| (y - mb).powi(2)).sum();
+    if va == 0.0 || vb == 0.0 {
+        0.0
+    } else {
+        cov / (va * vb).sqrt()
+    }
+}
+
+fn ranks(v: &[f32]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..v.len()).collect();
+    order.sort_by(|&i, &j| v[i].total_cmp(&v[j]));
+    let mut out = vec![0.0; v.len()];
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && v[order[j + 1]] == v[order[i]] {
+            j += 1;
+        }
+        let mean = (i + j) as f64 / 2.0 + 1.0;
+        for &k in &order[i..=j] {
+            out[k] = mean;
+        }
+        i = j + 1;
+    }
+    out
+}

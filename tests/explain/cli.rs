@@ -1,0 +1,107 @@
+//! `alambic explain`, `predict --explain` and `eval --localisation` as a user runs them.
+
+use crate::common::{alambic, scratch_dir};
+
+const SCRATCH: &str = "scratch:bert-tiny?tokenizer=data/demo/tokenizer.json";
+
+fn contract(dir: &std::path::Path) -> std::path::PathBuf {
+    let text = "// SPDX-License-Identifier: MIT\npragma solidity ^0.8.0;\n\n\n\n/* a block\n   comment */\ncontract Vault {\n    mapping(address => uint256) balances;\n\n    function withdraw(uint256 amount) public {\n        (bool ok, ) = msg.sender.call{value: amount}(\"\");\n        require(ok);\n        balances[msg.sender] -= amount;\n    }\n}\n";
+    let path = dir.join("vault.sol");
+    std::fs::write(&path, text).expect("write");
+    path
+}
+
+#[test]
+fn explain_json_numbers_lines_as_in_the_file() {
+    let dir = scratch_dir("explain-cli");
+    let file = contract(&dir);
+    let f = file.to_str().expect("path");
+    let out = alambic(&[
+        "explain",
+        "--model",
+        SCRATCH,
+        "--config",
+        "tests/configs/tiny.toml",
+        f,
+        "--json",
+        "--method",
+        "grad",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let raw = std::fs::read_to_string(&file).expect("read");
+    let lines = v["lines"].as_array().expect("lines");
+    assert_eq!(lines.len(), raw.lines().count());
+    for (i, (l, text)) in lines.iter().zip(raw.lines()).enumerate() {
+        assert_eq!(l["line"], i + 1);
+        assert_eq!(l["text"], text);
+    }
+    // The comments and blank lines carry no tokens; the call does.
+    assert_eq!(lines[0]["tokens"], 0);
+    assert_eq!(lines[6]["tokens"], 0);
+    assert!(lines[11]["tokens"].as_u64().expect("n") > 0);
+    assert_eq!(v["method"], "grad");
+    // The printed top lines carry the file's numbers and text.
+    let out = alambic(&[
+        "explain",
+        "--model",
+        SCRATCH,
+        "--config",
+        "tests/configs/tiny.toml",
+        f,
+        "--top",
+        "3",
+        "--method",
+        "windows",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(rows.len(), 3, "{text}");
+    for row in rows {
+        let n: usize = row
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse().ok())
+            .expect("n");
+        let line = raw.lines().nth(n - 1).expect("line").trim();
+        assert!(row.ends_with(line), "{row} vs line {n} `{line}`");
+    }
+}
+
+#[test]
+fn explain_refuses_a_typo_and_a_missing_file() {
+    let dir = scratch_dir("explain-typo");
+    let file = contract(&dir);
+    let f = file.to_str().expect("path");
+    let out = alambic(&[
+        "explain",
+        "--model",
+        SCRATCH,
+        "--config",
+        "tests/configs/tiny.toml",
+        f,
+        "--method",
+        "gard",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("gard") && err.contains("windows, ig or grad"),
+        "{err}"
+    );
+    let missing = dir.join("nope.sol");
+    let out = alambic(&[
+        "explain",
+        "--model",
+        SCRATCH,
+        "--config",
+        "tests/configs/tiny.toml",
+        missing.to_str().expect("path"),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nope.sol"));
+}

@@ -1,0 +1,5 @@
+//! Line-level evidence: attributions, their line numbers, localisation scores.
+
+mod attribution;
+mod cli;
+mod localise;
