@@ -45,19 +45,7 @@ pub enum Command {
     Sweep(sweep::SweepArgs),
     /// One self-contained HTML page (inline SVG, no script) from run and sweep folders:
     /// dataset, curves, teacher vs students, confusion matrices, sweep grid, frontier, configs.
-    Report {
-        /// Run folders and sweep folders.
-        #[arg(required = true)]
-        paths: Vec<std::path::PathBuf>,
-        /// The page to write (default report.html, or report.md with --markdown).
-        #[arg(short, long)]
-        out: Option<std::path::PathBuf>,
-        #[arg(long, default_value = "Alambic — weekly report")]
-        title: String,
-        /// The same content as Markdown, its plots as SVG files in `<name>_files/` beside it.
-        #[arg(long)]
-        markdown: bool,
-    },
+    Report(ReportArgs),
     /// Training-step and inference samples/s, peak memory and tokenizer throughput, as JSON
     /// with the machine (compare with ../shared/bench/torch_baseline.py: scripts/bench-vs-torch).
     Bench(bench::BenchArgs),
@@ -182,12 +170,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Explain(args)) => explain::run(args),
         Some(Command::Runs { dir, json }) => train::list(&dir, json),
         Some(Command::Tui(args)) => tui(args),
-        Some(Command::Report {
-            paths,
-            out,
-            title,
-            markdown,
-        }) => report(&paths, out, &title, markdown),
+        Some(Command::Report(args)) => report(args),
         None => tui(TuiArgs {
             config: Some(std::path::PathBuf::from(DEMO_CONFIG)),
             ..TuiArgs::default()
@@ -195,15 +178,50 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn report(
-    paths: &[std::path::PathBuf],
+#[derive(clap::Args)]
+pub struct ReportArgs {
+    /// Run folders and sweep folders.
+    #[arg(required = true)]
+    paths: Vec<std::path::PathBuf>,
+    /// The page to write (default report.html, or report.md with --markdown).
+    #[arg(short, long)]
     out: Option<std::path::PathBuf>,
-    title: &str,
+    #[arg(long, default_value = "Alambic — weekly report")]
+    title: String,
+    /// The same content as Markdown, its plots as SVG files in `<name>_files/` beside it.
+    #[arg(long)]
     markdown: bool,
-) -> Result<()> {
+    /// Line evidence of each run on its test contracts: ig, grad, windows, or none (kept in
+    /// the run folder as evidence.json, so computed once).
+    #[arg(long, default_value = "ig")]
+    evidence: String,
+    /// Integrated-gradient steps for the evidence.
+    #[arg(long, default_value_t = 16)]
+    evidence_steps: usize,
+    /// Test contracts explained per run (the first, in dataset order).
+    #[arg(long, default_value_t = 64)]
+    evidence_contracts: usize,
+}
+
+fn report(args: ReportArgs) -> Result<()> {
     use alambic::report::{collect, html, markdown as md};
     use alambic::store::write_atomic;
-    let report = collect(paths)?;
+    let ReportArgs {
+        paths,
+        out,
+        title,
+        markdown,
+        ..
+    } = &args;
+    let (title, markdown, out) = (title.as_str(), *markdown, out.clone());
+    let mut report = collect(paths)?;
+    if args.evidence != "none" {
+        let method = args
+            .evidence
+            .parse::<alambic::explain::Method>()
+            .map_err(|e| anyhow::anyhow!("--evidence: {e} (or none)"))?;
+        report.attach_evidence(method, args.evidence_steps, args.evidence_contracts)?;
+    }
     let default = if markdown { "report.md" } else { "report.html" };
     let out = out.unwrap_or_else(|| default.into());
     let (bytes, figures) = if markdown {

@@ -83,18 +83,28 @@ pub struct Agreement {
 }
 
 pub fn agreement(a: &Explanation, b: &Explanation, k: usize) -> Agreement {
-    let (ta, tb) = (a.top_lines(k), b.top_lines(k));
-    let shared = ta.iter().filter(|l| tb.contains(l)).count();
-    let both: Vec<(f32, f32)> = a
-        .lines
-        .iter()
-        .zip(&b.lines)
-        .filter(|(x, y)| x.tokens > 0 && y.tokens > 0)
-        .map(|(x, y)| (x.score, y.score))
-        .collect();
-    let (xa, xb): (Vec<f32>, Vec<f32>) = both.into_iter().unzip();
+    let scores = |e: &Explanation| -> (Vec<f32>, Vec<usize>) {
+        e.lines.iter().map(|l| (l.score, l.tokens)).unzip()
+    };
+    let ((sa, na), (sb, nb)) = (scores(a), scores(b));
+    agreement_of_scores((&a.top_lines(k), &sa, &na), (&b.top_lines(k), &sb, &nb))
+}
+
+/// [`agreement`] from each side's top lines, line scores and tokens read per line.
+pub fn agreement_of_scores(
+    a: (&[usize], &[f32], &[usize]),
+    b: (&[usize], &[f32], &[usize]),
+) -> Agreement {
+    let shared = a.0.iter().filter(|l| b.0.contains(l)).count();
+    let (xa, xb): (Vec<f32>, Vec<f32>) =
+        a.1.iter()
+            .zip(a.2)
+            .zip(b.1.iter().zip(b.2))
+            .filter(|((_, na), (_, nb))| **na > 0 && **nb > 0)
+            .map(|((&x, _), (&y, _))| (x, y))
+            .unzip();
     Agreement {
-        top_overlap: shared as f64 / ta.len().max(tb.len()).max(1) as f64,
+        top_overlap: shared as f64 / a.0.len().max(b.0.len()).max(1) as f64,
         rank_correlation: spearman(&xa, &xb),
     }
 }

@@ -14,6 +14,7 @@
 //! (completeness), and `delta` says how far it is.
 
 pub mod evaluate;
+pub mod evidence;
 pub mod gradient;
 pub mod lines;
 pub mod localise;

@@ -422,7 +422,7 @@ impl Encoder {
                 };
                 let inter = match fused_gelu {
                     Some(inter) => inter,
-                    None => activation(&intermediate.forward(attn)?, cfg.hidden_act)?,
+                    None => activation(&intermediate.forward_mode(attn, mode)?, cfg.hidden_act)?,
                 };
                 (self.dense(output, &inter, Some(attn), mode)?, None)
             }
@@ -468,7 +468,7 @@ impl Encoder {
                 return Ok(y);
             }
         }
-        let y = d.forward(x)?;
+        let y = d.forward_mode(x, mode)?;
         match residual {
             Some(r) => dropout(&y, self.config.hidden_dropout_prob, mode)? + r,
             None => Ok(y),

@@ -28,6 +28,18 @@ impl Dense {
     }
 }
 
+impl Dense {
+    /// As [`Module::forward`]; in `Gradient` mode with the weights cut from the graph, so
+    /// that the backward pass computes gradients for the inputs only (a third of the work
+    /// less: no `xᵀ·g` per layer).
+    pub fn forward_mode(&self, x: &Tensor, mode: &Mode) -> Result<Tensor> {
+        match mode {
+            Mode::Gradient => fused::linear(x, &self.weight.detach(), Some(&self.bias.detach())),
+            _ => self.forward(x),
+        }
+    }
+}
+
 impl Module for Dense {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         fused::linear(x, &self.weight, Some(&self.bias))

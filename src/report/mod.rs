@@ -3,6 +3,7 @@
 //! from the folders (`summary.json`, `events.jsonl`, `predictions.json`, `config.toml`,
 //! `cells.jsonl`), so a report can be made on any machine that sees them.
 
+pub mod evidence;
 pub mod html;
 pub mod markdown;
 pub mod page;
@@ -64,6 +65,10 @@ pub struct Report {
     pub sweeps: Vec<SweepData>,
     /// One section per distinct `[dataset]` among the runs, with the runs (indices) it serves.
     pub datasets: Vec<DatasetSection>,
+    /// Each run's line evidence on its test split, when asked for (`attach_evidence`).
+    pub evidence: Vec<Option<crate::explain::evidence::Evidence>>,
+    /// Why a run has no evidence (e.g. its checkpoints were pruned).
+    pub evidence_notes: Vec<String>,
 }
 
 #[derive(Clone, Debug)]

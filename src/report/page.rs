@@ -68,7 +68,7 @@ impl Cell {
             ..Self::default()
         }
     }
-    fn head(text: impl Into<String>) -> Self {
+    pub fn head(text: impl Into<String>) -> Self {
         Self {
             head: true,
             ..Self::name(text)
@@ -111,6 +111,7 @@ pub fn build(r: &Report, title: &str) -> Page {
             curves(r),
             comparison(r),
             confusion(r),
+            super::evidence::section(r),
             sweeps(r),
             frontier(r),
             configs(r),
@@ -431,7 +432,7 @@ fn confusion(r: &Report) -> Section {
 }
 
 /// White (the worst cell) to green (the best).
-fn heat(t: f64) -> String {
+pub fn heat(t: f64) -> String {
     let g = |a: f64, b: f64| (a + (b - a) * t).round() as u8;
     format!(
         "#{:02x}{:02x}{:02x}",

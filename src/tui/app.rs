@@ -64,6 +64,10 @@ pub enum Action {
     Start(RunKind),
     /// `x`: ask the selected run to checkpoint and stop.
     StopRun,
+    /// `m`: the next finished run whose verdict and line evidence the dataset pane shows.
+    CycleEvidenceRun,
+    /// `n`: scroll the contract to its next hottest line.
+    NextHotLine,
     Tick,
     Quit,
 }
@@ -193,6 +197,8 @@ impl App {
             }
             Action::Start(kind) => self.start(kind),
             Action::StopRun => self.stop_selected(),
+            Action::CycleEvidenceRun => self.cycle_evidence_run(),
+            Action::NextHotLine => self.dataset.next_hot_line(),
             _ => {}
         }
         None
@@ -330,5 +336,47 @@ impl App {
             self.sweep_teacher = super::panes::sweep::teacher_score(dir);
         }
         self.dataset.poll_loading();
+        self.request_evidence();
+    }
+
+    /// Finished runs with a checkpoint and a classifier: those that can explain a verdict.
+    fn explainable_runs(&self) -> Vec<PathBuf> {
+        self.runs
+            .iter()
+            .filter(|r| r.summary.is_some() && r.role != "pretrain")
+            .filter(|r| {
+                crate::train::setup::run_checkpoint(&r.path.display().to_string()).is_some()
+            })
+            .map(|r| r.path.clone())
+            .collect()
+    }
+
+    fn cycle_evidence_run(&mut self) {
+        let runs = self.explainable_runs();
+        let ev = &mut self.dataset.evidence;
+        ev.cycle_run(&runs);
+        self.message = Some(match &ev.run {
+            Some(r) => format!(
+                "evidence: {} (n: next hot line; m: next run)",
+                r.file_name()
+                    .map(|n| n.to_string_lossy())
+                    .unwrap_or_default()
+            ),
+            None if runs.is_empty() => "evidence: no finished run to explain with yet".into(),
+            None => "evidence: off".into(),
+        });
+        self.request_evidence();
+    }
+
+    /// Asks for the selected contract's evidence, and picks up what has been computed.
+    fn request_evidence(&mut self) {
+        if let Some((id, code)) = self
+            .dataset
+            .current()
+            .map(|c| (c.id.clone(), c.code.clone()))
+        {
+            self.dataset.evidence.request(&id, &code);
+        }
+        self.dataset.evidence.poll();
     }
 }

@@ -33,6 +33,8 @@ pub struct DatasetView {
     pub split: Option<String>,
     pub selected: usize,
     pub viewer_scroll: usize,
+    /// The picked run's verdicts and line scores for the selected contract.
+    pub evidence: super::evidence::EvidenceView,
 }
 
 pub fn load(cfg: &DataConfig, sources: &[&str]) -> Result<Loaded, String> {
@@ -117,6 +119,24 @@ impl DatasetView {
             self.selected.saturating_sub(1)
         };
         self.viewer_scroll = 0;
+        self.evidence.hot = None;
+    }
+
+    /// `n`: scrolls the viewer to the next hottest line of the selected contract (a few
+    /// lines of context above it), from the hottest on, round again after the last.
+    pub fn next_hot_line(&mut self) {
+        let Some(id) = self.current().map(|c| c.id.clone()) else {
+            return;
+        };
+        let Some(Ok(e)) = self.evidence.get(&id) else {
+            return;
+        };
+        if e.ranked.is_empty() {
+            return;
+        }
+        let rank = self.evidence.hot.map_or(0, |r| (r + 1) % e.ranked.len());
+        self.viewer_scroll = e.ranked[rank].saturating_sub(4);
+        self.evidence.hot = Some(rank);
     }
 
     pub fn scroll_viewer(&mut self, down: bool) {

@@ -6,7 +6,7 @@ use super::launch::RunKind;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 /// (keys, what they do) for the help overlay.
-pub const BINDINGS: [(&str, &str); 17] = [
+pub const BINDINGS: [(&str, &str); 19] = [
     ("1 2 3 4", "dataset, training, compare, sweep pane"),
     ("Tab S-Tab", "next / previous pane"),
     ("↑ ↓  k j", "move in lists, runs, the sweep grid"),
@@ -15,6 +15,8 @@ pub const BINDINGS: [(&str, &str); 17] = [
     ("/", "filter contracts by text (Enter or Esc ends)"),
     ("c", "cycle the class filter"),
     ("s", "cycle the split filter"),
+    ("m", "contract evidence: next finished run"),
+    ("n", "contract: next hottest line"),
     ("z", "curves: recent window / whole history"),
     ("e", "loss smoothing: off, 0.6, 0.9, 0.99 (EMA)"),
     ("T", "start a teacher run from the config"),
@@ -64,6 +66,8 @@ pub fn action(key: KeyEvent, filtering: bool) -> Option<Action> {
         KeyCode::Char('D') => Action::Start(RunKind::Distill),
         KeyCode::Char('W') => Action::Start(RunKind::Sweep),
         KeyCode::Char('x') => Action::StopRun,
+        KeyCode::Char('m') => Action::CycleEvidenceRun,
+        KeyCode::Char('n') => Action::NextHotLine,
         _ => return None,
     })
 }

@@ -5,6 +5,7 @@
 pub mod app;
 pub mod dataset;
 pub mod event_loop;
+pub mod evidence;
 pub mod keymap;
 pub mod launch;
 pub mod panes;

@@ -4,6 +4,8 @@
 
 use crate::common::{scratch_dir, summary};
 use alambic::distill::distill;
+use alambic::explain::Method;
+use alambic::explain::evidence::{EVIDENCE_FILE, Evidence, evidence_agreement, run_evidence};
 use alambic::report::{collect, html::render};
 use alambic::store::{RunDir, VecSink};
 use alambic::sweep::{Placement, SweepDir, prepare_teacher, work};
@@ -49,8 +51,11 @@ fn a_report_of_runs_and_a_sweep_has_every_section_and_the_runs_numbers() {
     };
     work(&sweep, None, &quiet, &stop, &Placement::default()).expect("sweep");
 
-    let report =
+    let mut report =
         collect(&[teacher.clone(), run.path.clone(), sweep.path.clone()]).expect("collect");
+    report
+        .attach_evidence(Method::Grad, 1, 8)
+        .expect("evidence");
     let html = render(&report, "Weekly report");
     let opts = roxmltree::ParsingOptions {
         allow_dtd: true,
@@ -69,6 +74,7 @@ fn a_report_of_runs_and_a_sweep_has_every_section_and_the_runs_numbers() {
             "curves",
             "comparison",
             "confusion",
+            "evidence",
             "sweep",
             "frontier",
             "configs"
@@ -126,6 +132,27 @@ fn a_report_of_runs_and_a_sweep_has_every_section_and_the_runs_numbers() {
         assert!(
             texts.iter().any(|t| t.trim() == name),
             "legend lacks {name}"
+        );
+    }
+    // Evidence: kept in each run folder, read back rather than computed again, and the
+    // student's agreement with its teacher in the table.
+    let kept = |dir: &Path| -> Evidence {
+        serde_json::from_str(&std::fs::read_to_string(dir.join(EVIDENCE_FILE)).expect("kept"))
+            .expect("evidence.json")
+    };
+    let (te, se) = (kept(&teacher), kept(&run.path));
+    assert_eq!((te.method, te.steps, te.limit), (Method::Grad, 1, 8));
+    assert!(!te.contracts.is_empty() && te.contracts.len() <= 8);
+    assert_eq!(
+        run_evidence(&teacher, Method::Grad, 1, 8).expect("again"),
+        te
+    );
+    let a = evidence_agreement(&te, &se);
+    assert_eq!(a.contracts, te.contracts.len());
+    for v in [a.top_overlap, a.rank_correlation, a.same_verdict] {
+        assert!(
+            html.contains(&format!("<td>{v:.3}</td>")),
+            "agreement {v:.3}"
         );
     }
     assert_eq!(
@@ -188,6 +215,7 @@ fn a_report_of_runs_and_a_sweep_has_every_section_and_the_runs_numbers() {
         "## Training curves",
         "## Teacher vs students (test split)",
         "## Confusion matrices",
+        "## Where the verdicts come from",
         "## Sweeps",
         "## Efficiency frontier",
         "## Exact configs",

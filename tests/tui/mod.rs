@@ -1,4 +1,5 @@
 mod e2e;
+mod evidence;
 pub(crate) mod fixtures;
 mod panes;
 mod update;

@@ -216,15 +216,86 @@ fn draw_viewer(f: &mut Frame, area: Rect, app: &App) {
         return;
     };
     let rows = area.height.saturating_sub(2) as usize;
-    let lines = highlight(&c.code, t, app.dataset.viewer_scroll, rows);
+    let skip = app.dataset.viewer_scroll;
+    let mut lines = highlight(&c.code, t, skip, rows);
     let labels = if c.labels.is_empty() {
         "safe".to_string()
     } else {
         c.labels.join(", ")
     };
-    let title = format!("{} · {} · {}", c.id, c.split, labels);
+    let ev = &app.dataset.evidence;
+    let mut title = format!("{} · {} · {}", c.id, c.split, labels);
+    if let Some(run) = &ev.run {
+        // `20261202-170621-teacher-c3cf57` → `teacher-c3cf57`: the title is narrow.
+        let folder = run
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let name = folder.splitn(3, '-').nth(2).unwrap_or(&folder).to_string();
+        match ev.get(&c.id) {
+            None => title.push_str(&format!(" · {name}: explaining…")),
+            Some(Err(e)) => title.push_str(&format!(" · {name}: {e}")),
+            Some(Ok(e)) => {
+                title.push_str(&format!(
+                    " · {name}: {} {:.2}{}",
+                    e.verdict,
+                    e.probability,
+                    hot_line_note(e, ev.hot)
+                ));
+                gutter(&mut lines, e, skip, t, app.ascii);
+            }
+        }
+    }
     f.render_widget(
         Paragraph::new(lines).block(block(&title, t, app.ascii, false)),
         area,
     );
+}
+
+/// Shades beside each line by its share of the contract's best line score (marks in
+/// `--ascii`); lines that speak against the verdict stay blank.
+fn gutter(
+    lines: &mut [Line<'static>],
+    e: &super::super::evidence::LineEvidence,
+    skip: usize,
+    t: &super::super::theme::Theme,
+    ascii: bool,
+) {
+    let best = e
+        .scores
+        .iter()
+        .copied()
+        .fold(0f32, f32::max)
+        .max(f32::MIN_POSITIVE);
+    let marks: [&str; 5] = if ascii {
+        ["  ", ". ", ": ", "+ ", "# "]
+    } else {
+        ["  ", "░ ", "▒ ", "▓ ", "█ "]
+    };
+    for (i, line) in lines.iter_mut().enumerate() {
+        let share = e
+            .scores
+            .get(skip + i)
+            .map_or(0.0, |s| (s / best).clamp(0.0, 1.0));
+        let level = (share * 4.0).round() as usize;
+        let style = if level > 0 {
+            t.fg("warning")
+        } else {
+            t.muted()
+        };
+        line.spans
+            .insert(0, Span::styled(marks[level.min(4)], style));
+    }
+}
+
+fn hot_line_note(e: &super::super::evidence::LineEvidence, hot: Option<usize>) -> String {
+    match (hot, e.ranked.first()) {
+        (Some(r), _) => format!(
+            " · hot #{} line {}",
+            r + 1,
+            e.ranked.get(r).copied().unwrap_or(0)
+        ),
+        (None, Some(l)) => format!(" · hottest line {l} (n)"),
+        (None, None) => String::new(),
+    }
 }
