@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Teacher-student attribution agreement on cgt_dasp (issue 23), from the kept evidence
+(study/runs/<row>/evidence.json, written by `alambic report --evidence ig`): per student the
+mean top-5 overlap and Spearman correlation of line scores with the teacher's, and paired
+bootstrap intervals (over contracts, 2,000 resamples) of tb-36 minus the others. An
+independent re-implementation of the report's numbers, which it must reproduce."""
+import json
+import random
+from statistics import mean
+
+
+def load(row):
+    with open(f"study/runs/{row}/evidence.json") as f:
+        return {c["id"]: c for c in json.load(f)["contracts"]}
+
+
+def ranks(v):
+    order = sorted(range(len(v)), key=lambda i: v[i])
+    out, i = [0.0] * len(v), 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and v[order[j + 1]] == v[order[i]]:
+            j += 1
+        for k in order[i : j + 1]:
+            out[k] = (i + j) / 2 + 1
+        i = j + 1
+    return out
+
+
+def spearman(a, b):
+    if len(a) < 2:
+        return 0.0
+    ra, rb = ranks(a), ranks(b)
+    ma, mb = mean(ra), mean(rb)
+    cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb))
+    va, vb = sum((x - ma) ** 2 for x in ra), sum((y - mb) ** 2 for y in rb)
+    return 0.0 if va == 0 or vb == 0 else cov / (va * vb) ** 0.5
+
+
+def agreement(teacher, student):
+    out = {}
+    for cid, s in student.items():
+        t = teacher[cid]
+        tt, st = [l["line"] for l in t["top"]], [l["line"] for l in s["top"]]
+        overlap = len([l for l in tt if l in st]) / max(len(tt), len(st), 1)
+        both = [
+            (a, b)
+            for a, b, na, nb in zip(t["scores"], s["scores"], t["tokens"], s["tokens"])
+            if na > 0 and nb > 0
+        ]
+        rho = spearman([p[0] for p in both], [p[1] for p in both])
+        out[cid] = (overlap, rho, t["verdict"] == s["verdict"])
+    return out
+
+
+teacher = load("teacher")
+per = {row: agreement(teacher, load(row)) for row in ["kd-36", "tb-36", "alone-36", "kd-246"]}
+print("row       contracts  top-5 overlap  rank corr.  same verdict")
+for row, a in per.items():
+    v = list(a.values())
+    print(
+        f"{row:<9} {len(v):>9}  {mean(x[0] for x in v):>13.3f}  {mean(x[1] for x in v):>10.3f}"
+        f"  {mean(x[2] for x in v):>12.3f}"
+    )
+random.seed(0)
+ids = sorted(per["tb-36"])
+for other in ["kd-36", "alone-36"]:
+    for m, name in [(0, "top-5 overlap"), (1, "rank corr.")]:
+        d = [per["tb-36"][i][m] - per[other][i][m] for i in ids]
+        boot = sorted(mean(random.choice(d) for _ in d) for _ in range(2000))
+        print(f"tb-36 - {other:<8} {name:<13} {mean(d):+.3f}  95% [{boot[50]:+.3f}, {boot[1949]:+.3f}]")
