@@ -214,12 +214,22 @@ fn report(args: ReportArgs) -> Result<()> {
         ..
     } = &args;
     let (title, markdown, out) = (title.as_str(), *markdown, out.clone());
+    // A typo is refused before any run is read.
+    let method = match args.evidence.as_str() {
+        "none" => None,
+        other => Some(
+            other
+                .parse::<alambic::explain::Method>()
+                .map_err(|e| anyhow::anyhow!("--evidence: {e} (or none)"))?,
+        ),
+    };
     let mut report = collect(paths)?;
-    if args.evidence != "none" {
-        let method = args
-            .evidence
-            .parse::<alambic::explain::Method>()
-            .map_err(|e| anyhow::anyhow!("--evidence: {e} (or none)"))?;
+    if let Some(method) = method {
+        eprintln!(
+            "explaining each run's first {} test contracts by {method} (kept in the run \
+             folder as evidence.json; --evidence none skips)",
+            args.evidence_contracts
+        );
         report.attach_evidence(method, args.evidence_steps, args.evidence_contracts)?;
     }
     let default = if markdown { "report.md" } else { "report.html" };

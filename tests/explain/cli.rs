@@ -105,3 +105,63 @@ fn explain_refuses_a_typo_and_a_missing_file() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("nope.sol"));
 }
+
+#[test]
+fn eval_localisation_scores_the_demo_bug_lines() {
+    let out = alambic(&[
+        "eval",
+        "--model",
+        SCRATCH,
+        "--config",
+        "tests/configs/tiny.toml",
+        "--data",
+        "data/demo/contracts.jsonl",
+        "--localisation",
+        "--json",
+        "--method",
+        "grad",
+        "--method",
+        "windows",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    // The test records with bug lines, counted straight from the prepared dataset.
+    let cfg = crate::common::tiny(&[]);
+    let ds = alambic::data::Dataset::prepare(&cfg.dataset).expect("dataset");
+    let annotated = ds
+        .split_records(alambic::data::Split::Test)
+        .filter(|r| {
+            r.extra
+                .get("bug_lines")
+                .and_then(|b| b.as_array())
+                .is_some_and(|b| !b.is_empty())
+        })
+        .count();
+    assert!(annotated > 0);
+    assert_eq!(v["annotated"], annotated);
+    let flagged = v["flagged"].as_u64().expect("flagged") as f64;
+    assert!(flagged <= annotated as f64);
+    let methods: Vec<&str> = v["methods"]
+        .as_array()
+        .expect("methods")
+        .iter()
+        .map(|m| m["method"].as_str().expect("name"))
+        .collect();
+    assert_eq!(methods, ["grad", "windows"]);
+    for m in v["methods"].as_array().expect("methods") {
+        for k in ["hit1", "hit3"] {
+            let h = m[k].as_f64().expect(k);
+            // A share of the flagged contracts.
+            assert!(
+                (h * flagged - (h * flagged).round()).abs() < 1e-9,
+                "{k} {h}"
+            );
+        }
+        assert!(m["hit1"].as_f64() <= m["hit3"].as_f64());
+    }
+    assert!(v["random"]["hit1"].as_f64() <= v["random"]["hit3"].as_f64());
+}
