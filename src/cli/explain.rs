@@ -98,7 +98,11 @@ pub fn text(file: &Path, e: &Explanation, top: usize) -> String {
         e.class,
         e.method,
         match e.method {
-            Method::Ig => format!(", {} steps, completeness gap {:.3}", e.steps, gap(e)),
+            Method::Ig => format!(
+                ", {} steps, completeness gap {:.3}",
+                e.steps,
+                e.delta.unwrap_or(0.0)
+            ),
             _ => String::new(),
         }
     );
@@ -119,8 +123,4 @@ pub fn text(file: &Path, e: &Explanation, top: usize) -> String {
         ));
     }
     out
-}
-
-fn gap(e: &Explanation) -> f32 {
-    e.delta.unwrap_or(0.0)
 }

@@ -108,7 +108,8 @@ pub struct Explanation {
     /// The sum of the line scores.
     pub total: f32,
     /// Gradient methods: the largest gap, over windows, between a window's attribution sum
-    /// and its logit at the input minus at the baseline (completeness; shrinks with steps).
+    /// and its explained margin at the input minus at the baseline (completeness; shrinks
+    /// with steps).
     pub delta: Option<f32>,
 }
 

@@ -370,6 +370,9 @@ impl App {
 
     /// Asks for the selected contract's evidence, and picks up what has been computed.
     fn request_evidence(&mut self) {
+        if self.dataset.evidence.run.is_none() {
+            return;
+        }
         if let Some((id, code)) = self
             .dataset
             .current()

@@ -19,7 +19,8 @@ pub struct LineEvidence {
     pub ranked: Vec<usize>,
 }
 
-type Answer = (String, Result<LineEvidence, String>);
+/// A contract's id and its evidence; `None`: skipped, as the user had moved on.
+type Answer = (String, Option<Result<LineEvidence, String>>);
 
 struct Worker {
     run: PathBuf,
@@ -82,7 +83,9 @@ impl EvidenceView {
         while let Ok((id, result)) = w.answers.try_recv() {
             let key = (w.run.clone(), id);
             self.pending.remove(&key);
-            self.cache.insert(key, result);
+            if let Some(result) = result {
+                self.cache.insert(key, result);
+            }
         }
     }
 
@@ -103,12 +106,21 @@ fn spawn(run: &Path) -> Worker {
     let source = run.display().to_string();
     std::thread::spawn(move || {
         let scorer = Scorer::open(&source, None, None).map_err(|e| e.to_string());
-        for (id, code) in req_rx {
+        while let Ok(mut next) = req_rx.recv() {
+            // Only the newest request matters: a user scrolling through the list has left
+            // the others behind (they are asked again if the user comes back).
+            while let Ok(newer) = req_rx.try_recv() {
+                if ans_tx.send((next.0, None)).is_err() {
+                    return;
+                }
+                next = newer;
+            }
+            let (id, code) = next;
             let result = match &scorer {
                 Ok(s) => evidence(s, &code),
                 Err(e) => Err(e.clone()),
             };
-            if ans_tx.send((id, result)).is_err() {
+            if ans_tx.send((id, Some(result))).is_err() {
                 break;
             }
         }

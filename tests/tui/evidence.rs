@@ -59,3 +59,29 @@ fn a_picked_model_shades_the_contract_and_n_walks_its_hottest_lines() {
     app.dataset.evidence.cycle_run(std::slice::from_ref(&model));
     assert!(app.dataset.evidence.run.is_none());
 }
+
+#[test]
+fn scrolling_past_contracts_explains_the_one_the_user_stops_at() {
+    let (mut app, _) = app(true);
+    let model = PathBuf::from(format!(
+        "scratch:bert-tiny?tokenizer={}/data/demo/tokenizer.json",
+        env!("CARGO_MANIFEST_DIR")
+    ));
+    app.dataset.evidence.cycle_run(std::slice::from_ref(&model));
+    let contracts: Vec<(String, String)> = app.dataset.loaded.as_ref().expect("loaded").contracts
+        [..6]
+        .iter()
+        .map(|c| (c.id.clone(), c.code.clone()))
+        .collect();
+    for (id, code) in &contracts {
+        app.dataset.evidence.request(id, code);
+    }
+    app.dataset.evidence.wait(Duration::from_secs(60));
+    let (last, _) = contracts.last().expect("six");
+    assert!(matches!(app.dataset.evidence.get(last), Some(Ok(_))));
+    // Whatever was skipped is asked again when the user comes back, and answered.
+    let (first, code) = &contracts[0];
+    app.dataset.evidence.request(first, code);
+    app.dataset.evidence.wait(Duration::from_secs(60));
+    assert!(matches!(app.dataset.evidence.get(first), Some(Ok(_))));
+}
