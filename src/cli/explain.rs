@@ -86,11 +86,7 @@ pub fn explain_file(
 /// The verdict line and the best lines, numbered as in the file.
 pub fn text(file: &Path, e: &Explanation, top: usize) -> String {
     let v = &e.verdict;
-    let p = v
-        .probabilities
-        .iter()
-        .find(|(c, _)| *c == v.verdict)
-        .map_or(0.0, |(_, p)| *p);
+    let p = v.probability();
     let mut out = format!(
         "{}: {} {p:.3}  (lines for `{}` by {}{})\n",
         file.display(),

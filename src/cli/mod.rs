@@ -230,7 +230,7 @@ fn report(args: ReportArgs) -> Result<()> {
              folder as evidence.json; --evidence none skips)",
             args.evidence_contracts
         );
-        report.attach_evidence(method, args.evidence_steps, args.evidence_contracts)?;
+        report.attach_evidence(method, args.evidence_steps, args.evidence_contracts);
     }
     let default = if markdown { "report.md" } else { "report.html" };
     let out = out.unwrap_or_else(|| default.into());

@@ -9,7 +9,7 @@ mod ranking;
 pub use bootstrap::{Interval, bootstrap};
 pub use classification::{ClassMetrics, Metrics, classification};
 pub use multilabel::{MultilabelMetrics, multilabel};
-pub use ranking::{average_precision, best_threshold, roc_auc};
+pub use ranking::{average_precision, average_ranks, best_threshold, roc_auc, spearman};
 
 /// Teacher–student agreement: the share of `(teacher, student)` verdict pairs that are equal;
 /// `None` for no pairs.

@@ -8,6 +8,19 @@ pub fn roc_auc(scores: &[f64], positive: &[bool]) -> Option<f64> {
     if pos == 0 || neg == 0 {
         return None;
     }
+    let ranks = average_ranks(scores);
+    let pos_rank_sum: f64 = ranks
+        .iter()
+        .zip(positive)
+        .filter(|(_, p)| **p)
+        .map(|(r, _)| r)
+        .sum();
+    let u = pos_rank_sum - (pos * (pos + 1)) as f64 / 2.0;
+    Some(u / (pos * neg) as f64)
+}
+
+/// 1-based ranks in ascending order; tied values share the mean of their ranks.
+pub fn average_ranks(scores: &[f64]) -> Vec<f64> {
     let mut order: Vec<usize> = (0..scores.len()).collect();
     order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
     let mut ranks = vec![0.0; scores.len()];
@@ -23,14 +36,26 @@ pub fn roc_auc(scores: &[f64], positive: &[bool]) -> Option<f64> {
         }
         i = j + 1;
     }
-    let pos_rank_sum: f64 = ranks
-        .iter()
-        .zip(positive)
-        .filter(|(_, p)| **p)
-        .map(|(r, _)| r)
-        .sum();
-    let u = pos_rank_sum - (pos * (pos + 1)) as f64 / 2.0;
-    Some(u / (pos * neg) as f64)
+    ranks
+}
+
+/// Spearman's rho: the Pearson correlation of average ranks; 0 when either side is
+/// constant or there are fewer than two pairs.
+pub fn spearman(a: &[f64], b: &[f64]) -> f64 {
+    let (ra, rb) = (average_ranks(a), average_ranks(b));
+    let n = ra.len() as f64;
+    if n < 2.0 {
+        return 0.0;
+    }
+    let (ma, mb) = (ra.iter().sum::<f64>() / n, rb.iter().sum::<f64>() / n);
+    let cov: f64 = ra.iter().zip(&rb).map(|(x, y)| (x - ma) * (y - mb)).sum();
+    let va: f64 = ra.iter().map(|x| (x - ma).powi(2)).sum();
+    let vb: f64 = rb.iter().map(|y| (y - mb).powi(2)).sum();
+    if va == 0.0 || vb == 0.0 {
+        0.0
+    } else {
+        cov / (va * vb).sqrt()
+    }
 }
 
 /// PR-AUC as average precision (scikit-learn's step-wise definition).

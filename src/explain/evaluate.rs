@@ -2,7 +2,7 @@
 //! (`bug_lines`, 1-based, in the cleaned code), how often each method's top lines hold one.
 
 use super::localise::{HitTally, Hits, longest_lines, random_hit_chance};
-use super::{ExplainOptions, LineScore, Method, explain};
+use super::{ExplainOptions, LineScore, Method, explain_reading};
 use crate::data::{Dataset, Record, Task};
 use crate::infer::evaluate::split_names;
 use crate::infer::{InferError, Scorer};
@@ -96,8 +96,10 @@ pub fn localisation(
     let mut seconds = vec![0f64; methods.len()];
     let (mut random, mut longest) = (HitTally::default(), HitTally::default());
     for (r, bugs) in &annotated {
-        let verdict = scorer.verdict(&r.code)?;
-        if !flags_own_class(r, &verdict.verdict, ds.task, &cfg.safe_label) {
+        let started = std::time::Instant::now();
+        let reading = scorer.read(&r.code)?;
+        let read_seconds = started.elapsed().as_secs_f64();
+        if !flags_own_class(r, &reading.verdict.verdict, ds.task, &cfg.safe_label) {
             continue;
         }
         for (m, method) in methods.iter().enumerate() {
@@ -107,8 +109,9 @@ pub fn localisation(
                 class: None,
             };
             let started = std::time::Instant::now();
-            let e = explain(scorer, &r.code, &opts)?;
-            seconds[m] += started.elapsed().as_secs_f64();
+            let e = explain_reading(scorer, &r.code, &reading, &opts)?;
+            // Each method's time includes the read it shares with the others.
+            seconds[m] += read_seconds + started.elapsed().as_secs_f64();
             tallies[m].add_ranking(&e.top_lines(3), bugs);
             if m == 0 {
                 add_baselines(&e.lines, bugs, &mut random, &mut longest);

@@ -10,8 +10,8 @@ use candle_core::{D, Tensor, Var};
 const STEPS_PER_PASS: usize = 16;
 
 /// Each content token's attribution to the `target` (weights over the logits, see
-/// [`super::target_weights`]) (the mean over the kept windows that
-/// hold it; `None` for a token none holds), and the largest completeness gap of a window.
+/// [`super::target_weights`]): the mean over the kept windows that hold it, `None` for a
+/// token none holds; and the largest completeness gap of a window.
 /// `integrate`: `steps` midpoint steps from the baseline; otherwise one step at the input.
 pub fn token_attributions(
     model: &Classifier,
@@ -21,32 +21,25 @@ pub fn token_attributions(
     integrate: bool,
 ) -> Result<(Vec<Option<f32>>, f32), InferError> {
     let prefix = model.tokenizer.as_ref().map_or(0, |t| t.prefix().len());
-    let mut sum = vec![0f32; reading.offsets.len()];
-    let mut count = vec![0u32; reading.offsets.len()];
+    let alphas: Vec<f32> = if integrate {
+        (0..steps)
+            .map(|k| (k as f32 + 0.5) / steps as f32)
+            .collect()
+    } else {
+        vec![1.0]
+    };
+    let mut means = super::TokenMeans::new(reading.offsets.len());
     let mut delta = 0f32;
     for (w, row) in reading.windows.iter().zip(&reading.rows) {
         let content = prefix..prefix + (w.tokens.1 - w.tokens.0);
-        let alphas: Vec<f32> = if integrate {
-            (0..steps)
-                .map(|k| (k as f32 + 0.5) / steps as f32)
-                .collect()
-        } else {
-            vec![1.0]
-        };
         let window = attribute_window(model, &w.ids, content.clone(), target, &alphas)?;
         let at_input = super::weighted(row, target);
         delta = delta.max((window.total() - (at_input - window.baseline_logit)).abs());
-        for (t, a) in (w.tokens.0..w.tokens.1).zip(&window.scores[content]) {
-            sum[t] += a;
-            count[t] += 1;
+        for (t, &a) in (w.tokens.0..w.tokens.1).zip(&window.scores[content]) {
+            means.add(t, a);
         }
     }
-    let scores = sum
-        .iter()
-        .zip(&count)
-        .map(|(s, &n)| (n > 0).then(|| s / n as f32))
-        .collect();
-    Ok((scores, delta))
+    Ok((means.finish(), delta))
 }
 
 /// One window's attributions, position by position (special tokens included, at 0: they

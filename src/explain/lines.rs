@@ -42,11 +42,6 @@ impl LineIndex {
         self.source_lines.len()
     }
 
-    /// The cleaned line of each content token.
-    pub fn token_lines(&self) -> &[usize] {
-        &self.token_line
-    }
-
     /// Per cleaned line, the sum of its tokens' scores (gradient attributions add up).
     pub fn sum_per_line(&self, token_scores: &[Option<f32>]) -> Vec<Scored> {
         let mut out = vec![Scored::default(); self.lines()];

@@ -2,6 +2,7 @@
 //! line and the longest line would score, and how far two models' line scores agree.
 
 use super::{Explanation, LineScore};
+use crate::eval::spearman;
 use serde::Serialize;
 
 /// Whether one of the `k` best lines of `ranked` (best first) is a bug line.
@@ -96,53 +97,15 @@ pub fn agreement_of_scores(
     b: (&[usize], &[f32], &[usize]),
 ) -> Agreement {
     let shared = a.0.iter().filter(|l| b.0.contains(l)).count();
-    let (xa, xb): (Vec<f32>, Vec<f32>) =
+    let (xa, xb): (Vec<f64>, Vec<f64>) =
         a.1.iter()
             .zip(a.2)
             .zip(b.1.iter().zip(b.2))
             .filter(|((_, na), (_, nb))| **na > 0 && **nb > 0)
-            .map(|((&x, _), (&y, _))| (x, y))
+            .map(|((&x, _), (&y, _))| (f64::from(x), f64::from(y)))
             .unzip();
     Agreement {
         top_overlap: shared as f64 / a.0.len().max(b.0.len()).max(1) as f64,
         rank_correlation: spearman(&xa, &xb),
     }
-}
-
-/// Spearman's rho: the Pearson correlation of average ranks (ties share their mean rank);
-/// 0 when either side is constant.
-pub fn spearman(a: &[f32], b: &[f32]) -> f64 {
-    let (ra, rb) = (ranks(a), ranks(b));
-    let n = ra.len() as f64;
-    if n < 2.0 {
-        return 0.0;
-    }
-    let (ma, mb) = (ra.iter().sum::<f64>() / n, rb.iter().sum::<f64>() / n);
-    let cov: f64 = ra.iter().zip(&rb).map(|(x, y)| (x - ma) * (y - mb)).sum();
-    let va: f64 = ra.iter().map(|x| (x - ma).powi(2)).sum();
-    let vb: f64 = rb.iter().map(|y| (y - mb).powi(2)).sum();
-    if va == 0.0 || vb == 0.0 {
-        0.0
-    } else {
-        cov / (va * vb).sqrt()
-    }
-}
-
-fn ranks(v: &[f32]) -> Vec<f64> {
-    let mut order: Vec<usize> = (0..v.len()).collect();
-    order.sort_by(|&i, &j| v[i].total_cmp(&v[j]));
-    let mut out = vec![0.0; v.len()];
-    let mut i = 0;
-    while i < order.len() {
-        let mut j = i;
-        while j + 1 < order.len() && v[order[j + 1]] == v[order[i]] {
-            j += 1;
-        }
-        let mean = (i + j) as f64 / 2.0 + 1.0;
-        for &k in &order[i..=j] {
-            out[k] = mean;
-        }
-        i = j + 1;
-    }
-    out
 }

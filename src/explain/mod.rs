@@ -134,7 +134,17 @@ pub fn explain(
     raw: &str,
     opts: &ExplainOptions,
 ) -> Result<Explanation, InferError> {
-    let reading = scorer.read(raw)?;
+    explain_reading(scorer, raw, &scorer.read(raw)?, opts)
+}
+
+/// [`explain`] of a contract already read (`scorer.read(raw)`): several methods on one
+/// contract share its verdict's forward passes.
+pub fn explain_reading(
+    scorer: &Scorer,
+    raw: &str,
+    reading: &Reading,
+    opts: &ExplainOptions,
+) -> Result<Explanation, InferError> {
     let class = match &opts.class {
         None => reading.class,
         Some(name) => scorer
@@ -152,7 +162,7 @@ pub fn explain(
     let index = LineIndex::new(&reading.text, &reading.source_lines, &reading.offsets);
     let target = target_weights(scorer.cfg.dataset.task, scorer.model.labels.len(), class);
     let (token_scores, delta, steps) = match opts.method {
-        Method::Windows => (window_token_scores(&reading, &target), None, 0),
+        Method::Windows => (window_token_scores(reading, &target), None, 0),
         Method::Ig | Method::Grad => {
             let steps = if opts.method == Method::Grad {
                 1
@@ -161,7 +171,7 @@ pub fn explain(
             };
             let (scores, delta) = gradient::token_attributions(
                 &scorer.model,
-                &reading,
+                reading,
                 &target,
                 steps,
                 opts.method == Method::Ig,
@@ -176,7 +186,7 @@ pub fn explain(
     let lines = index.source_line_scores(raw, &per_line);
     let total = lines.iter().map(|l| l.score).sum();
     Ok(Explanation {
-        verdict: reading.verdict,
+        verdict: reading.verdict.clone(),
         class: scorer.model.labels[class].clone(),
         method: opts.method,
         steps,
@@ -209,16 +219,42 @@ pub fn weighted(logits: &[f32], target: &[f32]) -> f32 {
 /// Each content token's mean target over the kept windows that hold it (`None` for a token
 /// no kept window holds).
 fn window_token_scores(reading: &Reading, target: &[f32]) -> Vec<Option<f32>> {
-    let mut sum = vec![0f32; reading.offsets.len()];
-    let mut count = vec![0u32; reading.offsets.len()];
+    let mut means = TokenMeans::new(reading.offsets.len());
     for (w, row) in reading.windows.iter().zip(&reading.rows) {
+        let score = weighted(row, target);
         for t in w.tokens.0..w.tokens.1 {
-            sum[t] += weighted(row, target);
-            count[t] += 1;
+            means.add(t, score);
         }
     }
-    sum.iter()
-        .zip(&count)
-        .map(|(s, &n)| (n > 0).then(|| s / n as f32))
-        .collect()
+    means.finish()
+}
+
+/// Per content token, the mean of the values the windows holding it give it: how a token in
+/// two overlapping windows gets one score.
+pub(crate) struct TokenMeans {
+    sum: Vec<f32>,
+    count: Vec<u32>,
+}
+
+impl TokenMeans {
+    pub(crate) fn new(tokens: usize) -> Self {
+        Self {
+            sum: vec![0.0; tokens],
+            count: vec![0; tokens],
+        }
+    }
+
+    pub(crate) fn add(&mut self, token: usize, value: f32) {
+        self.sum[token] += value;
+        self.count[token] += 1;
+    }
+
+    /// `None` for a token no window held.
+    pub(crate) fn finish(self) -> Vec<Option<f32>> {
+        self.sum
+            .iter()
+            .zip(&self.count)
+            .map(|(s, &n)| (n > 0).then(|| s / n as f32))
+            .collect()
+    }
 }

@@ -56,10 +56,7 @@ pub fn evaluate(
         )));
     }
     ds.classes = model.labels.clone();
-    let tok = model
-        .tokenizer
-        .as_ref()
-        .ok_or_else(|| InferError::Invalid("the model has no tokenizer".into()))?;
+    let tok = scorer.tokenizer()?;
     let mut all: Vec<Sample> = Vec::new();
     for s in split_names(split)? {
         all.extend(samples(&ds, s, tok, &cfg)?);

@@ -57,6 +57,16 @@ pub struct Verdict {
     pub lines: [usize; 2],
 }
 
+impl Verdict {
+    /// The probability of the verdict's own class.
+    pub fn probability(&self) -> f32 {
+        self.probabilities
+            .iter()
+            .find(|(c, _)| *c == self.verdict)
+            .map_or(0.0, |(_, p)| *p)
+    }
+}
+
 impl Scorer {
     /// A run folder (its best checkpoint, config and threshold), or a model source scored
     /// with `config` (defaults when none); on `device` when given, else the config's.
@@ -154,7 +164,7 @@ impl Scorer {
     }
 
     /// Each window's logits, one window per forward: no padding, its own logits.
-    pub fn window_logits(&self, windows: &[Vec<u32>]) -> Result<Vec<Vec<f32>>, InferError> {
+    fn window_logits(&self, windows: &[Vec<u32>]) -> Result<Vec<Vec<f32>>, InferError> {
         let mut rows = Vec::with_capacity(windows.len());
         for w in windows {
             let mask = vec![1u32; w.len()];

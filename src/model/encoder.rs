@@ -258,8 +258,7 @@ impl Encoder {
         // Inference records no backprop graph: each intermediate is freed when the next layer
         // no longer needs it, rather than kept alive by the outputs until the batch ends.
         let _no_grad = (!mode.is_train()).then(candle_core::no_grad);
-        let words = self.word_embeddings(batch)?;
-        self.forward_from_words(batch, &words, mode, want_scores)
+        self.encode(batch, None, mode, want_scores)
     }
 
     /// `[batch, seq, E]`: the rows of the word-embedding matrix for the batch's ids (before a
@@ -279,13 +278,28 @@ impl Encoder {
         want_scores: bool,
     ) -> Result<EncoderOutput> {
         let _no_grad = (!mode.is_train()).then(candle_core::no_grad);
+        self.encode(batch, Some(words), mode, want_scores)
+    }
+
+    /// The pass itself, from the batch's ids or from given word embeddings.
+    fn encode(
+        &self,
+        batch: &Batch,
+        words: Option<&Tensor>,
+        mode: &mut Mode,
+        want_scores: bool,
+    ) -> Result<EncoderOutput> {
         let (ids, mask, positions) = self.input_tensors(batch)?;
         let cfg = &self.config;
         let e = &self.embeddings;
         let token_types = ids.zeros_like()?;
+        let words = match words {
+            Some(w) => w.clone(),
+            None => e.word.forward(&ids)?,
+        };
         let words = match &e.projection {
-            Some(p) => p.forward(words)?,
-            None => words.clone(),
+            Some(p) => p.forward(&words)?,
+            None => words,
         };
         let embedded = words
             .add(&e.position.forward(&positions)?)?

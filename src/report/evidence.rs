@@ -2,8 +2,8 @@
 //! contracts, how well their top lines find known bug lines, and how far each student's line
 //! scores agree with its teacher's.
 
+use super::Report;
 use super::page::{Block, Cell, Section, Table, heat, short_name};
-use super::{Report, ReportError};
 use crate::explain::Method;
 use crate::explain::evidence::{ContractEvidence, Evidence, evidence_agreement, run_evidence};
 use crate::explain::localise::HitTally;
@@ -17,12 +17,7 @@ impl Report {
     /// Computes (or reads, when kept) each classification run's evidence on its first `limit`
     /// test contracts. A run that cannot be explained here (its checkpoints pruned, its
     /// dataset elsewhere) gets a note instead.
-    pub fn attach_evidence(
-        &mut self,
-        method: Method,
-        steps: usize,
-        limit: usize,
-    ) -> Result<(), ReportError> {
+    pub fn attach_evidence(&mut self, method: Method, steps: usize, limit: usize) {
         self.evidence = self
             .runs
             .iter()
@@ -35,7 +30,6 @@ impl Report {
                 }
             })
             .collect();
-        Ok(())
     }
 }
 

@@ -134,12 +134,7 @@ fn spawn(run: &Path) -> Worker {
 
 fn evidence(scorer: &Scorer, code: &str) -> Result<LineEvidence, String> {
     let e = explain(scorer, code, &ExplainOptions::default()).map_err(|e| e.to_string())?;
-    let probability = e
-        .verdict
-        .probabilities
-        .iter()
-        .find(|(c, _)| *c == e.verdict.verdict)
-        .map_or(0.0, |(_, p)| *p);
+    let probability = e.verdict.probability();
     Ok(LineEvidence {
         ranked: e.top_lines(usize::MAX),
         scores: e.lines.iter().map(|l| l.score).collect(),

@@ -4,6 +4,19 @@ use crate::common::{alambic, scratch_dir};
 
 const SCRATCH: &str = "scratch:bert-tiny?tokenizer=data/demo/tokenizer.json";
 
+/// `alambic explain` of the tiny scratch model, with these arguments after it.
+fn explain_scratch(args: &[&str]) -> std::process::Output {
+    let mut all = vec![
+        "explain",
+        "--model",
+        SCRATCH,
+        "--config",
+        "tests/configs/tiny.toml",
+    ];
+    all.extend_from_slice(args);
+    alambic(&all)
+}
+
 fn contract(dir: &std::path::Path) -> std::path::PathBuf {
     let text = "// SPDX-License-Identifier: MIT\npragma solidity ^0.8.0;\n\n\n\n/* a block\n   comment */\ncontract Vault {\n    mapping(address => uint256) balances;\n\n    function withdraw(uint256 amount) public {\n        (bool ok, ) = msg.sender.call{value: amount}(\"\");\n        require(ok);\n        balances[msg.sender] -= amount;\n    }\n}\n";
     let path = dir.join("vault.sol");
@@ -16,17 +29,7 @@ fn explain_json_numbers_lines_as_in_the_file() {
     let dir = scratch_dir("explain-cli");
     let file = contract(&dir);
     let f = file.to_str().expect("path");
-    let out = alambic(&[
-        "explain",
-        "--model",
-        SCRATCH,
-        "--config",
-        "tests/configs/tiny.toml",
-        f,
-        "--json",
-        "--method",
-        "grad",
-    ]);
+    let out = explain_scratch(&[f, "--json", "--method", "grad"]);
     assert!(
         out.status.success(),
         "{}",
@@ -46,18 +49,7 @@ fn explain_json_numbers_lines_as_in_the_file() {
     assert!(lines[11]["tokens"].as_u64().expect("n") > 0);
     assert_eq!(v["method"], "grad");
     // The printed top lines carry the file's numbers and text.
-    let out = alambic(&[
-        "explain",
-        "--model",
-        SCRATCH,
-        "--config",
-        "tests/configs/tiny.toml",
-        f,
-        "--top",
-        "3",
-        "--method",
-        "windows",
-    ]);
+    let out = explain_scratch(&[f, "--top", "3", "--method", "windows"]);
     let text = String::from_utf8_lossy(&out.stdout);
     let rows: Vec<&str> = text.lines().skip(1).collect();
     assert_eq!(rows.len(), 3, "{text}");
@@ -77,16 +69,7 @@ fn explain_refuses_a_typo_and_a_missing_file() {
     let dir = scratch_dir("explain-typo");
     let file = contract(&dir);
     let f = file.to_str().expect("path");
-    let out = alambic(&[
-        "explain",
-        "--model",
-        SCRATCH,
-        "--config",
-        "tests/configs/tiny.toml",
-        f,
-        "--method",
-        "gard",
-    ]);
+    let out = explain_scratch(&[f, "--method", "gard"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -94,14 +77,7 @@ fn explain_refuses_a_typo_and_a_missing_file() {
         "{err}"
     );
     let missing = dir.join("nope.sol");
-    let out = alambic(&[
-        "explain",
-        "--model",
-        SCRATCH,
-        "--config",
-        "tests/configs/tiny.toml",
-        missing.to_str().expect("path"),
-    ]);
+    let out = explain_scratch(&[missing.to_str().expect("path")]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("nope.sol"));
 }

@@ -2,8 +2,9 @@
 //! `bug_lines` field.
 
 use alambic::data::Record;
+use alambic::eval::spearman;
 use alambic::explain::evaluate::bug_lines;
-use alambic::explain::localise::{HitTally, hit, random_hit_chance, spearman};
+use alambic::explain::localise::{HitTally, hit, random_hit_chance};
 use std::collections::BTreeMap;
 use std::path::Path;
 
