@@ -223,6 +223,20 @@ run_row() {
     dapt)         pretrain_row "$name" pretrain --config study/configs/pretrain.toml ;;
     dapt-teacher) row "$name" train --config $H --role teacher --set "teacher.model=\"$(folder_of dapt)\"" ;;
     ho-dapt-teacher) row "$name" train --config $H --role teacher --set "teacher.model=\"$(folder_of dapt)\"" "${HO[@]}" ;;
+    # General distillation (issue 22 (b)): TinyBERT's first stage on the corpus, from the
+    # adapted encoder (`dapt`) into a 2-layer student (its layers 3 and 6) and a 4 x 312 one
+    # (scratch), once per shape as TinyBERT's general model serves every task seed; then the
+    # two task stages from the adapted teacher (gtb-), against the same shapes with the task
+    # stages alone (dtb-).
+    gd-36)        pretrain_row "$name" distill --config study/configs/general.toml --set "teacher.model=\"$(folder_of dapt)\"" --set "student.model=\"derive:$(folder_of dapt)?layers=3,6&pooler=false\"" ;;
+    gd-tiny)      pretrain_row "$name" distill --config study/configs/general.toml --set "teacher.model=\"$(folder_of dapt)\"" --set "student.model=\"$TINY\"" ;;
+    gtb-36)       row "$name" distill --config $H --set "teacher.model=\"$(folder_of dapt-teacher)\"" --set "student.model=\"$(folder_of gd-36)\"" --set 'distill.recipe="tinybert"' ;;
+    dtb-36)       row "$name" distill --config $H --set "teacher.model=\"$(folder_of dapt-teacher)\"" --set "student.model=\"derive:$(folder_of dapt)?layers=3,6&pooler=false\"" --set 'distill.recipe="tinybert"' ;;
+    gtb-tiny)     row "$name" distill --config $H --set "teacher.model=\"$(folder_of dapt-teacher)\"" --set "student.model=\"$(folder_of gd-tiny)\"" --set 'distill.recipe="tinybert"' ;;
+    dtb-tiny)     row "$name" distill --config $H --set "teacher.model=\"$(folder_of dapt-teacher)\"" --set "student.model=\"$TINY\"" --set 'distill.recipe="tinybert"' ;;
+    # The same on the held-out-source split, from the adapted teacher of that split.
+    ho-gtb-36)    row "$name" distill --config $H --set "teacher.model=\"$(folder_of ho-dapt-teacher)\"" --set "student.model=\"$(folder_of gd-36)\"" --set 'distill.recipe="tinybert"' "${HO[@]}" ;;
+    ho-dtb-36)    row "$name" distill --config $H --set "teacher.model=\"$(folder_of ho-dapt-teacher)\"" --set "student.model=\"derive:$(folder_of dapt)?layers=3,6&pooler=false\"" --set 'distill.recipe="tinybert"' "${HO[@]}" ;;
     # int8 of a finished row (q-ROW): its best checkpoint quantised, scored on the same splits.
     q-*)          quantize_row "$name" "${name#q-}" ;;
     # Inference speed of the smallest shapes, f32 and int8, at batch 16 and batch 1.

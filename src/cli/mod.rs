@@ -256,9 +256,13 @@ fn report(args: ReportArgs) -> Result<()> {
         (page.len(), 0)
     };
     println!(
-        "wrote {} ({} runs, {} sweeps, {:.0} kB{})",
+        "wrote {} ({} runs{}, {} sweeps, {:.0} kB{})",
         out.display(),
         report.runs.len(),
+        match report.corpus_runs.len() {
+            0 => String::new(),
+            n => format!(" and {n} on the corpus"),
+        },
         report.sweeps.len(),
         bytes as f64 / 1e3,
         if markdown {

@@ -7,7 +7,7 @@ use alambic::model::load::{LoadOptions, LoadReport};
 use alambic::model::vocab_prune::Corpus;
 use alambic::model::{Classifier, load_source};
 use alambic::train::checkpoint;
-use alambic::train::setup::run_checkpoint;
+use alambic::train::setup::{run_checkpoint, with_run_checkpoints};
 use candle_core::Device;
 use clap::Subcommand;
 use std::path::PathBuf;
@@ -84,7 +84,7 @@ fn load(
                 corpus: data.corpus()?,
                 ..LoadOptions::default()
             };
-            Ok(load_source(source, &opts, device)?)
+            Ok(load_source(&with_run_checkpoints(source), &opts, device)?)
         }
     }
 }

@@ -49,6 +49,11 @@ pub struct DistillConfig {
     /// The teacher of general distillation in `tinybert-full` (TinyBERT's is the pretrained,
     /// not the fine-tuned, model); "" = `[teacher].model`.
     pub general_teacher: String,
+    /// The general stage's own budget in `tinybert-full`, as it reads a corpus rather than the
+    /// labelled set (0 = `[train]`'s `max_steps`, `epochs`, `lr`).
+    pub general_steps: u64,
+    pub general_epochs: usize,
+    pub general_lr: f64,
     pub cache: bool,
 }
 

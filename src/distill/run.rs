@@ -59,8 +59,18 @@ fn full(
     let dir = run.path.join("general");
     if !dir.join(crate::store::schema::PRETRAIN_FILE).is_file() {
         let mut general = cfg.clone();
-        if !cfg.distill.general_teacher.is_empty() {
-            general.teacher.model = cfg.distill.general_teacher.clone();
+        let d = &cfg.distill;
+        if !d.general_teacher.is_empty() {
+            general.teacher.model = d.general_teacher.clone();
+        }
+        if d.general_steps > 0 {
+            general.train.max_steps = d.general_steps;
+        }
+        if d.general_epochs > 0 {
+            general.train.epochs = d.general_epochs;
+        }
+        if d.general_lr > 0.0 {
+            general.train.lr = d.general_lr;
         }
         general.distill.recipe = super::Recipe::General;
         let started = dir.join("run.json").is_file();

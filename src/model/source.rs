@@ -51,6 +51,22 @@ impl ModelSource {
         }
     }
 
+    /// The same source with every folder it names passed through `f`.
+    pub fn map_folders(self, f: &dyn Fn(PathBuf) -> PathBuf) -> Self {
+        match self {
+            Self::Folder(dir) => Self::Folder(f(dir)),
+            Self::Derive { base, spec } => Self::Derive {
+                base: Box::new(base.map_folders(f)),
+                spec,
+            },
+            Self::Rewrite { base, rewrite } => Self::Rewrite {
+                base: Box::new(base.map_folders(f)),
+                rewrite,
+            },
+            other => other,
+        }
+    }
+
     /// A scratch source (alone or under `moe:` / `bottleneck:`) that reads this tokenizer; any
     /// other source as it is.
     pub fn with_tokenizer(self, path: &str) -> Self {

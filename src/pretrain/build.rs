@@ -9,6 +9,7 @@ use crate::distill::layer_map::{check_attention, check_token_level, resolve};
 use crate::model::load::{LoadOptions, read_weights};
 use crate::model::{Classifier, ModelSource, load_source};
 use crate::tokenize::TextTokenizer;
+use crate::train::setup::with_run_checkpoints;
 use crate::train::{ExperimentConfig, TrainError};
 use candle_core::{Device, Tensor, Var};
 use std::collections::HashMap;
@@ -157,7 +158,7 @@ fn load_model(
         Some(dir) if dir.join("config.json").is_file() => {
             Classifier::from_folder(dir, &opts, device)?.0
         }
-        _ => load_source(source, &opts, device)?.0,
+        _ => load_source(&with_run_checkpoints(source), &opts, device)?.0,
     };
     let saved = match &folder {
         Some(dir) if dir.join("config.json").is_file() => read_weights(dir, device)?

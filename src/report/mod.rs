@@ -3,6 +3,7 @@
 //! from the folders (`summary.json`, `events.jsonl`, `predictions.json`, `config.toml`,
 //! `cells.jsonl`), so a report can be made on any machine that sees them.
 
+pub mod corpus;
 pub mod evidence;
 pub mod html;
 pub mod markdown;
@@ -13,7 +14,7 @@ use crate::data::Dataset;
 use crate::data::stats::{self, DataStats};
 use crate::store::TrainEvent;
 use crate::store::events::read_history;
-use crate::store::schema::{RunSummary, SchemaError};
+use crate::store::schema::{PretrainSummary, RunSummary, SchemaError};
 use crate::sweep::SweepDir;
 use crate::sweep::summary::{SweepStatus, status};
 use crate::tokenize::{TextTokenizer, WindowSpec};
@@ -62,6 +63,8 @@ pub struct SweepData {
 #[derive(Clone, Debug, Default)]
 pub struct Report {
     pub runs: Vec<RunData>,
+    /// Pretraining and general-distillation runs: no labels, their own section.
+    pub corpus_runs: Vec<corpus::CorpusRun>,
     pub sweeps: Vec<SweepData>,
     /// One section per distinct `[dataset]` among the runs, with the runs (indices) it serves.
     pub datasets: Vec<DatasetSection>,
@@ -163,6 +166,8 @@ pub fn collect(paths: &[PathBuf]) -> Result<Report, ReportError> {
                 summary,
                 config: std::fs::read_to_string(p.join("sweep.toml")).unwrap_or_default(),
             });
+        } else if PretrainSummary::path(p).is_file() {
+            report.corpus_runs.push(corpus::read(p)?);
         } else if p.join("run.json").is_file() {
             report.runs.push(read_run(p)?);
         } else {

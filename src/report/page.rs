@@ -104,18 +104,20 @@ pub fn short_name(i: usize, run: &RunData) -> String {
 }
 
 pub fn build(r: &Report, title: &str) -> Page {
+    let mut sections = vec![dataset(r)];
+    sections.extend(super::corpus::section(&r.corpus_runs));
+    sections.extend([
+        curves(r),
+        comparison(r),
+        confusion(r),
+        super::evidence::section(r),
+        sweeps(r),
+        frontier(r),
+        configs(r),
+    ]);
     Page {
         title: title.to_string(),
-        sections: vec![
-            dataset(r),
-            curves(r),
-            comparison(r),
-            confusion(r),
-            super::evidence::section(r),
-            sweeps(r),
-            frontier(r),
-            configs(r),
-        ],
+        sections,
     }
 }
 

@@ -4,7 +4,7 @@
 //! in the same folder and carries on.
 
 use super::SweepError;
-use super::spec::{Cell, SweepSpec};
+use super::spec::{CORPUS_OBJECTIVE, Cell, SweepCommand, SweepSpec};
 use crate::store::write_atomic;
 use crate::train::ExperimentConfig;
 use std::path::{Path, PathBuf};
@@ -12,9 +12,70 @@ use std::path::{Path, PathBuf};
 pub struct SweepDir {
     pub path: PathBuf,
     pub spec: SweepSpec,
+    /// What each cell runs.
+    pub runs: CellRun,
+}
+
+/// What a cell of the sweep runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CellRun {
+    /// A distillation on the labelled set, scored by its summary (`valid.macro_f1`).
+    Distill,
+    /// General distillation on `[pretrain].corpus` (`distill.recipe = "general"`).
+    GeneralDistill,
+    /// Masked-language modelling on `[pretrain].corpus` (`sweep.command = "pretrain"`).
+    Pretrain,
+}
+
+impl CellRun {
+    fn of(spec: &SweepSpec, cfg: &ExperimentConfig) -> Self {
+        match (spec.command, cfg.distill.recipe) {
+            (SweepCommand::Pretrain, _) => Self::Pretrain,
+            (_, crate::distill::Recipe::General) => Self::GeneralDistill,
+            _ => Self::Distill,
+        }
+    }
+
+    /// A run on the unlabelled corpus: no teacher to fine-tune, no test split, its cells
+    /// judged by `pretrain.json`.
+    pub fn on_corpus(self) -> bool {
+        self != Self::Distill
+    }
+
+    /// The role of a cell's run folder.
+    pub fn role(self) -> &'static str {
+        match self {
+            Self::Pretrain => "pretrain",
+            _ => "distill",
+        }
+    }
 }
 
 pub const SWEEP_FILE: &str = "sweep.toml";
+
+/// General distillation is judged by its held-out loss unless the config says otherwise, and
+/// has no default grid (the alpha × temperature one is for the labelled set).
+fn general_defaults(
+    spec: &mut SweepSpec,
+    cfg: &ExperimentConfig,
+    grid_args: &[String],
+) -> Result<(), SweepError> {
+    let given = |k: &str| cfg.sweep.contains_key(k);
+    if !given("grid") && !given("random") && grid_args.is_empty() {
+        return Err(SweepError::Invalid(
+            "sweep.grid: a sweep of general distillation needs a grid (--grid KEY=V1,V2 or \
+             [sweep.grid]); the default alpha × temperature grid is the task stages'"
+                .into(),
+        ));
+    }
+    if !given("objective") {
+        spec.objective = CORPUS_OBJECTIVE.into();
+        if !given("direction") {
+            spec.maximize = false;
+        }
+    }
+    Ok(())
+}
 
 impl SweepDir {
     /// The folder for `cfg` (with `--grid` axes) under `out`: created, or found again.
@@ -23,7 +84,11 @@ impl SweepDir {
         cfg: &ExperimentConfig,
         grid_args: &[String],
     ) -> Result<Self, SweepError> {
-        let spec = SweepSpec::from_table(&cfg.sweep, grid_args).map_err(SweepError::Invalid)?;
+        let mut spec = SweepSpec::from_table(&cfg.sweep, grid_args).map_err(SweepError::Invalid)?;
+        let runs = CellRun::of(&spec, cfg);
+        if runs == CellRun::GeneralDistill {
+            general_defaults(&mut spec, cfg, grid_args)?;
+        }
         let mut resolved = cfg.clone();
         resolved.sweep = spec.to_table(cfg.sweep.get("random"));
         let text = resolved.to_toml();
@@ -35,7 +100,7 @@ impl SweepDir {
         if !file.is_file() {
             write_atomic(&file, text.as_bytes())?;
         }
-        let dir = Self { path, spec };
+        let dir = Self { path, spec, runs };
         // Every cell's config must load, its values in range, before any cell runs: a bad
         // value for one cell fails the creation, and leaves no folder behind.
         if let Some(e) = dir.spec.cells.iter().find_map(|c| dir.config(c).err()) {
@@ -60,6 +125,7 @@ impl SweepDir {
             .map_err(|e| SweepError::Invalid(format!("{}: {e}", file.display())))?;
         Ok(Self {
             path: path.to_path_buf(),
+            runs: CellRun::of(&spec, &cfg),
             spec,
         })
     }

@@ -13,7 +13,7 @@ pub mod spec;
 pub mod summary;
 pub mod work;
 
-pub use folder::SweepDir;
+pub use folder::{CellRun, SweepDir};
 pub use spec::{Axis, Cell, SweepSpec};
 pub use work::{Placement, WorkReport, prepare_teacher, prepare_teacher_on, work};
 

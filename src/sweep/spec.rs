@@ -1,6 +1,7 @@
 //! The `[sweep]` section: a grid (`[sweep.grid]`, full dotted keys → lists) or random trials
 //! (`[sweep.random]`: `trials`, `seed`, `ranges` key → [low, high], `log` keys drawn
-//! log-uniformly), the objective and its direction, and when a claim counts as stale.
+//! log-uniformly), the objective and its direction, when a claim counts as stale, and what a
+//! cell runs (`command`: a distillation, or pretraining on `[pretrain].corpus`).
 //! Cells are expanded row-major: the first axis varies slowest (alpha rows, temperature columns).
 
 use rand::{Rng, SeedableRng};
@@ -53,8 +54,22 @@ pub fn plain(v: &Value) -> String {
     }
 }
 
+/// What each cell of a sweep runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SweepCommand {
+    /// `alambic distill` (general distillation too, with `distill.recipe = "general"`).
+    #[default]
+    Distill,
+    /// `alambic pretrain`: masked-language modelling on `[pretrain].corpus`.
+    Pretrain,
+}
+
+/// A sweep of runs on the unlabelled corpus is judged by their held-out loss.
+pub const CORPUS_OBJECTIVE: &str = "best.loss";
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct SweepSpec {
+    pub command: SweepCommand,
     pub axes: Vec<Axis>,
     /// Random trials instead of the full grid (`axes` then hold each trial's draws).
     pub random: Option<usize>,
@@ -74,7 +89,8 @@ impl SweepSpec {
     /// From the config's `[sweep]` table and `--grid KEY=V1,V2` arguments (which replace the
     /// table's axis of the same key, or add one).
     pub fn from_table(sweep: &Table, grid_args: &[String]) -> Result<Self, String> {
-        const KNOWN: [&str; 6] = [
+        const KNOWN: [&str; 7] = [
+            "command",
             "grid",
             "random",
             "objective",
@@ -88,13 +104,21 @@ impl SweepSpec {
                 format!("unknown key (expected one of {})", KNOWN.join(", ")),
             ));
         }
+        let command = match sweep.get("command").map(Value::as_str) {
+            None | Some(Some("distill")) => SweepCommand::Distill,
+            Some(Some("pretrain")) => SweepCommand::Pretrain,
+            _ => return Err(err("command", "must be \"distill\" or \"pretrain\"")),
+        };
+        let corpus = command == SweepCommand::Pretrain;
         let objective = match sweep.get("objective") {
+            None if corpus => CORPUS_OBJECTIVE.to_string(),
             None => "valid.macro_f1".to_string(),
             Some(Value::String(s)) => s.clone(),
             Some(_) => return Err(err("objective", "must be a string like valid.macro_f1")),
         };
         let maximize = match sweep.get("direction").map(Value::as_str) {
-            None | Some(Some("max")) => true,
+            None => !corpus,
+            Some(Some("max")) => true,
             Some(Some("min")) => false,
             _ => return Err(err("direction", "must be \"max\" or \"min\"")),
         };
@@ -131,6 +155,7 @@ impl SweepSpec {
             }
             let (trials, axes, cells) = random_cells(random)?;
             return Ok(Self {
+                command,
                 axes,
                 random: Some(trials),
                 cells,
@@ -138,6 +163,13 @@ impl SweepSpec {
                 maximize,
                 stale_after,
             });
+        }
+        if axes.is_empty() && corpus {
+            return Err(err(
+                "grid",
+                "a pretraining sweep needs a grid (--grid KEY=V1,V2 or [sweep.grid]); the default \
+                 alpha × temperature grid is distillation's",
+            ));
         }
         if axes.is_empty() {
             axes = DEFAULT_GRID
@@ -150,6 +182,7 @@ impl SweepSpec {
         }
         let cells = expand(&axes);
         Ok(Self {
+            command,
             axes,
             random: None,
             cells,
@@ -179,6 +212,11 @@ impl SweepSpec {
         let direction = if self.maximize { "max" } else { "min" };
         t.insert("direction".into(), Value::String(direction.into()));
         t.insert("stale_after".into(), Value::Float(self.stale_after));
+        // Written only when it is not the default, so a distillation sweep's folder (named by
+        // the hash of this text) stays the one earlier versions made.
+        if self.command == SweepCommand::Pretrain {
+            t.insert("command".into(), Value::String("pretrain".into()));
+        }
         t
     }
 }

@@ -176,6 +176,33 @@ pub fn render(s: &SweepStatus) -> String {
     out
 }
 
+/// The best cell of the summary: scored on test (a distillation), or its held-out scores
+/// before and after (a run on the corpus, which has no test split).
+fn best_cell(sweep: &SweepDir, s: &SweepStatus, index: usize) -> Result<Value, SweepError> {
+    let cell = &sweep.spec.cells[index];
+    let dir = sweep.cell_dir(index);
+    let mut best = json!({
+        "cell": index,
+        "label": cell.label(),
+        "values": cell.values.iter().map(|(k, v)| (k.clone(), plain(v))).collect::<BTreeMap<_, _>>(),
+        "objective": s.cells[index].objective,
+        "run": dir,
+    });
+    if sweep.runs.on_corpus() {
+        let summary = crate::store::schema::PretrainSummary::read(&dir)
+            .map_err(|e| SweepError::Invalid(e.to_string()))?;
+        best["before"] = json!(summary.before);
+        best["held_out"] = json!(summary.best);
+    } else {
+        let cfg = sweep.config(cell)?;
+        let run = RunDir::open(&dir, "distill", false)?;
+        let scored = score_run(&cfg, &run, "distill")?;
+        best["valid"] = json!(scored.valid);
+        best["test"] = json!(scored.test);
+    }
+    Ok(best)
+}
+
 /// When every cell has finished or failed and no summary exists yet: the best cell on the
 /// validation objective, scored on test (the only test scoring of the sweep).
 pub fn finish_if_complete(sweep: &SweepDir) -> Result<Option<Value>, SweepError> {
@@ -214,21 +241,7 @@ pub fn finish_if_complete(sweep: &SweepDir) -> Result<Option<Value>, SweepError>
         spans
     };
     let best = match s.best {
-        Some(index) => {
-            let cell = &sweep.spec.cells[index];
-            let cfg = sweep.config(cell)?;
-            let run = RunDir::open(&sweep.cell_dir(index), "distill", false)?;
-            let scored = score_run(&cfg, &run, "distill")?;
-            json!({
-                "cell": index,
-                "label": cell.label(),
-                "values": cell.values.iter().map(|(k, v)| (k.clone(), plain(v))).collect::<BTreeMap<_, _>>(),
-                "objective": s.cells[index].objective,
-                "run": run.path,
-                "valid": scored.valid,
-                "test": scored.test,
-            })
-        }
+        Some(index) => best_cell(sweep, &s, index)?,
         None => Value::Null,
     };
     let teacher = crate::store::schema::TeacherPass::read(&sweep.path).ok();

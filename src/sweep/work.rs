@@ -7,10 +7,11 @@
 use super::SweepError;
 use super::cells::{self, CellEvent, CellState};
 use super::claim::{Attempt, try_claim};
-use super::folder::{SweepDir, cell_name};
+use super::folder::{CellRun, SweepDir, cell_name};
 use super::spec::Cell;
 use super::summary;
 use crate::distill::teacher::{TeacherPass, prepare};
+use crate::pretrain::PretrainOutcome;
 use crate::store::{EventSink, RunDir};
 use crate::train::Outcome;
 use crate::train::checkpoint;
@@ -48,6 +49,10 @@ pub fn prepare_teacher_on(
     let Some(first) = sweep.spec.cells.first() else {
         return Ok(None);
     };
+    // A corpus run has no teacher to fine-tune (general distillation's is a pretrained model).
+    if sweep.runs.on_corpus() {
+        return Ok(None);
+    }
     let mut cfg = sweep.config(first)?;
     cfg.device = placement.device(cfg.device);
     let out = sweep.path.join("cells");
@@ -121,11 +126,11 @@ pub fn work(
         let result = run_cell(sweep, cell, sink.as_mut(), stop, placement);
         let mut event = CellEvent::new(cell.index, CellState::Finished, &label);
         match result {
-            Ok(Outcome::Finished(summary)) => {
-                event.objective = summary.number(&sweep.spec.objective);
+            Ok(CellEnd::Finished { objective }) => {
+                event.objective = objective;
                 report.ran.push(cell.index);
             }
-            Ok(Outcome::Interrupted { .. }) => {
+            Ok(CellEnd::Interrupted) => {
                 event.state = CellState::Stopped;
                 cells::append(&log, &event)?;
                 report.interrupted = true;
@@ -171,25 +176,56 @@ impl Placement {
     }
 }
 
-/// One cell's distillation: a new run folder, or the existing one resumed from its checkpoint.
+/// How a cell's run ended.
+enum CellEnd {
+    /// With the sweep's objective read from its summary (none when the path names nothing).
+    Finished {
+        objective: Option<f64>,
+    },
+    Interrupted,
+}
+
+/// One cell's run (a distillation, or a run on the corpus): a new run folder, or the existing
+/// one resumed from its checkpoint.
 fn run_cell(
     sweep: &SweepDir,
     cell: &Cell,
     sink: &mut dyn EventSink,
     stop: &AtomicBool,
     placement: &Placement,
-) -> Result<Outcome, SweepError> {
+) -> Result<CellEnd, SweepError> {
     let mut cfg = sweep.config(cell)?;
     cfg.device = placement.device(cfg.device);
     let dir = sweep.cell_dir(cell.index);
+    let role = sweep.runs.role();
     let resumable = checkpoint::existing(&dir.join("checkpoints").join("last")).is_some();
     let mut run = if resumable {
-        RunDir::open(&dir, "distill", false)?
+        RunDir::open(&dir, role, false)?
     } else {
         let _ = std::fs::remove_dir_all(&dir);
-        RunDir::create_at(&dir, "distill", &cfg.to_toml())?
+        RunDir::create_at(&dir, role, &cfg.to_toml())?
     };
-    Ok(crate::distill::distill(
-        &cfg, &mut run, sink, stop, resumable,
-    )?)
+    let objective = &sweep.spec.objective;
+    let corpus = |outcome: PretrainOutcome| match outcome {
+        PretrainOutcome::Finished(summary) => CellEnd::Finished {
+            objective: serde_json::to_value(&summary)
+                .ok()
+                .and_then(|v| super::summary::lookup(&v, objective)),
+        },
+        PretrainOutcome::Interrupted { .. } => CellEnd::Interrupted,
+    };
+    Ok(match sweep.runs {
+        CellRun::Distill => match crate::distill::distill(&cfg, &mut run, sink, stop, resumable)? {
+            Outcome::Finished(summary) => CellEnd::Finished {
+                objective: summary.number(objective),
+            },
+            Outcome::Interrupted { .. } => CellEnd::Interrupted,
+        },
+        CellRun::GeneralDistill => corpus(crate::pretrain::general_distill(
+            &cfg, &mut run, sink, stop, resumable,
+        )?),
+        CellRun::Pretrain => corpus(crate::pretrain::pretrain(
+            &cfg, &mut run, sink, stop, resumable,
+        )?),
+    })
 }

@@ -21,6 +21,18 @@ pub fn run_checkpoint(source: &str) -> Option<std::path::PathBuf> {
         .or_else(|| checkpoint::existing(&dir.join("checkpoints/last")))
 }
 
+/// A source built on run folders (`derive:runs/<run>?layers=3,6`, `moe:runs/<run>?…`) reads
+/// their best checkpoints; any other source is returned as it is (a bare run folder loads
+/// through `run_checkpoint`, with its own head).
+pub fn with_run_checkpoints(source: &str) -> String {
+    match ModelSource::parse(source) {
+        Ok(parsed @ (ModelSource::Derive { .. } | ModelSource::Rewrite { .. })) => parsed
+            .map_folders(&|dir| run_checkpoint(&dir.display().to_string()).unwrap_or(dir))
+            .to_string(),
+        _ => source.to_string(),
+    }
+}
+
 pub fn build_model(
     section: &ModelSection,
     ds: &Dataset,
@@ -41,7 +53,10 @@ pub fn build_model(
     {
         return Ok(checkpoint::load_model(dir, seed, device)?);
     }
-    let mut source = run.map_or_else(|| section.model.clone(), |d| d.display().to_string());
+    let mut source = run.map_or_else(
+        || with_run_checkpoints(&section.model),
+        |d| d.display().to_string(),
+    );
     let parsed = ModelSource::parse(&source)?;
     if parsed.lacks_tokenizer() {
         let texts: Vec<&str> = ds

@@ -6,7 +6,7 @@ use super::launch::RunKind;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 /// (keys, what they do) for the help overlay.
-pub const BINDINGS: [(&str, &str); 19] = [
+pub const BINDINGS: [(&str, &str); 20] = [
     ("1 2 3 4", "dataset, training, compare, sweep pane"),
     ("Tab S-Tab", "next / previous pane"),
     ("↑ ↓  k j", "move in lists, runs, the sweep grid"),
@@ -22,6 +22,7 @@ pub const BINDINGS: [(&str, &str); 19] = [
     ("T", "start a teacher run from the config"),
     ("S", "start a student run (labels only)"),
     ("D", "start a distillation"),
+    ("P", "start pretraining on [pretrain].corpus"),
     ("W", "start a sweep"),
     ("x", "stop the selected run (checkpoint, then exit)"),
     ("?", "this help"),
@@ -64,6 +65,7 @@ pub fn action(key: KeyEvent, filtering: bool) -> Option<Action> {
         KeyCode::Char('T') => Action::Start(RunKind::Teacher),
         KeyCode::Char('S') => Action::Start(RunKind::Student),
         KeyCode::Char('D') => Action::Start(RunKind::Distill),
+        KeyCode::Char('P') => Action::Start(RunKind::Pretrain),
         KeyCode::Char('W') => Action::Start(RunKind::Sweep),
         KeyCode::Char('x') => Action::StopRun,
         KeyCode::Char('m') => Action::CycleEvidenceRun,

@@ -13,6 +13,8 @@ pub enum RunKind {
     Teacher,
     Student,
     Distill,
+    /// Masked-language modelling on `[pretrain].corpus` (`alambic pretrain`).
+    Pretrain,
     Sweep,
 }
 
@@ -22,9 +24,29 @@ impl RunKind {
             Self::Teacher => "teacher",
             Self::Student => "student",
             Self::Distill => "distill",
+            Self::Pretrain => "pretrain",
             Self::Sweep => "sweep",
         }
     }
+}
+
+/// The `alambic` arguments of a run of `kind` (not a sweep) writing into `dir`.
+pub fn command_line(kind: RunKind, config: &Path, dir: &Path) -> Vec<String> {
+    let command = match kind {
+        RunKind::Distill | RunKind::Pretrain => kind.name(),
+        _ => "train",
+    };
+    let mut args = vec![
+        command.to_string(),
+        "--config".into(),
+        config.display().to_string(),
+        "--run-dir".into(),
+        dir.display().to_string(),
+    ];
+    if command == "train" {
+        args.extend(["--role".into(), kind.name().into()]);
+    }
+    args
 }
 
 /// How runs are started and stopped (tests substitute their own).
@@ -70,7 +92,6 @@ impl ProcessLauncher {
 
 impl Launcher for ProcessLauncher {
     fn start(&self, kind: RunKind, config: &Path, runs_dir: &Path) -> Result<PathBuf, String> {
-        let cfg_arg = config.display().to_string();
         if kind == RunKind::Sweep {
             let cfg = ExperimentConfig::load(Some(config), &[]).map_err(|e| e.to_string())?;
             let sweep = SweepDir::create(runs_dir, &cfg, &[]).map_err(|e| e.to_string())?;
@@ -88,21 +109,7 @@ impl Launcher for ProcessLauncher {
         );
         let dir = runs_dir.join(name);
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let mut args = vec![
-            if kind == RunKind::Distill {
-                "distill"
-            } else {
-                "train"
-            }
-            .to_string(),
-            "--config".into(),
-            cfg_arg,
-            "--run-dir".into(),
-            dir.display().to_string(),
-        ];
-        if kind != RunKind::Distill {
-            args.extend(["--role".into(), kind.name().into()]);
-        }
+        let args = command_line(kind, config, &dir);
         self.spawn(&args, &dir.join("output.log"))?;
         Ok(dir)
     }

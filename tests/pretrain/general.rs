@@ -108,6 +108,10 @@ fn tinybert_full_distils_on_the_corpus_then_on_the_labels() {
     // The task stages: the tiny teacher fine-tuned as usual (a child run), a few steps each.
     cfg.train.max_steps = 3;
     cfg.train.epochs = 1;
+    // The general stage has its own budget, the corpus being another set than the labels.
+    cfg.distill.general_steps = 4;
+    cfg.distill.general_epochs = 2;
+    cfg.distill.general_lr = 2e-4;
     let mut run = RunDir::create(&dir.join("runs"), "distill", &cfg.to_toml()).expect("run");
     let outcome = alambic::distill::distill(
         &cfg,
@@ -120,7 +124,14 @@ fn tinybert_full_distils_on_the_corpus_then_on_the_labels() {
     assert!(matches!(outcome, alambic::train::Outcome::Finished(_)));
     let general = PretrainSummary::read(&run.path.join("general")).expect("general stage");
     assert_eq!(general.objective, "general");
-    assert_eq!(general.steps, 3);
+    assert_eq!(general.steps, 4);
+    let general_cfg = ExperimentConfig::load(Some(&run.path.join("general/config.toml")), &[])
+        .expect("the general stage's config");
+    assert_eq!(
+        (general_cfg.train.max_steps, general_cfg.train.epochs),
+        (4, 2)
+    );
+    assert_eq!(general_cfg.train.lr, 2e-4);
     let summary = crate::common::summary(&run.path);
     assert_eq!(
         summary["model"].as_str(),

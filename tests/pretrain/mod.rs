@@ -1,4 +1,4 @@
 mod general;
 mod head;
 mod masking;
-mod runs;
+pub(crate) mod runs;

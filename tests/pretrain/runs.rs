@@ -149,6 +149,39 @@ fn pretraining_resumes_to_the_same_weights_and_becomes_a_model_source() {
     .expect("load");
     assert_eq!(tuned.labels.len(), 8, "{:?}", tuned.labels);
 
+    // A student derived from the run's layers starts as those layers of its checkpoint.
+    let derived = alambic::train::setup::with_run_checkpoints(&format!("derive:{source}?layers=2"));
+    assert!(derived.contains("checkpoints"), "{derived}");
+    let (student, _) = alambic::model::load_source(
+        &derived,
+        &alambic::model::load::LoadOptions::default(),
+        &Device::Cpu,
+    )
+    .expect("derive from the pretraining run");
+    let layer = |weights: &HashMap<String, Tensor>, n: usize| {
+        let suffix = format!("encoder.layer.{n}.attention.self.query.weight");
+        weights
+            .iter()
+            .find(|(k, _)| k.ends_with(&suffix))
+            .map(|(_, t)| t.clone())
+            .expect("query weight")
+    };
+    let student_weights: HashMap<String, Tensor> = student
+        .named_vars()
+        .into_iter()
+        .map(|(k, v)| (k, v.as_tensor().clone()))
+        .collect();
+    let best = candle_core::safetensors::load(
+        full.path.join("checkpoints/best/model.safetensors"),
+        &Device::Cpu,
+    )
+    .expect("best");
+    let d = crate::common::max_abs_diff(&layer(&student_weights, 0), &layer(&best, 1));
+    assert!(
+        d == 0.0,
+        "the derived layer differs from the run's layer 2 by {d}"
+    );
+
     // Exported for transformers' BertForMaskedLM: no pooler, the head under its names.
     let export = dir.join("export");
     let keys =
@@ -166,4 +199,55 @@ fn pretraining_resumes_to_the_same_weights_and_becomes_a_model_source() {
         serde_json::from_str(&std::fs::read_to_string(export.join("config.json")).expect("config"))
             .expect("json");
     assert_eq!(config["architectures"][0], "BertForMaskedLM");
+}
+
+#[test]
+fn a_report_shows_a_pretraining_run_with_its_held_out_scores() {
+    let dir = scratch_dir("pretrain-report");
+    let cfg = tiny(&[
+        &format!(
+            "teacher.model={:?}",
+            fixture("tiny-bert").display().to_string()
+        ),
+        &format!("pretrain.corpus={:?}", corpus(&dir).display().to_string()),
+        "train.max_steps=3",
+        "train.batch_size=4",
+        "train.log_every=1",
+        "train.eval_every=0",
+        "pretrain.valid_share=0.1",
+        "pretrain.valid_windows=8",
+    ]);
+    let mut run_dir = RunDir::create(&dir.join("runs"), "pretrain", &cfg.to_toml()).expect("run");
+    let (outcome, _) = run(&cfg, &mut run_dir, false);
+    let PretrainOutcome::Finished(summary) = outcome else {
+        panic!("not finished")
+    };
+    let report = alambic::report::collect(std::slice::from_ref(&run_dir.path)).expect("collect");
+    assert_eq!((report.runs.len(), report.corpus_runs.len()), (0, 1));
+    let corpus_run = &report.corpus_runs[0];
+    assert_eq!(corpus_run.valid_loss.len(), 2, "before and at the end");
+    assert_eq!(corpus_run.loss.len(), 3, "one point a step");
+    let html = alambic::report::html::render(&report, "pretraining");
+    let opts = roxmltree::ParsingOptions {
+        allow_dtd: true,
+        ..Default::default()
+    };
+    let doc = roxmltree::Document::parse_with_options(&html, opts).expect("the page parses");
+    let section = doc
+        .descendants()
+        .find(|n| n.has_tag_name("section") && n.attribute("id") == Some("corpus"))
+        .expect("a corpus section");
+    let text: String = section
+        .descendants()
+        .filter_map(|n| n.text())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let before = summary.before.as_ref().expect("before");
+    let expected = format!(
+        "{:.1} → {:.1}",
+        before.perplexity.expect("perplexity"),
+        summary.best.perplexity.expect("perplexity")
+    );
+    assert!(text.contains(&expected), "{expected} not in {text}");
+    assert!(text.contains("masked LM"), "{text}");
 }

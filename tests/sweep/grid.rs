@@ -69,7 +69,16 @@ fn no_grid_means_alpha_by_temperature_and_mistakes_name_the_key() {
     };
     assert_eq!(
         err("objectif = \"x\"", &[]),
-        "sweep.objectif: unknown key (expected one of grid, random, objective, direction, stale_after, parallel)"
+        "sweep.objectif: unknown key (expected one of command, grid, random, objective, direction, stale_after, parallel)"
+    );
+    assert_eq!(
+        err("command = \"pretrian\"", &[]),
+        "sweep.command: must be \"distill\" or \"pretrain\""
+    );
+    assert!(
+        err("command = \"pretrain\"", &[])
+            .starts_with("sweep.grid: a pretraining sweep needs a grid"),
+        "no default grid for pretraining"
     );
     assert_eq!(
         err("direction = \"up\"", &[]),

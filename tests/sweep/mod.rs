@@ -1,3 +1,4 @@
 mod claims;
+mod corpus;
 mod grid;
 mod runs;

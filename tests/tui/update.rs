@@ -6,6 +6,7 @@ use alambic::tui::launch::RunKind;
 use alambic::tui::panes::compare::agreement_counts;
 use alambic::tui::store::{RunState, SERIES_CAP, Series};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use std::path::Path;
 
 fn key(c: char) -> Action {
     alambic::tui::keymap::action(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE), false)
@@ -66,14 +67,37 @@ fn help_opens_and_any_key_closes_it_and_q_quits() {
 }
 
 #[test]
+fn each_kind_of_run_starts_its_own_command() {
+    use alambic::tui::launch::command_line;
+    let (config, dir) = (Path::new("c.toml"), Path::new("runs/r"));
+    let args = |kind| command_line(kind, config, dir).join(" ");
+    assert_eq!(
+        args(RunKind::Pretrain),
+        "pretrain --config c.toml --run-dir runs/r"
+    );
+    assert_eq!(
+        args(RunKind::Distill),
+        "distill --config c.toml --run-dir runs/r"
+    );
+    assert_eq!(
+        args(RunKind::Student),
+        "train --config c.toml --run-dir runs/r --role student"
+    );
+}
+
+#[test]
 fn starting_runs_goes_through_the_launcher_and_follows_them() {
     let (mut app, launcher) = app(false);
     app.update(key('D'));
+    app.update(key('P'));
     app.update(key('T'));
     let started = launcher.started.lock().expect("lock").clone();
-    assert_eq!(started, [RunKind::Distill, RunKind::Teacher]);
+    assert_eq!(
+        started,
+        [RunKind::Distill, RunKind::Pretrain, RunKind::Teacher]
+    );
     assert_eq!(app.pane, Pane::Training);
-    assert_eq!(app.runs.len(), 5);
+    assert_eq!(app.runs.len(), 6);
     assert!(app.runs[app.selected_run].path.ends_with("fake-teacher"));
     // Stopping a run that is not running says so instead of signalling anything.
     app.selected_run = 0;
