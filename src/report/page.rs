@@ -509,13 +509,7 @@ fn sweeps(r: &Report) -> Section {
             .map(|v| &v["best"])
             .filter(|b| !b.is_null())
         {
-            blocks.push(Block::Highlight(format!(
-                "Best cell: {} — validation {}, test macro-F1 {}, test accuracy {} (the only cell scored on test).",
-                best["label"].as_str().unwrap_or(""),
-                fmt(best["objective"].as_f64(), 4),
-                fmt(value_num(best, "test.macro_f1"), 4),
-                fmt(value_num(best, "test.accuracy"), 4),
-            )));
+            blocks.push(Block::Highlight(best_cell_sentence(best)));
         }
     }
     Section {
@@ -523,6 +517,27 @@ fn sweeps(r: &Report) -> Section {
         title: "Sweeps".into(),
         blocks,
     }
+}
+
+/// The sweep's best cell in one sentence: scored on test, or (a run on the corpus, which has
+/// no test split) its held-out scores.
+fn best_cell_sentence(best: &Value) -> String {
+    let label = best["label"].as_str().unwrap_or("");
+    let objective = fmt(best["objective"].as_f64(), 4);
+    if best["held_out"].is_object() {
+        return format!(
+            "Best cell: {label} — held-out {objective}, perplexity {}, masked-token accuracy {} \
+             (runs on the unlabelled corpus have no test split).",
+            fmt(value_num(best, "held_out.perplexity"), 1),
+            fmt(value_num(best, "held_out.masked_accuracy"), 3),
+        );
+    }
+    format!(
+        "Best cell: {label} — validation {objective}, test macro-F1 {}, test accuracy {} (the only \
+         cell scored on test).",
+        fmt(value_num(best, "test.macro_f1"), 4),
+        fmt(value_num(best, "test.accuracy"), 4),
+    )
 }
 
 fn frontier(r: &Report) -> Section {

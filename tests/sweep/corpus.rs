@@ -58,6 +58,12 @@ fn a_pretraining_sweep_picks_the_cell_with_the_lowest_held_out_loss() {
         !sweep.path.join("cells/.teachers").exists(),
         "no teacher was trained"
     );
+    // The report names its best cell by the held-out loss, not by a test score it lacks.
+    let report = alambic::report::collect(std::slice::from_ref(&sweep.path)).expect("report");
+    let html = alambic::report::html::render(&report, "sweep");
+    let expected = format!("held-out {:.4}", losses[lowest]);
+    assert!(html.contains(&expected), "{expected} not in the report");
+    assert!(html.contains("no test split"));
     // Reopened from its folder, the sweep still knows what its cells run.
     let again = SweepDir::open(&sweep.path).expect("open");
     assert_eq!(again.runs, CellRun::Pretrain);
