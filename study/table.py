@@ -40,6 +40,10 @@ LABELS = {
     "tb-246": "derive 2,4,6, TinyBERT two stages",
     "tb-246p": "derive 2,4,6 + pooler, TinyBERT two stages",
     "tb-36": "derive 3,6, TinyBERT two stages",
+    "gtb-36": "derive 3,6 of the adapted encoder, general distillation, TinyBERT two stages from the adapted teacher",
+    "dtb-36": "derive 3,6 of the adapted encoder, TinyBERT two stages from the adapted teacher",
+    "gtb-tiny": "scratch tinybert-4l-312d, general distillation, TinyBERT two stages from the adapted teacher",
+    "dtb-tiny": "scratch tinybert-4l-312d, TinyBERT two stages from the adapted teacher",
     "tb-tiny": "scratch tinybert-4l-312d, TinyBERT two stages (projection)",
     "tb-36-pv": "derive 3,6, TinyBERT two stages, vocabulary pruned",
     "tb-36-e128": "derive 3,6, TinyBERT two stages, pruned, embeddings factorised E = 128",
@@ -283,6 +287,13 @@ def origin_table(done):
 
 # Comparisons the study asks about: (row, against, what it tells).
 PAIRS = [
+    ("gtb-36", "dtb-36", "general distillation first vs the task stages alone (derive 3,6 of the adapted encoder)"),
+    ("gtb-36@s14", "dtb-36@s14", "the same, seed 14"),
+    ("gtb-36@s15", "dtb-36@s15", "the same, seed 15"),
+    ("gtb-36", "dapt-teacher", "the general-distilled 2-layer student vs its adapted teacher"),
+    ("dtb-36", "tb-36", "derive 3,6: from the adapted encoder and teacher vs from the plain ones (TinyBERT stages)"),
+    ("gtb-tiny", "dtb-tiny", "general distillation first vs the task stages alone (scratch 4 x 312)"),
+    ("ho-gtb-36", "ho-dtb-36", "held-out sources: general distillation first vs the task stages alone (derive 3,6)"),
     ("ho-alone-36", "ho-teacher", "held-out sources: a 2-layer student alone vs the teacher"),
     ("ho-tb-36", "ho-alone-36", "held-out sources: TinyBERT two stages vs labels alone (derive 3,6)"),
     ("ho-tb-36@s14", "ho-alone-36@s14", "the same, seed 14"),
