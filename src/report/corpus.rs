@@ -4,9 +4,7 @@
 
 use super::page::{Block, Cell, Figure, Section, Table};
 use super::plots::{self, Line};
-use super::{ReportError, thin};
-use crate::store::TrainEvent;
-use crate::store::events::read_history;
+use super::{Curves, ReportError, folder_name};
 use crate::store::schema::{HeldOutScores, PretrainSummary};
 use std::path::{Path, PathBuf};
 
@@ -35,33 +33,15 @@ impl CorpusRun {
 /// A finished corpus run: its `pretrain.json`, curves from `events.jsonl`.
 pub fn read(path: &Path) -> Result<CorpusRun, ReportError> {
     let summary = PretrainSummary::read(path).map_err(|e| ReportError::Invalid(e.to_string()))?;
-    let (mut loss, mut valid_loss) = (Vec::new(), Vec::new());
-    for e in read_history(&path.join("events.jsonl")).unwrap_or_default() {
-        match e {
-            TrainEvent::Step { step, loss: l, .. } => loss.push((step as f64, l)),
-            TrainEvent::Eval {
-                step,
-                split,
-                metrics,
-            } if split == "valid" => {
-                if let Some(l) = metrics["loss"].as_f64() {
-                    valid_loss.push((step as f64, l));
-                }
-            }
-            _ => {}
-        }
-    }
+    let curves = Curves::read(path, "loss");
     Ok(CorpusRun {
         path: path.to_path_buf(),
-        name: path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
+        name: folder_name(path),
         config: std::fs::read_to_string(path.join("config.toml")).unwrap_or_default(),
         device: crate::store::run_dir::read_info(path).and_then(|i| i.device),
         summary,
-        loss: thin(loss),
-        valid_loss,
+        loss: curves.loss,
+        valid_loss: curves.valid,
     })
 }
 

@@ -93,62 +93,92 @@ pub fn read_run(path: &Path) -> Result<RunData, ReportError> {
         other => ReportError::Invalid(other.to_string()),
     })?;
     let info = crate::store::run_dir::read_info(path);
-    let mut loss = Vec::new();
-    let mut terms: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
-    let mut valid_f1 = Vec::new();
-    let mut expert_load: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
-    for e in read_history(&path.join("events.jsonl")).unwrap_or_default() {
-        match e {
-            TrainEvent::ExpertLoad { step, layers } => {
-                for (layer, shares) in layers {
-                    for (i, share) in shares.into_iter().enumerate() {
-                        let key = format!("L{layer} e{i}");
-                        expert_load
-                            .entry(key)
-                            .or_default()
-                            .push((step as f64, share));
-                    }
-                }
-            }
-            TrainEvent::Step {
-                step,
-                loss: l,
-                terms: t,
-                ..
-            } => {
-                loss.push((step as f64, l));
-                for (k, v) in t {
-                    terms.entry(k).or_default().push((step as f64, v));
-                }
-            }
-            TrainEvent::Eval {
-                step,
-                split,
-                metrics,
-            } if split == "valid" => {
-                if let Some(f) = metrics["macro_f1"].as_f64() {
-                    valid_f1.push((step as f64, f));
-                }
-            }
-            _ => {}
-        }
-    }
+    let curves = Curves::read(path, "macro_f1");
     Ok(RunData {
         path: path.to_path_buf(),
-        name: path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
+        name: folder_name(path),
         role: summary.role.clone(),
         config: std::fs::read_to_string(path.join("config.toml")).unwrap_or_default(),
         device: info.as_ref().and_then(|i| i.device.clone()),
         peak_gpu_memory_bytes: info.as_ref().and_then(|i| i.peak_gpu_memory_bytes),
         summary,
-        loss: thin(loss),
-        terms: terms.into_iter().map(|(k, v)| (k, thin(v))).collect(),
-        valid_f1,
-        expert_load: expert_load.into_iter().map(|(k, v)| (k, thin(v))).collect(),
+        loss: curves.loss,
+        terms: curves.terms,
+        valid_f1: curves.valid,
+        expert_load: curves.expert_load,
     })
+}
+
+/// A run folder's name, as the report titles it.
+fn folder_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// The curves of a run's `events.jsonl`, thinned for plotting (an unreadable log gives none).
+struct Curves {
+    loss: Vec<(f64, f64)>,
+    /// Each loss term by name.
+    terms: BTreeMap<String, Vec<(f64, f64)>>,
+    /// One metric at each validation: `macro_f1` for a labelled run, `loss` on the corpus.
+    valid: Vec<(f64, f64)>,
+    /// Mixture-of-Experts runs: each expert's share of tokens, by `L<layer> e<expert>`.
+    expert_load: BTreeMap<String, Vec<(f64, f64)>>,
+}
+
+impl Curves {
+    fn read(path: &Path, valid_metric: &str) -> Self {
+        let mut loss = Vec::new();
+        let mut terms: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+        let mut valid = Vec::new();
+        let mut expert_load: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+        for e in read_history(&path.join("events.jsonl")).unwrap_or_default() {
+            match e {
+                TrainEvent::ExpertLoad { step, layers } => {
+                    for (layer, shares) in layers {
+                        for (i, share) in shares.into_iter().enumerate() {
+                            let key = format!("L{layer} e{i}");
+                            expert_load
+                                .entry(key)
+                                .or_default()
+                                .push((step as f64, share));
+                        }
+                    }
+                }
+                TrainEvent::Step {
+                    step,
+                    loss: l,
+                    terms: t,
+                    ..
+                } => {
+                    loss.push((step as f64, l));
+                    for (k, v) in t {
+                        terms.entry(k).or_default().push((step as f64, v));
+                    }
+                }
+                TrainEvent::Eval {
+                    step,
+                    split,
+                    metrics,
+                } if split == "valid" => {
+                    if let Some(m) = metrics[valid_metric].as_f64() {
+                        valid.push((step as f64, m));
+                    }
+                }
+                _ => {}
+            }
+        }
+        let thin_each = |m: BTreeMap<String, Vec<(f64, f64)>>| {
+            m.into_iter().map(|(k, v)| (k, thin(v))).collect()
+        };
+        Self {
+            loss: thin(loss),
+            terms: thin_each(terms),
+            valid,
+            expert_load: thin_each(expert_load),
+        }
+    }
 }
 
 /// Runs and sweeps from the folders given; a sweep brings its finished cells' runs along.

@@ -4,7 +4,7 @@
 //! in the same folder and carries on.
 
 use super::SweepError;
-use super::spec::{CORPUS_OBJECTIVE, Cell, SweepCommand, SweepSpec};
+use super::spec::{Cell, SweepCommand, SweepSpec};
 use crate::store::write_atomic;
 use crate::train::ExperimentConfig;
 use std::path::{Path, PathBuf};
@@ -53,28 +53,9 @@ impl CellRun {
 
 pub const SWEEP_FILE: &str = "sweep.toml";
 
-/// General distillation is judged by its held-out loss unless the config says otherwise, and
-/// has no default grid (the alpha × temperature one is for the labelled set).
-fn general_defaults(
-    spec: &mut SweepSpec,
-    cfg: &ExperimentConfig,
-    grid_args: &[String],
-) -> Result<(), SweepError> {
-    let given = |k: &str| cfg.sweep.contains_key(k);
-    if !given("grid") && !given("random") && grid_args.is_empty() {
-        return Err(SweepError::Invalid(
-            "sweep.grid: a sweep of general distillation needs a grid (--grid KEY=V1,V2 or \
-             [sweep.grid]); the default alpha × temperature grid is the task stages'"
-                .into(),
-        ));
-    }
-    if !given("objective") {
-        spec.objective = CORPUS_OBJECTIVE.into();
-        if !given("direction") {
-            spec.maximize = false;
-        }
-    }
-    Ok(())
+fn spec_of(cfg: &ExperimentConfig, grid_args: &[String]) -> Result<SweepSpec, String> {
+    let general = cfg.distill.recipe == crate::distill::Recipe::General;
+    SweepSpec::for_recipe(&cfg.sweep, grid_args, general)
 }
 
 impl SweepDir {
@@ -84,11 +65,8 @@ impl SweepDir {
         cfg: &ExperimentConfig,
         grid_args: &[String],
     ) -> Result<Self, SweepError> {
-        let mut spec = SweepSpec::from_table(&cfg.sweep, grid_args).map_err(SweepError::Invalid)?;
+        let spec = spec_of(cfg, grid_args).map_err(SweepError::Invalid)?;
         let runs = CellRun::of(&spec, cfg);
-        if runs == CellRun::GeneralDistill {
-            general_defaults(&mut spec, cfg, grid_args)?;
-        }
         let mut resolved = cfg.clone();
         resolved.sweep = spec.to_table(cfg.sweep.get("random"));
         let text = resolved.to_toml();
@@ -121,7 +99,7 @@ impl SweepDir {
             )));
         }
         let cfg = ExperimentConfig::load(Some(&file), &[])?;
-        let spec = SweepSpec::from_table(&cfg.sweep, &[])
+        let spec = spec_of(&cfg, &[])
             .map_err(|e| SweepError::Invalid(format!("{}: {e}", file.display())))?;
         Ok(Self {
             path: path.to_path_buf(),

@@ -87,8 +87,17 @@ fn err(key: &str, msg: impl std::fmt::Display) -> String {
 
 impl SweepSpec {
     /// From the config's `[sweep]` table and `--grid KEY=V1,V2` arguments (which replace the
-    /// table's axis of the same key, or add one).
+    /// table's axis of the same key, or add one), for a config whose recipe is not general
+    /// distillation.
     pub fn from_table(sweep: &Table, grid_args: &[String]) -> Result<Self, String> {
+        Self::for_recipe(sweep, grid_args, false)
+    }
+
+    /// As [`Self::from_table`]; `general` says the config's recipe is general distillation,
+    /// whose cells run on the corpus as pretraining's do. The one place that decides what a
+    /// sweep on the corpus defaults to: judged by its held-out loss, and no default grid (the
+    /// alpha × temperature one is for the labelled set).
+    pub fn for_recipe(sweep: &Table, grid_args: &[String], general: bool) -> Result<Self, String> {
         const KNOWN: [&str; 7] = [
             "command",
             "grid",
@@ -109,7 +118,7 @@ impl SweepSpec {
             Some(Some("pretrain")) => SweepCommand::Pretrain,
             _ => return Err(err("command", "must be \"distill\" or \"pretrain\"")),
         };
-        let corpus = command == SweepCommand::Pretrain;
+        let corpus = general || command == SweepCommand::Pretrain;
         let objective = match sweep.get("objective") {
             None if corpus => CORPUS_OBJECTIVE.to_string(),
             None => "valid.macro_f1".to_string(),
@@ -167,8 +176,9 @@ impl SweepSpec {
         if axes.is_empty() && corpus {
             return Err(err(
                 "grid",
-                "a pretraining sweep needs a grid (--grid KEY=V1,V2 or [sweep.grid]); the default \
-                 alpha × temperature grid is distillation's",
+                "a sweep on the corpus (pretraining or general distillation) needs a grid \
+                 (--grid KEY=V1,V2 or [sweep.grid]); the default alpha × temperature grid is for \
+                 the labelled set",
             ));
         }
         if axes.is_empty() {

@@ -76,8 +76,9 @@ fn no_grid_means_alpha_by_temperature_and_mistakes_name_the_key() {
         "sweep.command: must be \"distill\" or \"pretrain\""
     );
     assert!(
-        err("command = \"pretrain\"", &[])
-            .starts_with("sweep.grid: a pretraining sweep needs a grid"),
+        err("command = \"pretrain\"", &[]).starts_with(
+            "sweep.grid: a sweep on the corpus (pretraining or general distillation) needs a grid"
+        ),
         "no default grid for pretraining"
     );
     assert_eq!(
