@@ -68,6 +68,23 @@ fn main() -> candle_core::Result<()> {
             r(&[192, 128, 128])?.t()?,
             r(&[192, 128, 32])?,
         ),
+        // The masked-language model's vocabulary projection: 307 masked rows (15 % of 8 × 256)
+        // against the tied word embeddings (30,522 × 384), and its two backward products.
+        (
+            "h·Eᵀ 307×384 · 384×30522",
+            r(&[307, 384])?,
+            r(&[30_522, 384])?.t()?,
+        ),
+        (
+            "dY·E 307×30522 · 30522×384",
+            r(&[307, 30_522])?,
+            r(&[30_522, 384])?,
+        ),
+        (
+            "dYᵀ·h 30522×307 · 307×384",
+            r(&[307, 30_522])?.t()?,
+            r(&[307, 384])?,
+        ),
         ("square 2048³", r(&[2048, 2048])?, r(&[2048, 2048])?),
     ];
     for (name, a, b) in &cases {

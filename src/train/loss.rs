@@ -49,26 +49,32 @@ impl Objective for LabelLoss {
     }
 }
 
-/// Cross-entropy with optional class weights (PyTorch's weighted mean: Σ wᵢ·lossᵢ / Σ wᵢ).
+/// Cross-entropy with optional class weights (PyTorch's weighted mean: Σ wᵢ·lossᵢ / Σ wᵢ):
+/// the fused kernel on the CPU, candle's ops elsewhere.
 pub fn cross_entropy(
     logits: &Tensor,
     targets: &[usize],
     weights: Option<&[f32]>,
 ) -> Result<Tensor> {
-    let device = logits.device();
-    let log_probs = candle_nn::ops::log_softmax(logits, D::Minus1)?;
-    let idx = Tensor::from_vec(
-        targets.iter().map(|&t| t as u32).collect::<Vec<_>>(),
-        (targets.len(), 1),
-        device,
-    )?;
-    let picked = log_probs.gather(&idx, 1)?.squeeze(1)?;
+    let t: Vec<u32> = targets.iter().map(|&t| t as u32).collect();
     let w: Vec<f32> = targets
         .iter()
         .map(|&t| weights.and_then(|w| w.get(t).copied()).unwrap_or(1.0))
         .collect();
+    if crate::model::fused::fusable(logits) {
+        return crate::model::fused::cross_entropy_rows(logits, &t, &w)?.sum_all();
+    }
+    composed_cross_entropy(logits, &t, &w)
+}
+
+/// The same loss from candle's log-softmax and gather: per-row weights `w`, their mean.
+pub fn composed_cross_entropy(logits: &Tensor, targets: &[u32], w: &[f32]) -> Result<Tensor> {
+    let device = logits.device();
+    let log_probs = candle_nn::ops::log_softmax(logits, D::Minus1)?;
+    let idx = Tensor::from_vec(targets.to_vec(), (targets.len(), 1), device)?;
+    let picked = log_probs.gather(&idx, 1)?.squeeze(1)?;
     let total: f32 = w.iter().sum();
-    let w = Tensor::from_vec(w, targets.len(), device)?;
+    let w = Tensor::from_vec(w.to_vec(), targets.len(), device)?;
     (picked * w)?.sum_all()?.neg()? / total as f64
 }
 

@@ -362,3 +362,55 @@ fn dense_block_equals_linear_plus_bias_residual_and_gelu() {
     close("gelu", &gelu, &product.gelu_erf().expect("gelu"));
     assert_eq!(gelu.dims(), [2, 7, 40]);
 }
+
+#[test]
+fn cross_entropy_equals_log_softmax_and_gather_values_and_gradient() {
+    // 30,522 classes, a masked-language model's, with large logits so the maximum matters; the
+    // rows' weights differ, as class weights make them.
+    let (rows, classes) = (5, 30_522);
+    let x = Var::from_tensor(&(random(&[rows, classes], 11) * 8.0).expect("scale")).expect("x");
+    let targets = [0u32, 30_521, 17, 17, 4_096];
+    let weights = [1.0f32, 0.5, 2.0, 1.0, 0.25];
+    let fused_rows = fused::cross_entropy_rows(x.as_tensor(), &targets, &weights).expect("fused");
+    assert_eq!(fused_rows.dims(), [rows]);
+    let fused_loss = fused_rows.sum_all().expect("sum");
+    let reference = alambic::train::loss::composed_cross_entropy(x.as_tensor(), &targets, &weights)
+        .expect("candle");
+    let (a, b) = (
+        fused_loss.to_scalar::<f32>().expect("scalar"),
+        reference.to_scalar::<f32>().expect("scalar"),
+    );
+    assert!((a - b).abs() <= 1e-5 * b.abs(), "loss {a} against {b}");
+    let g_fused = fused_loss.backward().expect("backward");
+    let g_ref = reference.backward().expect("backward");
+    close(
+        "gradient",
+        g_fused.get(x.as_tensor()).expect("grad"),
+        g_ref.get(x.as_tensor()).expect("grad"),
+    );
+    // Through a probe, so each row's gradient is scaled differently.
+    let g_probe = probe(&fused_rows, 12).backward().expect("backward");
+    let weights_of = random(&[rows], 12).to_vec1::<f32>().expect("r");
+    let x_rows: Vec<Vec<f32>> = x.as_tensor().to_vec2().expect("x");
+    let g_rows: Vec<Vec<f32>> = g_probe.get(x.as_tensor()).expect("g").to_vec2().expect("g");
+    let total: f32 = weights.iter().sum();
+    for i in 0..rows {
+        let m = x_rows[i].iter().cloned().fold(f32::MIN, f32::max) as f64;
+        let z: f64 = x_rows[i].iter().map(|&v| (v as f64 - m).exp()).sum();
+        let t = targets[i] as usize;
+        let expected = weights_of[i] as f64 * weights[i] as f64 / total as f64
+            * ((x_rows[i][t] as f64 - m).exp() / z - 1.0);
+        let got = g_rows[i][t] as f64;
+        assert!(
+            (got - expected).abs() <= 1e-6,
+            "row {i}: {got} against {expected}"
+        );
+    }
+    let err = fused::cross_entropy_rows(x.as_tensor(), &[0, 1, 2, 3, 30_522], &weights)
+        .expect_err("a target past the classes");
+    assert!(
+        err.to_string()
+            .contains("target 30522 out of 30522 classes"),
+        "{err}"
+    );
+}

@@ -1,6 +1,6 @@
 //! Fused CPU kernels with their backward passes, as candle custom ops, one file each: masked
 //! scaled softmax, layer normalisation, erf-GELU, the bias of a dense layer, the attention
-//! heads' split and merge, dropout, and the optimizer's arithmetic. Composed from candle's
+//! heads' split and merge, dropout, softmax cross-entropy, and the optimizer's arithmetic. Composed from candle's
 //! elementwise ops, each of these is 4–10 passes over the activations, each allocating, most
 //! on one thread; fused, the forward is one pass and the backward one or two, split across the
 //! thread pool by rows. Parallel reductions add their partial sums in a fixed order, so one
@@ -10,6 +10,7 @@
 //! dtype) gets the composition in `ops`, which computes the same function.
 
 mod bias;
+mod cross_entropy;
 mod dropout;
 mod gelu;
 mod heads;
@@ -20,6 +21,7 @@ pub mod simd;
 mod softmax;
 
 pub use bias::{add_bias, linear};
+pub use cross_entropy::cross_entropy_rows;
 pub use dropout::dropout;
 pub use gelu::{gelu_erf, gelu_erf_in_place};
 pub use heads::{merge_heads, split_heads};
