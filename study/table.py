@@ -293,6 +293,7 @@ PAIRS = [
     ("gtb-36", "dapt-teacher", "the general-distilled 2-layer student vs its adapted teacher"),
     ("dtb-36", "tb-36", "derive 3,6: from the adapted encoder and teacher vs from the plain ones (TinyBERT stages)"),
     ("gtb-tiny", "dtb-tiny", "general distillation first vs the task stages alone (scratch 4 x 312)"),
+    ("gtb-tiny@s14", "dtb-tiny@s14", "the same, seed 14"),
     ("ho-gtb-36", "ho-dtb-36", "held-out sources: general distillation first vs the task stages alone (derive 3,6)"),
     ("ho-gtb-36@s14", "ho-dtb-36@s14", "the same, seed 14"),
     ("ho-gtb-36@s15", "ho-dtb-36@s15", "the same, seed 15"),
