@@ -6,19 +6,18 @@
 //! a pretraining step. Here the forward is two passes per row and the backward three, split
 //! across the thread pool by rows.
 
-use super::math::{LANES, exp, max, sum};
+use super::math::{LANES, exp, max};
+use super::softmax::softmax_into;
 use super::{rows_per_task, simd, slice};
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-/// Targets and each row's weight (already divided by the total), shared by the forward and
+/// Each row's target and weight (already divided by the total), shared by the forward and
 /// its backward.
-struct Rows {
+struct CrossEntropy {
     targets: Vec<u32>,
     weights: Vec<f32>,
 }
-
-struct CrossEntropy(Rows);
 
 /// Σ_j e^(x_j − m) in eight lanes, as `math::sum` adds.
 #[inline(always)]
@@ -34,13 +33,6 @@ fn sum_exp(x: &[f32], m: f32) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
-fn shape_of(l: &Layout, op: &str) -> Result<(usize, usize)> {
-    match l.shape().dims() {
-        &[rows, classes] => Ok((rows, classes)),
-        d => candle_core::bail!("{op}: expected [rows, classes], got {d:?}"),
-    }
-}
-
 impl CustomOp1 for CrossEntropy {
     fn name(&self) -> &'static str {
         "cross-entropy"
@@ -48,8 +40,7 @@ impl CustomOp1 for CrossEntropy {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = slice(s, l, self.name())?;
-        let (rows, classes) = shape_of(l, self.name())?;
-        let r = &self.0;
+        let (rows, classes) = l.shape().dims2()?;
         let mut out = vec![0f32; rows];
         out.par_iter_mut()
             .zip(x.par_chunks(classes))
@@ -63,7 +54,7 @@ impl CustomOp1 for CrossEntropy {
                         m + sum_exp(row, m).ln()
                     },
                 );
-                *o = r.weights[i] * (lse - row[r.targets[i] as usize]);
+                *o = self.weights[i] * (lse - row[self.targets[i] as usize]);
             });
         Ok((CpuStorage::F32(out), Shape::from(rows)))
     }
@@ -72,7 +63,6 @@ impl CustomOp1 for CrossEntropy {
         let x = x.contiguous()?;
         let g: Vec<f32> = grad.to_vec1()?;
         let (rows, classes) = x.dims2()?;
-        let r = &self.0;
         let out = super::with_values(&x, "cross-entropy-backward", |x| {
             let mut out = vec![0f32; x.len()];
             out.par_chunks_mut(classes)
@@ -80,22 +70,14 @@ impl CustomOp1 for CrossEntropy {
                 .enumerate()
                 .with_min_len(rows_per_task(classes))
                 .for_each(|(i, (o, row))| {
+                    // d loss_i / d x_ij = w_i (softmax_ij − [j = t_i]), times the gradient
+                    // that reaches row i's loss.
+                    let scale = g[i] * self.weights[i];
                     simd::dispatch(
                         #[inline(always)]
-                        || {
-                            let m = max(row);
-                            for (ov, &v) in o.iter_mut().zip(row) {
-                                *ov = exp(v - m);
-                            }
-                            // d loss_i / d x_ij = w_i (softmax_ij − [j = t_i]), times the
-                            // gradient that reaches row i's loss.
-                            let scale = g[i] * r.weights[i] / sum(o);
-                            for ov in o.iter_mut() {
-                                *ov *= scale;
-                            }
-                            o[r.targets[i] as usize] -= g[i] * r.weights[i];
-                        },
-                    )
+                        || softmax_into(o, row, scale),
+                    );
+                    o[self.targets[i] as usize] -= scale;
                 });
             Ok(out)
         })?;
@@ -119,9 +101,8 @@ pub fn cross_entropy_rows(logits: &Tensor, targets: &[u32], weights: &[f32]) -> 
         candle_core::bail!("cross-entropy: target {t} out of {classes} classes");
     }
     let total: f32 = weights.iter().sum();
-    let rows = Rows {
+    logits.contiguous()?.apply_op1(CrossEntropy {
         targets: targets.to_vec(),
         weights: weights.iter().map(|w| w / total).collect(),
-    };
-    logits.contiguous()?.apply_op1(CrossEntropy(rows))
+    })
 }

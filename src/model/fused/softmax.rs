@@ -103,9 +103,26 @@ fn softmax_in_place(row: &mut [f32]) {
     for v in row.iter_mut() {
         *v = exp(*v - top);
     }
-    let inv = 1.0 / sum(row);
+    scale_to_total(row, 1.0);
+}
+
+/// `out = scale · softmax(row)`, for a caller that must keep `row` (the cross-entropy's
+/// backward); inside a `simd::dispatch` like the in-place one.
+#[inline(always)]
+pub(super) fn softmax_into(out: &mut [f32], row: &[f32], scale: f32) {
+    let top = max(row);
+    for (o, &v) in out.iter_mut().zip(row) {
+        *o = exp(v - top);
+    }
+    scale_to_total(out, scale);
+}
+
+/// Scales the non-negative `row` so that it sums to `total`.
+#[inline(always)]
+fn scale_to_total(row: &mut [f32], total: f32) {
+    let k = total / sum(row);
     for v in row.iter_mut() {
-        *v *= inv;
+        *v *= k;
     }
 }
 
