@@ -222,6 +222,8 @@ run_row() {
     # unlabelled corpus, then the head-128 teacher fine-tuned from it, on both splits.
     dapt)         pretrain_row "$name" pretrain --config study/configs/pretrain.toml ;;
     dapt-teacher) row "$name" train --config $H --role teacher --set "teacher.model=\"$(folder_of dapt)\"" ;;
+    # The adapted teacher on every window, warm-started from its head-128 row as `w-teacher`.
+    w-dapt-teacher) row "$name" train --config $W --role teacher --set "teacher.model=\"$(folder_of dapt-teacher)\"" ;;
     ho-dapt-teacher) row "$name" train --config $H --role teacher --set "teacher.model=\"$(folder_of dapt)\"" "${HO[@]}" ;;
     # General distillation (issue 22 (b)): TinyBERT's first stage on the corpus, from the
     # adapted encoder (`dapt`) into a 2-layer student (its layers 3 and 6) and a 4 x 312 one

@@ -294,6 +294,7 @@ PAIRS = [
     ("dtb-36", "tb-36", "derive 3,6: from the adapted encoder and teacher vs from the plain ones (TinyBERT stages)"),
     ("gtb-tiny", "dtb-tiny", "general distillation first vs the task stages alone (scratch 4 x 312)"),
     ("gtb-tiny@s14", "dtb-tiny@s14", "the same, seed 14"),
+    ("gtb-tiny@s15", "dtb-tiny@s15", "the same, seed 15"),
     ("ho-gtb-36", "ho-dtb-36", "held-out sources: general distillation first vs the task stages alone (derive 3,6)"),
     ("ho-gtb-36@s14", "ho-dtb-36@s14", "the same, seed 14"),
     ("ho-gtb-36@s15", "ho-dtb-36@s15", "the same, seed 15"),
