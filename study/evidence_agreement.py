@@ -3,12 +3,13 @@
 (study/runs/<row>/evidence.json, written by `alambic report --evidence ig`, for seed 13 and,
 where kept, seeds 14 and 15 of each student, all of the seed-13 teacher): per student the
 mean top-5 overlap and Spearman correlation of line scores with the teacher's, and paired
-bootstrap intervals (over contracts, 2,000 resamples) of tb-36 minus the others. An
+bootstrap intervals (over contracts, 2,000 resamples) of tb-36 minus the others and of
+kd-36 minus alone-36, per seed; and each shape's mean over seeds. An
 independent re-implementation of the report's numbers, which it must reproduce."""
 import json
 import os
 import random
-from statistics import mean
+from statistics import mean, stdev
 
 
 def load(row):
@@ -78,13 +79,23 @@ for seed in SEEDS:
     if "tb-36" + seed not in per:
         continue
     ids = sorted(per["tb-36" + seed])
-    for other in ["kd-36", "alone-36"]:
-        if other + seed not in per:
+    for one, other in [("tb-36", "kd-36"), ("tb-36", "alone-36"), ("kd-36", "alone-36")]:
+        if one + seed not in per or other + seed not in per:
             continue
         for m, name in [(0, "top-5 overlap"), (1, "rank corr.")]:
-            d = [per["tb-36" + seed][i][m] - per[other + seed][i][m] for i in ids]
+            d = [per[one + seed][i][m] - per[other + seed][i][m] for i in ids]
             boot = sorted(mean(random.choice(d) for _ in d) for _ in range(2000))
             print(
-                f"tb-36{seed} - {other + seed:<12} {name:<13} {mean(d):+.3f}"
+                f"{one + seed:<9} - {other + seed:<12} {name:<13} {mean(d):+.3f}"
                 f"  95% [{boot[50]:+.3f}, {boot[1949]:+.3f}]"
             )
+# Each student shape over the seeds whose evidence is kept: mean ± sample standard deviation.
+for row in ROWS:
+    runs = [per[row + seed] for seed in SEEDS if row + seed in per]
+    if len(runs) < 2:
+        continue
+    cells = []
+    for m in range(3):
+        v = [mean(x[m] for x in a.values()) for a in runs]
+        cells.append(f"{mean(v):.3f} ± {stdev(v):.3f}")
+    print(f"{row:<9} {len(runs)} seeds  " + "  ".join(cells))
