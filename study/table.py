@@ -61,6 +61,7 @@ LABELS = {
     "w-teacher": "teacher, all windows",
     "w-teacher-mean": "teacher, all windows, mean of the windows' logits",
     "w-kd-246": "derive 2,4,6, response KD, all windows",
+    "w-dapt-teacher": "adapted teacher, all windows",
 }
 
 
@@ -303,6 +304,8 @@ PAIRS = [
     ("ho-tb-36@s14", "ho-alone-36@s14", "the same, seed 14"),
     ("ho-tb-36@s15", "ho-alone-36@s15", "the same, seed 15"),
     ("dapt-teacher", "teacher", "the teacher adapted on the corpus vs the plain teacher"),
+    ("w-dapt-teacher", "w-teacher", "all windows: the adapted teacher vs the plain teacher"),
+    ("w-dapt-teacher", "dapt-teacher", "the adapted teacher: all windows vs the first 128 tokens"),
     ("dapt-teacher@s14", "teacher@s14", "the same, seed 14"),
     ("dapt-teacher@s15", "teacher@s15", "the same, seed 15"),
     ("ho-dapt-teacher", "ho-teacher", "held-out sources: the adapted teacher vs the plain teacher"),
@@ -439,6 +442,7 @@ REFERENCE_PAIRS = [
     ("head-128", "alone-246", "the first 128 tokens"),
     ("windows", "w-teacher", "the all-window rows' windows"),
     ("windows", "w-teacher-mean", "the all-window rows' windows"),
+    ("windows", "w-dapt-teacher", "the all-window rows' windows"),
     ("whole", "w-teacher", "the whole contract vs the windows"),
 ]
 
