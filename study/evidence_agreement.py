@@ -75,12 +75,10 @@ for row, a in per.items():
         f"  {mean(x[2] for x in v):>12.3f}"
     )
 for seed in SEEDS:
-    if "tb-36" + seed not in per:
-        continue
-    ids = sorted(per["tb-36" + seed])
     for one, other in [("tb-36", "kd-36"), ("tb-36", "alone-36"), ("kd-36", "alone-36")]:
         if one + seed not in per or other + seed not in per:
             continue
+        ids = sorted(per[one + seed])
         for m, name in [(0, "top-5 overlap"), (1, "rank corr.")]:
             d = [per[one + seed][i][m] - per[other + seed][i][m] for i in ids]
             # One generator per comparison, seeded by its name: an interval does not move

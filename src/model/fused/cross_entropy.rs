@@ -3,8 +3,9 @@
 //! their backward passes: max, subtract, exp, sum, log, subtract, a scatter into zeros) it is
 //! about fifteen passes over `[rows, classes]`, most on one thread; the masked-language model's
 //! loss runs over 30,522 classes for every masked token, so those passes were a few per cent of
-//! a pretraining step. Here the forward is two passes per row and the backward three, split
-//! across the thread pool by rows.
+//! a pretraining step. Here the forward is two passes per row (max, then Σ exp) and the
+//! backward four (max, exp, sum, scale: the softmax of `softmax::softmax_into`), split across
+//! the thread pool by rows.
 
 use super::math::{LANES, exp, max};
 use super::softmax::softmax_into;
