@@ -258,7 +258,7 @@ impl ExperimentConfig {
             let text = std::fs::read_to_string(path).map_err(|e| err(&origin, e.to_string()))?;
             let user: Table =
                 toml::from_str(&text).map_err(|e| err(&origin, format!("not valid TOML: {e}")))?;
-            merge(&mut table, user.clone(), &defaults, "", &origin)?;
+            merge(&mut table, user.clone(), &defaults, &defaults, "", &origin)?;
             origins.push((user, origin));
         }
         for set in sets {
@@ -269,7 +269,7 @@ impl ExperimentConfig {
             let value = parse_value(raw.trim());
             let mut user = Table::new();
             insert_dotted(&mut user, key.trim(), value);
-            merge(&mut table, user.clone(), &defaults, "", &origin)?;
+            merge(&mut table, user.clone(), &defaults, &defaults, "", &origin)?;
             origins.push((user, origin));
         }
         let blame = |key: &str| {
@@ -307,7 +307,7 @@ impl ExperimentConfig {
         let defaults = table.clone();
         let user: Table =
             toml::from_str(text).map_err(|e| err(origin, format!("not valid TOML: {e}")))?;
-        merge(&mut table, user, &defaults, "", origin)?;
+        merge(&mut table, user, &defaults, &defaults, "", origin)?;
         let cfg = Self::from_table(table, origin.to_string())?;
         cfg.check_ranges().map_err(|e| err(origin, e.msg))?;
         Ok(cfg)
@@ -375,11 +375,14 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-/// Merges `user` into `base`, checking every key and type against `defaults`.
+/// Merges `user` into `base`, checking every key and type against `defaults` (the part of
+/// `root`, the whole defaults, under `prefix`: an unknown key is answered with the known one
+/// it most likely meant, wherever that lives).
 fn merge(
     base: &mut Table,
     user: Table,
     defaults: &Table,
+    root: &Table,
     prefix: &str,
     origin: &str,
 ) -> Result<(), ConfigError> {
@@ -397,7 +400,8 @@ fn merge(
                 base.insert(key, value);
                 continue;
             }
-            return Err(err(origin, format!("unknown key `{path}`")));
+            let hint = super::suggest::did_you_mean(&path, root);
+            return Err(err(origin, format!("unknown key `{path}`{hint}")));
         };
         match (default, value) {
             (Value::Table(d), Value::Table(u)) => {
@@ -405,7 +409,7 @@ fn merge(
                     .entry(key.clone())
                     .or_insert_with(|| Value::Table(Table::new()));
                 if let Value::Table(t) = target {
-                    merge(t, u, d, &path, origin)?;
+                    merge(t, u, d, root, &path, origin)?;
                 }
             }
             (Value::Float(_), Value::Integer(i)) => {

@@ -15,6 +15,7 @@ pub mod quantize;
 pub mod ranges;
 pub mod samples;
 pub mod setup;
+mod suggest;
 pub mod swap;
 pub mod trainer;
 pub(crate) mod validation;

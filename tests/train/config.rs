@@ -46,7 +46,13 @@ fn unknown_keys_and_wrong_types_name_the_file_and_key() {
     let err = ExperimentConfig::load(Some(&bad), &[])
         .expect_err("unknown")
         .to_string();
-    assert_eq!(err, format!("{}: unknown key `train.lrr`", bad.display()));
+    assert_eq!(
+        err,
+        format!(
+            "{}: unknown key `train.lrr` (did you mean `train.lr`?)",
+            bad.display()
+        )
+    );
     std::fs::write(&bad, "[train]\nepochs = \"three\"\n").expect("write");
     let err = ExperimentConfig::load(Some(&bad), &[])
         .expect_err("type")
@@ -61,7 +67,10 @@ fn unknown_keys_and_wrong_types_name_the_file_and_key() {
     let err = ExperimentConfig::load(None, &["dataset.maxlen=3".into()])
         .expect_err("set")
         .to_string();
-    assert_eq!(err, "--set dataset.maxlen=3: unknown key `dataset.maxlen`");
+    assert_eq!(
+        err,
+        "--set dataset.maxlen=3: unknown key `dataset.maxlen` (did you mean `dataset.max_len`?)"
+    );
     std::fs::write(&bad, "[dataset]\ntask = \"regression\"\n").expect("write");
     let err = ExperimentConfig::load(Some(&bad), &[])
         .expect_err("variant")
@@ -71,6 +80,47 @@ fn unknown_keys_and_wrong_types_name_the_file_and_key() {
     std::fs::write(&bad, "[dataset.merge]\ntx_origin = \"access_control\"\n").expect("write");
     let cfg = ExperimentConfig::load(Some(&bad), &[]).expect("merge map");
     assert_eq!(cfg.dataset.merge["tx_origin"], "access_control");
+}
+
+#[test]
+fn a_mistyped_key_is_answered_with_the_key_it_most_likely_meant() {
+    let hint = |set: &str| {
+        let err = ExperimentConfig::load(None, &[set.to_string()])
+            .expect_err(set)
+            .to_string();
+        let (_, hint) = err.split_once(": unknown key ").expect("an unknown key");
+        hint.to_string()
+    };
+    // A sibling spelt alike, first.
+    assert_eq!(
+        hint("train.epoch=3"),
+        "`train.epoch` (did you mean `train.epochs`?)"
+    );
+    assert_eq!(
+        hint("distill.temp=2"),
+        "`distill.temp` (did you mean `distill.temperature`?)"
+    );
+    assert_eq!(
+        hint("distill.alhpa=0.3"),
+        "`distill.alhpa` (did you mean `distill.alpha`?)"
+    );
+    // Names as alike as each other are both offered.
+    assert_eq!(
+        hint("pretrain.mask=0.2"),
+        "`pretrain.mask` (did you mean `pretrain.mask_share` or `pretrain.mask_token`?)"
+    );
+    // The right name in the wrong section, and a mistyped section.
+    assert_eq!(
+        hint("train.alpha=0.3"),
+        "`train.alpha` (did you mean `distill.alpha`?)"
+    );
+    assert_eq!(hint("trian.epochs=3"), "`trian` (did you mean `train`?)");
+    // Nothing alike: no guess.
+    assert_eq!(hint("train.zzz=1"), "`train.zzz`");
+    assert_eq!(
+        hint("train.seeds=1"),
+        "`train.seeds` (did you mean `train.seed`?)"
+    );
 }
 
 /// Nonsense hyperparameters used to start (a negative temperature even finished with a score):
