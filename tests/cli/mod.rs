@@ -1,6 +1,6 @@
 //! The `alambic` binary, end to end.
 
-use crate::common::{alambic, cgt_dasp, fixture, scratch_dir};
+use crate::common::{alambic, cgt_dasp, fixture, json_of, scratch_dir, succeeded};
 
 #[test]
 fn data_stats_json_on_cgt_dasp_with_a_tokenizer() {
@@ -18,12 +18,7 @@ fn data_stats_json_on_cgt_dasp_with_a_tokenizer() {
         "32",
         "--json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let v = json_of(&out);
     assert_eq!(v["records"], 2224);
     assert_eq!(v["split_totals"], serde_json::json!([1777, 224, 223]));
     assert_eq!(v["classes"][0]["class"], "safe");
@@ -103,11 +98,7 @@ fn split_holds_out_whole_sources_from_a_gzipped_file() {
         "-o",
         &path(&split),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     let text = std::fs::read_to_string(&split).expect("read");
     let count = |name: &str| {
         text.lines()
@@ -153,11 +144,7 @@ fn split_then_clean_round_trip() {
         "--seed",
         "5",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     let cleaned = dir.join("clean.jsonl");
     let out = alambic(&[
         "data",
@@ -167,11 +154,7 @@ fn split_then_clean_round_trip() {
         cleaned.to_str().expect("path"),
         "--drop-pragma",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     let text = std::fs::read_to_string(&cleaned).expect("read");
     assert_eq!(text.lines().count(), 480);
     assert!(!text.contains("pragma solidity"));
@@ -210,11 +193,7 @@ fn config_file_sets_fields_and_rejects_unknown_keys() {
         "-o",
         dir.join("out.jsonl").to_str().expect("path"),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("wrote 1 records") && err.contains("1 exact duplicates removed"),
@@ -232,7 +211,9 @@ fn config_file_sets_fields_and_rejects_unknown_keys() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("bad.toml: unknown key `dataset.min_cont`"),
+        err.contains(
+            "bad.toml: unknown key `dataset.min_cont` (did you mean `dataset.min_count`?)"
+        ),
         "{err}"
     );
 }
@@ -266,12 +247,7 @@ fn bench_reports_every_case_with_the_models_parameters_and_the_machine() {
         "--warmup",
         "0",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let doc = json_of(&out);
     let cases: Vec<(u64, String, u64, usize)> = doc["models"]
         .as_array()
         .expect("models")

@@ -80,6 +80,34 @@ pub fn alambic(args: &[&str]) -> std::process::Output {
         .expect("run alambic")
 }
 
+/// Asserts that a run of the binary succeeded, showing its stderr when it did not.
+pub fn succeeded(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The JSON a successful run of the binary printed.
+pub fn json_of(out: &std::process::Output) -> serde_json::Value {
+    succeeded(out);
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}
+
+/// The error a student's training run ends with, `why` saying why one was expected.
+pub fn training_error(
+    cfg: &alambic::train::ExperimentConfig,
+    run: &mut alambic::store::RunDir,
+    why: &str,
+) -> alambic::train::TrainError {
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut events = alambic::store::VecSink::default();
+    alambic::train::train(cfg, "student", run, &mut events, &stop, false)
+        .err()
+        .expect(why)
+}
+
 /// The tiny config every training test uses (`tests/configs/tiny.toml`) with `--set`-style
 /// overrides, its dataset path made absolute.
 pub fn tiny(sets: &[&str]) -> alambic::train::ExperimentConfig {

@@ -1,6 +1,6 @@
 //! `alambic explain`, `predict --explain` and `eval --localisation` as a user runs them.
 
-use crate::common::{alambic, scratch_dir};
+use crate::common::{alambic, json_of, scratch_dir};
 
 const SCRATCH: &str = "scratch:bert-tiny?tokenizer=data/demo/tokenizer.json";
 
@@ -30,12 +30,7 @@ fn explain_json_numbers_lines_as_in_the_file() {
     let file = contract(&dir);
     let f = file.to_str().expect("path");
     let out = explain_scratch(&[f, "--json", "--method", "grad"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let v = json_of(&out);
     let raw = std::fs::read_to_string(&file).expect("read");
     let lines = v["lines"].as_array().expect("lines");
     assert_eq!(lines.len(), raw.lines().count());
@@ -99,12 +94,7 @@ fn eval_localisation_scores_the_demo_bug_lines() {
         "--method",
         "windows",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let v = json_of(&out);
     // The test records with bug lines, counted straight from the prepared dataset.
     let cfg = crate::common::tiny(&[]);
     let ds = alambic::data::Dataset::prepare(&cfg.dataset).expect("dataset");

@@ -1,7 +1,7 @@
 //! Model sources (folder, offline Hub cache, scratch, derive), export and info.
 
 use super::golden::{forward_fixture, max_diff};
-use crate::common::{fixture, scratch_dir};
+use crate::common::{fixture, json_of, scratch_dir};
 use alambic::model::export::export;
 use alambic::model::info::info;
 use alambic::model::load::{Classifier, LoadOptions};
@@ -399,12 +399,7 @@ fn model_info_command() {
         ])
         .output()
         .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let v = json_of(&out);
     // vocab 600·32 + positions 128·32 + types 2·32 + LN 64 = 23,424; a layer: 4·(32·32+32) +
     // 32·64+64 + 64·32+32 + 4·32 = 8,544; pooler 1,056; classifier 32·3+3 = 99.
     assert_eq!(v["parameters"]["embedding"], 23_424);

@@ -3,15 +3,14 @@
 //! another schema version, two views of a run on another host, and typed config values.
 
 use super::runs::shared_run;
-use crate::common::{alambic, scratch_dir, tiny};
+use crate::common::{alambic, scratch_dir, tiny, training_error};
 use alambic::data::Dataset;
 use alambic::data::config::{DataConfig, UnknownSplit};
+use alambic::store::RunDir;
 use alambic::store::run_dir::{RunInfo, now, read_info};
 use alambic::store::runs::{Status, status_of};
 use alambic::store::schema::RunSummary;
-use alambic::store::{RunDir, VecSink};
-use alambic::train::{ExperimentConfig, train};
-use std::sync::atomic::AtomicBool;
+use alambic::train::ExperimentConfig;
 
 const CONTRACT: &str = "pragma solidity ^0.4.24;\ncontract A {\n  function f() public {}\n}\n";
 
@@ -77,17 +76,7 @@ fn a_nan_before_any_checkpoint_says_none_was_saved() {
     ]);
     let dir = scratch_dir("nan-no-checkpoint");
     let mut run = RunDir::create(&dir, "student", &cfg.to_toml()).expect("run dir");
-    let msg = train(
-        &cfg,
-        "student",
-        &mut run,
-        &mut VecSink::default(),
-        &AtomicBool::new(false),
-        false,
-    )
-    .err()
-    .expect("diverges")
-    .to_string();
+    let msg = training_error(&cfg, &mut run, "diverges").to_string();
     assert!(msg.starts_with("the loss became"), "{msg}");
     assert!(msg.contains("no checkpoint had been saved yet"), "{msg}");
     assert!(!msg.contains("is kept"), "{msg}");
@@ -104,17 +93,7 @@ fn a_full_disk_names_the_file() {
     std::fs::remove_file(&events).expect("rm");
     std::os::unix::fs::symlink("/dev/full", &events).expect("symlink");
     let mut run = RunDir::open(events.parent().expect("dir"), "student", false).expect("open");
-    let msg = train(
-        &cfg,
-        "student",
-        &mut run,
-        &mut VecSink::default(),
-        &AtomicBool::new(false),
-        false,
-    )
-    .err()
-    .expect("the events cannot be written")
-    .to_string();
+    let msg = training_error(&cfg, &mut run, "the events cannot be written").to_string();
     assert!(
         msg.contains(&format!("cannot write {}", events.display())) && msg.contains("No space"),
         "{msg}"

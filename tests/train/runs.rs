@@ -1,6 +1,6 @@
 //! Training runs on the tiny config: events, determinism, resume, kill -9, predict, eval.
 
-use crate::common::{alambic, scratch_dir, tiny};
+use crate::common::{alambic, json_of, scratch_dir, tiny, training_error};
 use alambic::store::events::read_events;
 use alambic::store::runs::{Status, status_of};
 use alambic::store::{EventSink, RunDir, TrainEvent, VecSink};
@@ -266,12 +266,7 @@ fn predict_and_eval_commands_on_the_run() {
         sol.to_str().expect("p"),
         "--json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let v = json_of(&out);
     let probs = v[0]["probabilities"].as_object().expect("probabilities");
     let total: f64 = probs.values().map(|p| p.as_f64().expect("p")).sum();
     assert!((total - 1.0).abs() < 1e-4);
@@ -279,12 +274,7 @@ fn predict_and_eval_commands_on_the_run() {
     assert_eq!(v[0]["lines"][0], 1);
     // A run folder is a model source for `model info` (and `model export`).
     let out = alambic(&["model", "info", path.to_str().expect("p"), "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let info: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let info = json_of(&out);
     assert_eq!(info["labels"].as_array().map(Vec::len), Some(8));
 
     let out = alambic(&[
@@ -297,12 +287,7 @@ fn predict_and_eval_commands_on_the_run() {
         "all",
         "--json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let v = json_of(&out);
     assert_eq!(v["overall"]["n"], 480);
     let confusion: u64 = v["overall"]["confusion"]
         .as_array()
@@ -342,17 +327,7 @@ fn bad_setups_fail_before_training_with_clear_errors() {
     ]);
     let dir = scratch_dir("wrong-labels");
     let mut run = RunDir::create(&dir, "student", &cfg.to_toml()).expect("run dir");
-    let err = train(
-        &cfg,
-        "student",
-        &mut run,
-        &mut VecSink::default(),
-        &AtomicBool::new(false),
-        false,
-    )
-    .err()
-    .expect("label mismatch")
-    .to_string();
+    let err = training_error(&cfg, &mut run, "label mismatch").to_string();
     assert_eq!(
         err,
         "config: the model predicts 8 classes, the dataset has 2 (safe, vulnerable)"
@@ -370,16 +345,7 @@ fn a_diverging_loss_stops_the_run_and_keeps_the_last_checkpoint() {
     ]);
     let dir = scratch_dir("nan");
     let mut run = RunDir::create(&dir, "student", &cfg.to_toml()).expect("run dir");
-    let err = train(
-        &cfg,
-        "student",
-        &mut run,
-        &mut VecSink::default(),
-        &AtomicBool::new(false),
-        false,
-    )
-    .err()
-    .expect("diverges");
+    let err = training_error(&cfg, &mut run, "diverges");
     let msg = err.to_string();
     assert!(
         msg.starts_with("the loss became") && msg.contains("the last good checkpoint (step "),
@@ -486,12 +452,7 @@ fn eval_breaks_metrics_down_by_a_field() {
         "origin",
         "--json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let v = json_of(&out);
     assert_eq!(v["overall"]["n"], 30);
     assert_eq!(v["by"]["Zeus"]["n"], 10);
     assert_eq!(v["by"]["eThor"]["n"], 20);
