@@ -87,6 +87,10 @@ pub struct InputArgs {
     /// splits and windows.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Override a config key: `--set dataset.fields.text=source_code` (repeatable, after the
+    /// file), as for `train`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
     #[arg(long)]
     pub task: Option<Task>,
     /// Merge a class into another: FROM=TO (repeatable).
@@ -121,9 +125,10 @@ pub struct InputArgs {
 impl InputArgs {
     pub fn config(&self) -> anyhow::Result<DataConfig> {
         // The `[dataset]` section of an experiment config, checked key by key like `train`'s.
-        let mut cfg = match &self.config {
-            Some(path) => alambic::train::ExperimentConfig::load(Some(path), &[])?.dataset,
-            None => DataConfig::default(),
+        let mut cfg = if self.config.is_some() || !self.sets.is_empty() {
+            alambic::train::ExperimentConfig::load(self.config.as_deref(), &self.sets)?.dataset
+        } else {
+            DataConfig::default()
         };
         cfg.file = self.file.clone();
         if let Some(t) = self.task {

@@ -55,10 +55,17 @@ impl Vocabulary {
 
     /// Why `label` is refused, with the nearest known name when there is one (`Safe` → `safe`).
     pub fn refusal(&self, label: &str) -> String {
-        let hint = self
-            .nearest(label)
-            .map(|n| format!(" (did you mean `{n}`?)"))
-            .unwrap_or_default();
+        let numeric = !label.is_empty() && label.chars().all(|c| c.is_ascii_digit());
+        let hint = if numeric {
+            // A 0/1 column is how most labelled datasets outside cgt_dasp mark vulnerability.
+            " (a number names no class: map it, e.g. dataset.merge = { \"0\" = \"safe\", \
+             \"1\" = \"vulnerable\" })"
+                .to_string()
+        } else {
+            self.nearest(label)
+                .map(|n| format!(" (did you mean `{n}`?)"))
+                .unwrap_or_default()
+        };
         format!(
             "unknown label `{label}`{hint}; known: {}. Name it in dataset.classes or \
              dataset.known_labels, merge it (dataset.merge), or set dataset.unknown_labels = \
@@ -71,25 +78,9 @@ impl Vocabulary {
         let lower = label.to_lowercase().replace(['-', ' ', '.'], "_");
         self.names
             .iter()
-            .map(|n| (edit_distance(&lower, &n.to_lowercase()), n))
+            .map(|n| (strsim::levenshtein(&lower, &n.to_lowercase()), n))
             .filter(|(d, _)| *d <= 2)
             .min()
             .map(|(_, n)| n.as_str())
     }
-}
-
-/// Levenshtein distance, for the "did you mean" hint only (names are short).
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = diagonal + usize::from(ca != *cb);
-            diagonal = row[j + 1];
-            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
-        }
-    }
-    row[b.len()]
 }

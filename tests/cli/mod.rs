@@ -274,3 +274,68 @@ fn bench_reports_every_case_with_the_models_parameters_and_the_machine() {
     assert!(doc["machine"]["threads"].as_u64().expect("threads") >= 1);
     assert!(doc["tokenizer"].is_null());
 }
+
+/// A dataset of another shape (`source_code`, a 0/1 `vulnerable`): each error names what to
+/// set, and `--set` with `--merge` reads it, as a new user would get there.
+#[test]
+fn data_stats_reads_a_foreign_dataset_through_set_and_merge() {
+    let dir = scratch_dir("cli-foreign");
+    let file = dir.join("foreign.jsonl");
+    let rows: String = (0..6)
+        .map(|i| {
+            format!(
+                "{{\"source_code\":\"contract C{i} {{ uint x{i}; }}\",\"vulnerable\":{}}}\n",
+                i % 2
+            )
+        })
+        .collect();
+    std::fs::write(&file, rows).expect("write");
+    let f = file.to_str().expect("path");
+    let stats = |extra: &[&str]| {
+        let mut args = vec!["data", "stats", f, "--task", "binary", "--json"];
+        args.extend_from_slice(extra);
+        alambic(&args)
+    };
+    let err = String::from_utf8_lossy(&stats(&[]).stderr).to_string();
+    assert!(
+        err.contains("missing text field `code` (the record has `source_code`, `vulnerable`"),
+        "{err}"
+    );
+    let text = ["--set", "dataset.fields.text=\"source_code\""];
+    let err = String::from_utf8_lossy(&stats(&text).stderr).to_string();
+    assert!(
+        err.contains("the record has `vulnerable`: name it with `dataset.fields.label`"),
+        "{err}"
+    );
+    let label = [&text[..], &["--set", "dataset.fields.label=\"vulnerable\""]].concat();
+    let err = String::from_utf8_lossy(&stats(&label).stderr).to_string();
+    assert!(
+        err.contains("unknown label `0` (a number names no class"),
+        "{err}"
+    );
+    let merged = [
+        &label[..],
+        &["--merge", "0=safe", "--merge", "1=vulnerable"],
+    ]
+    .concat();
+    let v = json_of(&stats(&merged));
+    assert_eq!(v["records"], 6);
+    let counts: Vec<(String, u64)> = v["classes"]
+        .as_array()
+        .expect("classes")
+        .iter()
+        .map(|c| {
+            let total = c["splits"]
+                .as_array()
+                .expect("splits")
+                .iter()
+                .filter_map(|n| n.as_u64())
+                .sum();
+            (c["class"].as_str().expect("class").to_string(), total)
+        })
+        .collect();
+    assert_eq!(
+        counts,
+        vec![("safe".to_string(), 3), ("vulnerable".to_string(), 3)]
+    );
+}

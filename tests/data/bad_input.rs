@@ -64,14 +64,27 @@ fn missing_text_field() {
         b"{\"source\":\"contract A {}\",\"label\":\"safe\"}\n",
     );
     let err = error_of(&path);
-    assert!(err.ends_with(":1: missing text field `code`"), "{err}");
+    // The fields the record does have, so the user can map theirs.
+    assert!(
+        err.ends_with(
+            ":1: missing text field `code` (the record has `label`, `source`: name it with \
+             `dataset.fields.text`)"
+        ),
+        "{err}"
+    );
 }
 
 #[test]
 fn missing_label_field() {
     let path = write("no-label", "d.jsonl", b"{\"code\":\"contract A {}\"}\n");
     let err = error_of(&path);
-    assert!(err.contains(":1: missing label field"), "{err}");
+    assert!(
+        err.ends_with(
+            ":1: missing label field: neither `label` nor `labels` (the record has no other \
+             field: name it with `dataset.fields.label`, or `dataset.fields.labels` for several)"
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -221,6 +234,23 @@ fn unknown_labels_are_errors_naming_file_line_and_label() {
     assert!(
         err.contains("dataset.unknown_labels"),
         "says how to accept it: {err}"
+    );
+    // A 0/1 column (most datasets outside cgt_dasp) is answered with the merge that maps it.
+    let numeric = write(
+        "label-numeric",
+        "d.jsonl",
+        b"{\"code\":\"contract A {}\",\"label\":\"safe\"}\n{\"code\":\"contract B {}\",\"label\":1}\n",
+    );
+    let err = binary(&numeric, UnknownLabels::Error)
+        .expect_err("a number")
+        .to_string();
+    assert!(
+        err.starts_with(&format!(
+            "{}:2: unknown label `1` (a number names no class: map it, e.g. dataset.merge = \
+             {{ \"0\" = \"safe\", \"1\" = \"vulnerable\" }});",
+            numeric.display()
+        )),
+        "{err}"
     );
 
     // The config says what to do: drop such records (counted) or keep the old behaviour.

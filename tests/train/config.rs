@@ -322,3 +322,17 @@ fn embedding_keys_wrap_the_source() {
         .to_string();
     assert!(err.contains("sise"), "{err}");
 }
+
+/// The data commands read `DataConfig::default()` when given no config and `defaults.toml`'s
+/// `[dataset]` when given one (or a `--set`): the two must be the same settings.
+#[test]
+fn the_dataset_defaults_are_the_same_with_and_without_a_config() {
+    let from_toml = ExperimentConfig::load(None, &[]).expect("defaults").dataset;
+    assert_eq!(
+        from_toml,
+        alambic::data::DataConfig {
+            file: from_toml.file.clone(),
+            ..alambic::data::DataConfig::default()
+        }
+    );
+}

@@ -20,7 +20,13 @@ pub fn from_object(
                 kind(&other)
             ));
         }
-        None => return Err(format!("missing text field `{}`", f.text)),
+        None => {
+            return Err(format!(
+                "missing text field `{}` ({}: name it with `dataset.fields.text`)",
+                f.text,
+                fields_of(&obj)
+            ));
+        }
     };
     check_size(&text, cfg)?;
     let label = optional_string(&mut obj, &f.label)?;
@@ -50,8 +56,11 @@ pub fn from_object(
     };
     if label.is_none() && labels.is_none() {
         return Err(format!(
-            "missing label field: neither `{}` nor `{}`",
-            f.label, f.labels
+            "missing label field: neither `{}` nor `{}` ({}: name it with `dataset.fields.label`, \
+             or `dataset.fields.labels` for several)",
+            f.label,
+            f.labels,
+            fields_of(&obj)
         ));
     }
     Ok(RawRecord {
@@ -64,6 +73,20 @@ pub fn from_object(
         extra: obj.into_iter().collect(),
         line,
     })
+}
+
+/// The fields a record does have, for an error about one it lacks: a new dataset names its
+/// code and labels its own way (`source`, `vulnerable`), and the fix is to map them.
+fn fields_of(obj: &Map<String, Value>) -> String {
+    const SHOWN: usize = 8;
+    if obj.is_empty() {
+        return "the record has no other field".into();
+    }
+    let mut names: Vec<String> = obj.keys().take(SHOWN).map(|k| format!("`{k}`")).collect();
+    if obj.len() > SHOWN {
+        names.push(format!("… {} more", obj.len() - SHOWN));
+    }
+    format!("the record has {}", names.join(", "))
 }
 
 /// A CSV cell with several labels: a JSON array, or names joined by the separator.
