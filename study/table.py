@@ -306,6 +306,8 @@ PAIRS = [
     ("dapt-teacher", "teacher", "the teacher adapted on the corpus vs the plain teacher"),
     ("w-dapt-teacher", "w-teacher", "all windows: the adapted teacher vs the plain teacher"),
     ("w-dapt-teacher", "dapt-teacher", "the adapted teacher: all windows vs the first 128 tokens"),
+    ("w-dapt-teacher@s14", "w-teacher", "the same as the first, seed 14 (against `w-teacher`'s seed 13)"),
+    ("w-dapt-teacher@s15", "w-teacher", "the same as the first, seed 15 (against `w-teacher`'s seed 13)"),
     ("dapt-teacher@s14", "teacher@s14", "the same, seed 14"),
     ("dapt-teacher@s15", "teacher@s15", "the same, seed 15"),
     ("ho-dapt-teacher", "ho-teacher", "held-out sources: the adapted teacher vs the plain teacher"),
@@ -443,6 +445,8 @@ REFERENCE_PAIRS = [
     ("windows", "w-teacher", "the all-window rows' windows"),
     ("windows", "w-teacher-mean", "the all-window rows' windows"),
     ("windows", "w-dapt-teacher", "the all-window rows' windows"),
+    ("windows", "w-dapt-teacher@s14", "the all-window rows' windows"),
+    ("windows", "w-dapt-teacher@s15", "the all-window rows' windows"),
     ("whole", "w-teacher", "the whole contract vs the windows"),
 ]
 
