@@ -75,7 +75,16 @@ for row, a in per.items():
         f"  {mean(x[2] for x in v):>12.3f}"
     )
 for seed in SEEDS:
-    for one, other in [("tb-36", "kd-36"), ("tb-36", "alone-36"), ("kd-36", "alone-36")]:
+    pairs = [
+        ("tb-36", "kd-36"),
+        ("tb-36", "alone-36"),
+        ("kd-36", "alone-36"),
+        # Response KD with a layer more (derive 2,4,6) against TinyBERT's stages and against
+        # response KD on the 2-layer shape: does the larger student look more like the teacher?
+        ("tb-36", "kd-246"),
+        ("kd-246", "kd-36"),
+    ]
+    for one, other in pairs:
         if one + seed not in per or other + seed not in per:
             continue
         ids = sorted(per[one + seed])
@@ -86,7 +95,7 @@ for seed in SEEDS:
             rng = random.Random(f"{one}{seed}-{other}{seed}-{name}")
             boot = sorted(mean(rng.choice(d) for _ in d) for _ in range(2000))
             print(
-                f"{one + seed:<9} - {other + seed:<12} {name:<13} {mean(d):+.3f}"
+                f"{one + seed:<10} - {other + seed:<12} {name:<13} {mean(d):+.3f}"
                 f"  95% [{boot[50]:+.3f}, {boot[1949]:+.3f}]"
             )
 # Each student shape over the seeds whose evidence is kept: mean ± sample standard deviation.
