@@ -124,12 +124,10 @@ pub struct InputArgs {
 
 impl InputArgs {
     pub fn config(&self) -> anyhow::Result<DataConfig> {
-        // The `[dataset]` section of an experiment config, checked key by key like `train`'s.
-        let mut cfg = if self.config.is_some() || !self.sets.is_empty() {
-            alambic::train::ExperimentConfig::load(self.config.as_deref(), &self.sets)?.dataset
-        } else {
-            DataConfig::default()
-        };
+        // The `[dataset]` section of an experiment config over `defaults.toml`, checked key by
+        // key like `train`'s (with no file and no `--set`, just the defaults).
+        let mut cfg =
+            alambic::train::ExperimentConfig::load(self.config.as_deref(), &self.sets)?.dataset;
         cfg.file = self.file.clone();
         if let Some(t) = self.task {
             cfg.task = t;

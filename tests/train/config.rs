@@ -323,8 +323,9 @@ fn embedding_keys_wrap_the_source() {
     assert!(err.contains("sise"), "{err}");
 }
 
-/// The data commands read `DataConfig::default()` when given no config and `defaults.toml`'s
-/// `[dataset]` when given one (or a `--set`): the two must be the same settings.
+/// `DataConfig::default()` (what a `[dataset]` without a key falls back to through serde, and
+/// what the library's callers start from) and `defaults.toml`'s `[dataset]` (what every command
+/// reads) must be the same settings.
 #[test]
 fn the_dataset_defaults_are_the_same_with_and_without_a_config() {
     let from_toml = ExperimentConfig::load(None, &[]).expect("defaults").dataset;
